@@ -1,0 +1,1 @@
+"""Cameras, the UV rasterizer, texture lookup and normals: pure geometry, no body model."""
