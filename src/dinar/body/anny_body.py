@@ -77,7 +77,7 @@ class AnnyBody(BodyModel):
         self.skeleton = Skeleton(
             names=names,
             parents=torch.as_tensor(model.bone_parents, dtype=torch.long),
-            rest_joints=rest["bone_poses"][0, :, :3, 3].detach().float(),
+            rest_joints=rest["rest_bone_poses"][0, :, :3, 3].detach().float(),
             skin_indices=skin_idx,
             skin_weights=skin_w,
         )
@@ -116,7 +116,12 @@ class AnnyBody(BodyModel):
         delta[..., :3, :3] = roma.rotvec_to_rotmat(pose.float())
         delta[..., 3, 3] = 1.0
         out = self._anny(pose_parameters=delta, phenotype_kwargs=shape.float())
-        verts, bone_poses = out["vertices"], out["bone_poses"]
+        # local-ref places the root bone at the origin; put it back where the rest model has it so
+        # that zero pose stays on the rest mesh (within ~1 cm: Anny's reference bone orientations
+        # differ slightly from its rest ones).
+        root = out["rest_bone_poses"][:, 0].expand(batch, 4, 4)
+        verts = out["vertices"] @ root[:, :3, :3].transpose(1, 2) + root[:, None, :3, 3]
+        bone_poses = root[:, None] @ out["bone_poses"]
         transforms = bone_poses @ torch.linalg.inv(out["rest_bone_poses"]).expand_as(bone_poses)
         if global_orient is not None or transl is not None:
             rigid = torch.eye(4, device=device).repeat(batch, 1, 1)

@@ -21,7 +21,7 @@ class BodyOutput:
     vertices: Tensor  # [B, V, 3] posed vertices in world coordinates
     joints: Tensor  # [B, J, 3] posed joint (bone head) positions in world coordinates
     normals: Tensor  # [B, V, 3] unit per-vertex normals (area-weighted face normals)
-    bone_transforms: Tensor  # [B, J, 4, 4] world transform of each bone (rest -> posed)
+    bone_transforms: Tensor  # [B, J, 4, 4] per-bone skinning transform: rest mesh -> posed (LBS with the skeleton's weights)
 
 
 @dataclass

@@ -32,6 +32,14 @@ class RasterOutput:
     depth: Tensor  # [B, H, W] camera-space z of the visible surface, 0 on background
     mask: Tensor  # [B, 1, H, W] float, 1 where a face is visible
     uv: Tensor | None = None  # [B, 2, H, W] interpolated texture coordinates (v up), -1 on background
+    _index: Tensor | None = None  # [M] flat indices of covered pixels into [B * H * W]
+
+    @property
+    def foreground_index(self) -> Tensor:
+        """Flat indices ``[M]`` of covered pixels into ``B * H * W`` (computed once)."""
+        if self._index is None:
+            self._index = self.face_id.view(-1).ge(0).nonzero()[:, 0]
+        return self._index
 
     @property
     def foreground(self) -> Tensor:
@@ -39,59 +47,68 @@ class RasterOutput:
         return self.face_id >= 0
 
 
-def _edge(ax: Tensor, ay: Tensor, bx: Tensor, by: Tensor, px: Tensor, py: Tensor) -> Tensor:
-    """Twice the signed area of triangle (a, b, p)."""
-    return (bx - ax) * (py - ay) - (by - ay) * (px - ax)
+@dataclass
+class _FacePlanes:
+    """Per-face screen-space planes: barycentrics and 1/z are affine in pixel coordinates."""
+
+    coef: Tensor  # [B, F, 3, 3] (a, b, c) of l_i(px, py) = a*px + b*py + c for the 3 barycentrics
+    inv_z: Tensor  # [B, F, 3] 1/z at the three corners
 
 
-def _bucket_sizes(extent: Tensor) -> Tensor:
-    """Round bounding-box extents up to powers of two (the candidate grid side of each face)."""
-    return torch.pow(2, torch.ceil(torch.log2(extent.float().clamp_min(1)))).long()
+def _face_planes(pix: Tensor, z: Tensor, faces: Tensor) -> tuple[_FacePlanes, Tensor]:
+    """Screen-space barycentric planes of every face, and twice their signed image area."""
+    fp = pix[:, faces]  # [B, F, 3, 2]
+    x, y = fp[..., 0], fp[..., 1]
+    # l_0 is the edge function of (p1, p2), l_1 of (p2, p0), l_2 of (p0, p1), each over the area.
+    xa, ya = x.roll(-1, -1), y.roll(-1, -1)  # p1, p2, p0
+    xb, yb = x.roll(-2, -1), y.roll(-2, -1)  # p2, p0, p1
+    area = (x[..., 1] - x[..., 0]) * (y[..., 2] - y[..., 0]) - (y[..., 1] - y[..., 0]) * (x[..., 2] - x[..., 0])
+    inv_area = torch.where(area != 0, 1.0 / area, torch.zeros_like(area))[..., None]
+    a = -(yb - ya) * inv_area
+    b = (xb - xa) * inv_area
+    c = ((yb - ya) * xa - (xb - xa) * ya) * inv_area
+    return _FacePlanes(coef=torch.stack([a, b, c], -1), inv_z=1.0 / z[:, faces]), area
 
 
 @torch.no_grad()
-def _zbuffer(pix: Tensor, z: Tensor, faces: Tensor, height: int, width: int, near: float, cull_backfaces: bool) -> Tensor:
+def _zbuffer(planes: _FacePlanes, area: Tensor, pix: Tensor, z: Tensor, faces: Tensor, height: int, width: int, near: float, cull_backfaces: bool) -> Tensor:
     """Winning face id per pixel, ``[B, H, W]`` (-1 on background)."""
-    B = pix.shape[0]
-    F = faces.shape[0]
+    B, F = area.shape
     fp = pix[:, faces]  # [B, F, 3, 2]
-    fz = z[:, faces]  # [B, F, 3]
     x, y = fp[..., 0], fp[..., 1]
-    area = _edge(x[..., 0], y[..., 0], x[..., 1], y[..., 1], x[..., 2], y[..., 2])
-    xmin = torch.ceil(x.min(-1).values - 0.5).clamp_min(0).long()
-    xmax = torch.floor(x.max(-1).values - 0.5).clamp_max(width - 1).long()
-    ymin = torch.ceil(y.min(-1).values - 0.5).clamp_min(0).long()
-    ymax = torch.floor(y.max(-1).values - 0.5).clamp_max(height - 1).long()
-    valid = (fz.min(-1).values > near) & (area != 0) & (xmax >= xmin) & (ymax >= ymin)
+    xmin = torch.ceil(x.amin(-1) - 0.5).clamp_min(0)
+    xmax = torch.floor(x.amax(-1) - 0.5).clamp_max(width - 1)
+    ymin = torch.ceil(y.amin(-1) - 0.5).clamp_min(0)
+    ymax = torch.floor(y.amax(-1) - 0.5).clamp_max(height - 1)
+    valid = (z[:, faces].amin(-1) > near) & (area != 0) & (xmax >= xmin) & (ymax >= ymin)
     if cull_backfaces:  # counter-clockwise in the world is clockwise in y-down image space
         valid &= area < 0
-    bi, fi = valid.nonzero(as_tuple=True)
+    flat = valid.view(-1).nonzero()[:, 0]  # b * F + f of the faces to draw
     keys = torch.full((B * height * width,), _NO_FACE, dtype=torch.int64, device=pix.device)
-    if bi.numel() == 0:
+    if flat.numel() == 0:
         return torch.full((B, height, width), -1, dtype=torch.int64, device=pix.device)
-    side = _bucket_sizes(torch.maximum(xmax - xmin, ymax - ymin)[bi, fi] + 1)
+    x0, y0 = xmin.view(-1)[flat], ymin.view(-1)[flat]
+    x1, y1 = xmax.view(-1)[flat], ymax.view(-1)[flat]
+    coef = planes.coef.view(-1, 3, 3)[flat]  # [N, 3 barycentrics, (a, b, c)]
+    izc = planes.inv_z.view(-1, 3)[flat]  # [N, 3]
+    # Barycentrics and 1/z at each face's first candidate pixel centre, and their steps in x and y.
+    l_start = coef[..., 0] * (x0 + 0.5)[:, None] + coef[..., 1] * (y0 + 0.5)[:, None] + coef[..., 2]  # [N, 3]
+    side = torch.exp2(torch.ceil(torch.log2(torch.maximum(x1 - x0, y1 - y0) + 1))).long()
     for s in torch.unique(side).tolist():
-        sel = side == s
-        b, f = bi[sel], fi[sel]
-        off = torch.arange(s, device=pix.device)
-        cx = (xmin[b, f][:, None, None] + off[None, None, :])  # [N, 1, s]
-        cy = (ymin[b, f][:, None, None] + off[None, :, None])  # [N, s, 1]
-        inside_box = (cx <= xmax[b, f][:, None, None]) & (cy <= ymax[b, f][:, None, None])
-        px, py = cx.float() + 0.5, cy.float() + 0.5
-        X, Y = x[b, f], y[b, f]  # [N, 3]
-        ar = area[b, f][:, None, None]
-        w0 = _edge(X[:, 1, None, None], Y[:, 1, None, None], X[:, 2, None, None], Y[:, 2, None, None], px, py) / ar
-        w1 = _edge(X[:, 2, None, None], Y[:, 2, None, None], X[:, 0, None, None], Y[:, 0, None, None], px, py) / ar
-        w2 = 1.0 - w0 - w1
-        inside = inside_box & (w0 >= 0) & (w1 >= 0) & (w2 >= 0)
+        sel = (side == s).nonzero()[:, 0]
+        off = torch.arange(s, device=pix.device, dtype=torch.float32)
+        ls, cf = l_start[sel], coef[sel]
+        # l_i over the s x s grid: [N, 3, s, s]
+        lam = ls[..., None, None] + cf[..., 0, None, None] * off[None, None, None, :] + cf[..., 1, None, None] * off[None, None, :, None]
+        inside = (lam >= 0).all(1)
+        inside &= (off[None, None, :] <= (x1 - x0)[sel][:, None, None]) & (off[None, :, None] <= (y1 - y0)[sel][:, None, None])
         n, iy, ix = inside.nonzero(as_tuple=True)
         if n.numel() == 0:
             continue
-        Z = fz[b, f][n]  # [M, 3]
-        inv_z = w0[n, iy, ix] / Z[:, 0] + w1[n, iy, ix] / Z[:, 1] + w2[n, iy, ix] / Z[:, 2]
-        depth = (1.0 / inv_z).float()
-        key = (depth.view(torch.int32).long() << 32) | f[n]
-        pixel = (b[n] * height + cy[n, iy, 0]) * width + cx[n, 0, ix]
+        face = flat[sel][n]
+        inv_z = (lam[n, :, iy, ix] * izc[sel][n]).sum(-1)
+        key = ((1.0 / inv_z).float().view(torch.int32).long() << 32) | (face % F)
+        pixel = ((face // F) * height + y0[sel][n].long() + iy) * width + x0[sel][n].long() + ix
         keys.scatter_reduce_(0, pixel, key, reduce="amin")
     face_id = torch.where(keys == _NO_FACE, torch.full_like(keys, -1), keys & 0xFFFFFFFF)
     return face_id.view(B, height, width)
@@ -113,54 +130,53 @@ def rasterize(
     """
     if vertices.dim() != 3 or vertices.shape[-1] != 3:
         raise ValueError(f"vertices must be [B, V, 3], got {tuple(vertices.shape)}")
-    camera = camera.expand(vertices.shape[0])
+    camera = camera.expand(vertices.shape[0]).to(vertices.device)
     H, W = camera.height, camera.width
     with torch.no_grad():
         pix, z = camera.project(vertices.detach().float())
-        face_id = _zbuffer(pix, z, faces, H, W, near, cull_backfaces)
-        bary, depth = _barycentrics(pix, z, faces, face_id)
-    fg = face_id >= 0
-    out = RasterOutput(face_id=face_id, bary=bary, depth=depth, mask=fg[:, None].float())
+        planes, area = _face_planes(pix, z, faces)
+        face_id = _zbuffer(planes, area, pix, z, faces, H, W, near, cull_backfaces)
+        index = face_id.view(-1).ge(0).nonzero()[:, 0]
+        bary, depth = _barycentrics(planes, face_id, index)
+    out = RasterOutput(face_id=face_id, bary=bary, depth=depth, mask=(face_id >= 0)[:, None].float(), _index=index)
     if face_uvs is not None:
         out.uv = interpolate_face_attr(out, face_uvs, background=_BACKGROUND_UV)
     return out
 
 
-def _barycentrics(pix: Tensor, z: Tensor, faces: Tensor, face_id: Tensor) -> tuple[Tensor, Tensor]:
+def _barycentrics(planes: _FacePlanes, face_id: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:
     """Perspective-correct barycentrics ``[B, 3, H, W]`` and depth ``[B, H, W]`` at pixel centres."""
     B, H, W = face_id.shape
-    b, iy, ix = (face_id >= 0).nonzero(as_tuple=True)
-    f = face_id[b, iy, ix]
-    tri = faces[f]  # [M, 3]
-    P = pix[b[:, None], tri]  # [M, 3, 2]
-    Z = z[b[:, None], tri]  # [M, 3]
-    px, py = ix.float() + 0.5, iy.float() + 0.5
-    x, y = P[..., 0], P[..., 1]
-    ar = _edge(x[:, 0], y[:, 0], x[:, 1], y[:, 1], x[:, 2], y[:, 2])
-    l0 = _edge(x[:, 1], y[:, 1], x[:, 2], y[:, 2], px, py) / ar
-    l1 = _edge(x[:, 2], y[:, 2], x[:, 0], y[:, 0], px, py) / ar
-    screen = torch.stack([l0, l1, 1 - l0 - l1], -1)
-    persp = screen / Z
+    F = planes.coef.shape[1]
+    b = index // (H * W)
+    iy = (index // W) % H
+    ix = index % W
+    bf = b * F + face_id.view(-1)[index]
+    coef = planes.coef.view(-1, 3, 3)[bf]
+    screen = coef[..., 0] * (ix.float() + 0.5)[:, None] + coef[..., 1] * (iy.float() + 0.5)[:, None] + coef[..., 2]
+    persp = screen * planes.inv_z.view(-1, 3)[bf]
     inv_z = persp.sum(-1, keepdim=True)
-    bary_fg = persp / inv_z
-    bary = torch.zeros(B, 3, H, W, device=pix.device)
-    depth = torch.zeros(B, H, W, device=pix.device)
-    bary[b, :, iy, ix] = bary_fg
-    depth[b, iy, ix] = 1.0 / inv_z[:, 0]
-    return bary, depth
+    bary = torch.zeros(B, H * W, 3, device=face_id.device)
+    depth = torch.zeros(B * H * W, device=face_id.device)
+    bary.view(-1, 3)[index] = persp / inv_z
+    depth[index] = 1.0 / inv_z[:, 0]
+    return bary.view(B, H, W, 3).permute(0, 3, 1, 2), depth.view(B, H, W)
 
 
 def interpolate_face_attr(raster: RasterOutput, face_attr: Tensor, background: float = 0.0) -> Tensor:
     """Interpolate per-corner attributes ``[F, 3, C]`` (or batched ``[B, F, 3, C]``) -> ``[B, C, H, W]``."""
     B, H, W = raster.face_id.shape
-    fid = raster.face_id.clamp_min(0)
+    index = raster.foreground_index
+    fid = raster.face_id.view(-1)[index]
     if face_attr.dim() == 3:
-        corners = face_attr[fid]  # [B, H, W, 3, C]
+        corners = face_attr[fid]  # [M, 3, C]
     else:
-        corners = torch.gather(face_attr, 1, fid.view(B, -1)[..., None, None].expand(-1, -1, 3, face_attr.shape[-1]))
-        corners = corners.view(B, H, W, 3, -1)
-    val = (corners * raster.bary.permute(0, 2, 3, 1)[..., None]).sum(-2).permute(0, 3, 1, 2)
-    return torch.where(raster.foreground[:, None], val, torch.full_like(val, background))
+        corners = face_attr[index // (H * W), fid]
+    bary = raster.bary.permute(0, 2, 3, 1).reshape(-1, 3)[index]
+    val = (corners * bary[..., None].to(corners.dtype)).sum(-2)  # [M, C]
+    out = torch.full((B * H * W, val.shape[-1]), background, dtype=val.dtype, device=val.device)
+    out = out.index_put((index,), val)
+    return out.view(B, H, W, -1).permute(0, 3, 1, 2)
 
 
 def interpolate_vertex_attr(raster: RasterOutput, faces: Tensor, vertex_attr: Tensor, background: float = 0.0) -> Tensor:

@@ -1,0 +1,73 @@
+"""The ``dinar`` command line: thin entry points that parse options and call one library function."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import platform
+import sys
+from pathlib import Path
+
+import dinar
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    """Print versions, the compute device, the body models available and the cache folders."""
+    import torch
+
+    from dinar.body import available_body_models
+    from dinar.paths import anny_cache_dir, dinar_cache_dir
+    from dinar.utils import resolve_device
+
+    print(f"dinar {dinar.__version__}")
+    print(f"python {platform.python_version()}  torch {torch.__version__}  ({torch.get_num_threads()} CPU threads)")
+    device = resolve_device("auto")
+    gpu = f" ({torch.cuda.get_device_name(0)})" if device.type == "cuda" else ""
+    print(f"device (auto): {device}{gpu}")
+    print("body models:")
+    for name, status in available_body_models().items():
+        print(f"  {name:6s} {status}")
+    anny_cache = anny_cache_dir()
+    built = "built" if anny_cache.exists() and any(anny_cache.iterdir()) else "not built yet (first use builds it, ~1 min)"
+    print(f"anny cache:  {anny_cache}  [{built}]")
+    print(f"dinar cache: {dinar_cache_dir()}")
+    if args.atlas:
+        from dinar.body.atlas import write_atlas_report
+
+        stats = write_atlas_report(args.atlas)
+        for name, s in stats.items():
+            print(f"atlas {name}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in s.items()))
+        print(f"atlas image written to {args.atlas}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dinar",
+        description="One photo of a person -> a rigged, animatable full-body avatar (DINAR), with training code.",
+    )
+    parser.add_argument("--version", action="version", version=f"dinar {dinar.__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    info = sub.add_parser("info", help="versions, device, body models and cache folders")
+    info.add_argument("--atlas", type=Path, metavar="PNG", help="also draw the UV atlases (native and front cut) to this PNG")
+    info.set_defaults(func=_cmd_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        print(f"dinar {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
