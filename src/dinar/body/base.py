@@ -60,6 +60,8 @@ class BodyModel(torch.nn.Module):
     skeleton: Skeleton
     parts: BodyParts
     shape_names: list[str]  # S shape parameter names
+    up_axis: tuple[float, float, float] = (0.0, 0.0, 1.0)  # world up of this model (Anny: +Z, SMPL-X: +Y)
+    front_axis: tuple[float, float, float] = (0.0, -1.0, 0.0)  # direction the subject faces (Anny: -Y, SMPL-X: +Z)
 
     @property
     def num_vertices(self) -> int:
