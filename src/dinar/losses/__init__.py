@@ -1,0 +1,20 @@
+"""Stage-1 losses (paper 3.1 eq. 4, 4.1): L2, LPIPS, Dice, non-saturating GAN, R1; loss crops."""
+
+from .adversarial import d_logistic_loss, g_nonsaturating_loss, r1_penalty
+from .crops import random_crop
+from .lpips import LPIPS
+from .lpips_weights import ChecksumError, LPIPSWeightsError, lpips_state_dict
+from .pixel import dice, l2
+
+__all__ = [
+    "LPIPS",
+    "ChecksumError",
+    "LPIPSWeightsError",
+    "d_logistic_loss",
+    "dice",
+    "g_nonsaturating_loss",
+    "l2",
+    "lpips_state_dict",
+    "r1_penalty",
+    "random_crop",
+]

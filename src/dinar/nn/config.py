@@ -1,0 +1,212 @@
+"""Configs of the stage-1 networks (paper 3.1, 4.1, appendix C) and their named presets.
+
+Each network takes one frozen dataclass; ``to_dict`` / ``from_dict`` turn it into a JSON-ready dict
+that is saved beside the safetensors weights and rebuilds the network exactly.
+
+Presets (``preset(name)``):
+
+- ``paper`` — 512² images, 256² textures; widths of the official DINAR release (StyleGAN2 channel
+  multiplier 2: 256 channels up to 64², 128 at 128², 64 at 256², 32 at 512², i.e.
+  ``channel_base=16384, channel_max=256``), 512-d code; renderer with ``ngf=64``, 3 levels, 3 ResNet
+  blocks, branch widths 21 / 8 / 4 and 16-channel heads (appendix C, figure 12b).
+- ``small`` — 256² images, 128² textures, same widths per resolution up to 256 channels (GPU-hours).
+- ``tiny`` — 128² images, 64² textures, at most 64 channels, 128-d code; renderer ``ngf=16``, 2 ResNet
+  blocks, 3×3 outer convs and 8-channel heads with 1 / 2 convs (CPU minutes; tests, demo).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .stylegan2 import DEFAULT_BLUR_KERNEL
+
+TEXTURE_GEN_CHANNELS = 16
+"""L, the channels of the generated neural texture T_gen (paper 3.1)."""
+TEXTURE_CHANNELS = TEXTURE_GEN_CHANNELS + 3 + 1 + 1
+"""Channels of T = T_gen ⊕ T_rgb ⊕ B_smp ⊕ B_fill (paper eq. 2): 21."""
+
+
+class ConfigMixin:
+    """``to_dict`` / ``from_dict`` / ``to_json`` / ``from_json`` for (nested) frozen config dataclasses."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_jsonable(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]):
+        return _from_jsonable(cls, data)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str):
+        return cls.from_dict(json.loads(text))
+
+
+@dataclass(frozen=True)
+class EncoderConfig(ConfigMixin):
+    """Encoder E: StyleGAN2 discriminator trunk on RGB ⊕ mask ⊕ noise (5 channels), head → ``code_dim``."""
+
+    image_size: int = 512
+    code_dim: int = 512
+    channel_base: int = 16384
+    channel_max: int = 256
+    lr_mul: float = 0.01
+    """Equalized-lr multiplier of every layer; 0.01 as in the official release (E learns slowly)."""
+    blur_kernel: tuple[int, ...] = DEFAULT_BLUR_KERNEL
+
+
+@dataclass(frozen=True)
+class GeneratorConfig(ConfigMixin):
+    """Generator G: StyleGAN2 synthesis network from the code to T_gen (``out_channels`` × size²)."""
+
+    texture_size: int = 256
+    out_channels: int = TEXTURE_GEN_CHANNELS
+    style_dim: int = 512
+    n_mapping: int = 0
+    """Mapping-network layers in front of the synthesis network. 0 (official release): E's code is w."""
+    mapping_lr_mul: float = 0.01
+    channel_base: int = 16384
+    channel_max: int = 256
+    blur_kernel: tuple[int, ...] = DEFAULT_BLUR_KERNEL
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig(ConfigMixin):
+    """Discriminator D for the adversarial loss: StyleGAN2 residual discriminator → one logit."""
+
+    image_size: int = 512
+    in_channels: int = 3
+    """3 for RGB; 4 to also judge the mask (RGB ⊕ mask)."""
+    channel_base: int = 16384
+    channel_max: int = 256
+    mbstd_group: int = 0
+    """Minibatch-stddev group size; 0 = off (the official DINAR discriminator has it off)."""
+    blur_kernel: tuple[int, ...] = DEFAULT_BLUR_KERNEL
+
+
+@dataclass(frozen=True)
+class RendererConfig(ConfigMixin):
+    """Renderer θ (appendix C, figure 12b): three input branches → 3-level U-Net → RGB and mask heads."""
+
+    texture_channels: int = TEXTURE_CHANNELS
+    uv_channels: int = 2
+    uv_mask_channels: int = 1
+    texture_branch_channels: int = TEXTURE_CHANNELS
+    uv_branch_channels: int = 8
+    uv_mask_branch_channels: int = 4
+    ngf: int = 64
+    """U-Net width at full resolution; doubles per level (64, 128, 256, 512 at the bottom)."""
+    n_levels: int = 3
+    n_blocks: int = 3
+    """ResNet blocks at the bottom of the U-Net."""
+    outer_kernel: int = 7
+    """Kernel of the U-Net's first and last conv (7 in the official release; 3 in ``tiny`` to save CPU time)."""
+    head_channels: int = 16
+    rgb_head_convs: int = 2
+    mask_head_convs: int = 4
+    hard_mask: bool = True
+    """mask = max(sigmoid(logits), uv_mask): the body itself is always foreground (official release)."""
+
+
+@dataclass(frozen=True)
+class Stage1Config(ConfigMixin):
+    """The four stage-1 networks of one preset, with the image and texture sizes they share."""
+
+    name: str = "paper"
+    image_size: int = 512
+    texture_size: int = 256
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    renderer: RendererConfig = field(default_factory=RendererConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+
+    def __post_init__(self):
+        sizes = {
+            "encoder.image_size": (self.encoder.image_size, self.image_size),
+            "discriminator.image_size": (self.discriminator.image_size, self.image_size),
+            "generator.texture_size": (self.generator.texture_size, self.texture_size),
+        }
+        for name, (got, want) in sizes.items():
+            if got != want:
+                raise ValueError(f"Stage1Config {self.name!r}: {name}={got} but the preset size is {want}")
+        if self.generator.style_dim != self.encoder.code_dim:
+            raise ValueError(
+                f"generator.style_dim={self.generator.style_dim} must equal encoder.code_dim={self.encoder.code_dim}"
+            )
+        if self.renderer.texture_channels != self.generator.out_channels + 5:
+            raise ValueError("renderer.texture_channels must be generator.out_channels + 5 (T_rgb, B_smp, B_fill)")
+        if self.image_size % 2**self.renderer.n_levels:
+            raise ValueError(f"image_size {self.image_size} must be divisible by 2**renderer.n_levels")
+
+
+def _stage1(
+    name: str, image_size: int, texture_size: int, channel_base: int, channel_max: int, code_dim: int,
+    renderer: RendererConfig,
+) -> Stage1Config:
+    widths = {"channel_base": channel_base, "channel_max": channel_max}
+    return Stage1Config(
+        name=name,
+        image_size=image_size,
+        texture_size=texture_size,
+        encoder=EncoderConfig(image_size=image_size, code_dim=code_dim, **widths),
+        generator=GeneratorConfig(texture_size=texture_size, style_dim=code_dim, **widths),
+        renderer=renderer,
+        discriminator=DiscriminatorConfig(image_size=image_size, **widths),
+    )
+
+
+PRESETS: dict[str, Stage1Config] = {
+    "paper": _stage1("paper", 512, 256, 16384, 256, 512, RendererConfig(ngf=64, n_blocks=3)),
+    "small": _stage1("small", 256, 128, 8192, 256, 512, RendererConfig(ngf=32, n_blocks=3)),
+    "tiny": _stage1(
+        "tiny", 128, 64, 2048, 64, 128,
+        RendererConfig(ngf=16, n_blocks=2, outer_kernel=3, head_channels=8, rgb_head_convs=1, mask_head_convs=2),
+    ),
+}
+
+
+def preset(name: str) -> Stage1Config:
+    """The stage-1 config of a named preset: ``paper``, ``small`` or ``tiny``."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None
+
+
+# ----------------------------------------------------------------------------------------------------
+# JSON round trip
+# ----------------------------------------------------------------------------------------------------
+
+
+def _to_jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (tuple, list)):
+        return [_to_jsonable(v) for v in value]
+    return value
+
+
+def _from_jsonable(cls: type, data: Mapping[str, Any]) -> Any:
+    if not isinstance(data, Mapping):
+        raise TypeError(f"{cls.__name__}.from_dict expects a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown config keys {sorted(unknown)}")
+    kwargs = {}
+    for name, value in data.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            value = _from_jsonable(hint, value)
+        elif typing.get_origin(hint) is tuple:
+            value = tuple(value)
+        kwargs[name] = value
+    return cls(**kwargs)
