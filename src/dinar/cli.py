@@ -52,6 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="versions, device, body models and cache folders")
     info.add_argument("--atlas", type=Path, metavar="PNG", help="also draw the UV atlases (native and front cut) to this PNG")
     info.set_defaults(func=_cmd_info)
+
+    data = sub.add_parser("data", help="datasets: make synthetic people")
+    data_sub = data.add_subparsers(dest="data_command", metavar="DATA_COMMAND", required=True)
+    synth = data_sub.add_parser(
+        "synth", help="write a dataset of synthetic clothed people (rgb/ segm/ params/, card, contact sheet)"
+    )
+    from dinar.data.synth import add_synth_arguments, cli_synth
+
+    add_synth_arguments(synth)
+    synth.set_defaults(func=cli_synth)
     return parser
 
 

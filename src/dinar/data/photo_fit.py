@@ -1,0 +1,251 @@
+"""``dinar fit PHOTO -o FIT.json``: photo -> person -> body fit -> parameter file + overlay PNG.
+
+Joins :mod:`dinar.data.photo` (mask and keypoints, the optional ``photo`` extra) and
+:mod:`dinar.body.fit` (the fitter). The parameter file is the dataset layout's
+(:mod:`dinar.data.layout`, ``format: dinar-params/1``): the body model, pose ``[J, 3]``, shape,
+global orientation, translation and the camera of the **crop** image (OpenCV, the square crop the
+avatar pipeline works on), plus ``crop`` (the square of the photo it was cut from), ``photo_camera``
+(the same camera for the whole photo), the keypoints used and the fit's losses. So results map back
+to the photo: ``crop_pixel = (photo_pixel - (x0, y0)) * out_size / size``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+from torch import Tensor
+
+from dinar.body.base import BodyModel
+from dinar.body.fit import BodyFitter, FitConfig, FitResult
+from dinar.body.fit_model import COCO_KEYPOINTS, COCO_SKELETON
+from dinar.data.layout import FitParams, ImageRecord, write_json, write_png
+from dinar.data.photo import PhotoObservation, load_photo, observe_person
+from dinar.geometry.camera import Camera
+from dinar.geometry.raster import interpolate_vertex_attr, rasterize
+
+logger = logging.getLogger(__name__)
+
+_PART_COLOURS = np.array([
+    [0.93, 0.80, 0.70], [0.75, 0.75, 0.80],  # head, torso
+    [0.55, 0.75, 0.95], [0.40, 0.60, 0.90], [0.30, 0.45, 0.80],  # left arm (subject's left: blue)
+    [0.95, 0.65, 0.55], [0.90, 0.50, 0.40], [0.80, 0.35, 0.30],  # right arm (red)
+    [0.60, 0.85, 0.70], [0.45, 0.75, 0.55], [0.30, 0.60, 0.40],  # left leg (green)
+    [0.95, 0.85, 0.50], [0.90, 0.75, 0.35], [0.80, 0.60, 0.25],  # right leg (yellow)
+], dtype=np.float32)  # fmt: skip
+
+
+@dataclass
+class PhotoFit:
+    """A photo's person and the body fitted to it."""
+
+    observation: PhotoObservation
+    result: FitResult  # camera = the crop image's
+
+    def photo_camera(self) -> Camera:
+        """The fitted camera for the whole photo (same extrinsics, the photo's intrinsics)."""
+        cam = self.result.camera
+        K = self.observation.crop.photo_intrinsics(cam.K)
+        return Camera(K=K, R=cam.R, t=cam.t, width=self.observation.photo.width, height=self.observation.photo.height)
+
+    def record(self, person_id: str | None = None) -> ImageRecord:
+        """The dataset-layout parameter record (``params/<stem>.json``) of this fit."""
+        res, obs = self.result, self.observation
+        kp, conf = obs.coco_keypoints()
+        photo_cam = self.photo_camera().state()
+        extra = {
+            "source": {"photo": obs.photo.path, "width": obs.photo.width, "height": obs.photo.height},
+            "crop": obs.crop.state(),
+            "photo_camera": {"K": photo_cam["K"][0], "R": photo_cam["R"][0], "t": photo_cam["t"][0], "width": photo_cam["width"], "height": photo_cam["height"]},
+            "keypoints": {"names": COCO_KEYPOINTS, "photo_px": np.round(kp, 2).tolist(), "confidence": np.round(conf, 3).tolist()},
+            "people_in_photo": obs.num_people,
+            "fit_losses": res.losses,
+            "fit_seconds": round(res.seconds, 2),
+        }
+        if obs.person_index is not None:
+            extra["person_index"] = obs.person_index
+        params = FitParams(pose=res.pose[0], shape=res.shape[0], global_orient=res.global_orient[0], transl=res.transl[0], camera=res.camera)
+        stem = person_id or (Path(obs.photo.path).stem if obs.photo.path else "photo")
+        return ImageRecord(body_model=res.body_model, person_id=stem, pose_id=0, view=0, fit=params, extra=extra)
+
+
+def fit_photo(
+    photo: str | Path | np.ndarray,
+    body: BodyModel | None = None,
+    person_index: int | None = None,
+    box: tuple[float, float, float, float] | None = None,
+    focal: float | None = None,
+    crop_size: int = 512,
+    config: FitConfig | None = None,
+    fitter: BodyFitter | None = None,
+) -> PhotoFit:
+    """Find the person in ``photo`` and fit the body model to them (paper 4.2's preprocessing)."""
+    if fitter is None:
+        if body is None:
+            from dinar.body import load_body_model
+
+            body = load_body_model()
+        fitter = BodyFitter(body, config, prior_poses=library_prior(body))
+    obs = observe_person(load_photo(photo), person_index=person_index, box=box, crop_size=crop_size)
+    result = fitter.fit(obs.fit_target(focal))
+    return PhotoFit(obs, result)
+
+
+def library_prior(body: BodyModel) -> Tensor | None:
+    """The built-in pose library as fitting priors ``[M, J, 3]`` (Anny only; None otherwise)."""
+    if body.name != "anny":
+        return None
+    from dinar.data.poses import pose_names, pose_tensor
+
+    return torch.stack([pose_tensor(n, list(body.skeleton.names)) for n in pose_names()])
+
+
+# Drawing ---------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def render_shaded(body: BodyModel, result_or_params: FitResult | dict, camera: Camera | None = None, part_colours: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The posed body seen by ``camera`` (default the fit's), Lambert-shaded: RGB ``[H, W, 3]`` float, mask ``[H, W]``."""
+    p = result_or_params
+    if isinstance(p, FitResult):
+        p = {"pose": p.pose, "shape": p.shape, "global_orient": p.global_orient, "transl": p.transl, "camera": p.camera}
+    camera = camera or p["camera"]
+    out = body(pose=p["pose"], shape=p["shape"], global_orient=p["global_orient"], transl=p.get("transl"))
+    raster = rasterize(out.vertices, body.faces, camera)
+    normals = torch.nn.functional.normalize(interpolate_vertex_attr(raster, body.faces, out.normals), dim=1)[0]  # [3, H, W]
+    to_camera = -camera.R[0, 2]  # world direction from the surface towards the camera (approx.)
+    light = torch.nn.functional.normalize(to_camera + torch.tensor([0.0, 0.0, 0.6]), dim=0)
+    shade = 0.35 + 0.65 * (normals * light[:, None, None]).sum(0).clamp_min(0)
+    if part_colours:
+        colours = torch.from_numpy(_PART_COLOURS)[body.parts.labels][None]
+    else:
+        colours = torch.tensor([0.85, 0.68, 0.58]).expand(1, body.num_vertices, 3)
+    albedo = interpolate_vertex_attr(raster, body.faces, colours)[0]
+    rgb = (albedo * shade).permute(1, 2, 0).clamp(0, 1).numpy()
+    return rgb, raster.mask[0, 0].numpy() > 0
+
+
+def _contour(mask: np.ndarray) -> np.ndarray:
+    from scipy import ndimage
+
+    m = mask >= 0.5
+    return m & ~ndimage.binary_erosion(m, border_value=0)
+
+
+def _draw_keypoints(draw: ImageDraw.ImageDraw, kp: np.ndarray, conf: np.ndarray, colour: tuple[int, int, int], radius: float) -> None:
+    for a, b in COCO_SKELETON:
+        if conf[a] > 0 and conf[b] > 0:
+            draw.line([tuple(kp[a]), tuple(kp[b])], fill=colour, width=max(1, int(radius / 2)))
+    for p, c in zip(kp, conf):
+        if c > 0:
+            draw.ellipse([p[0] - radius, p[1] - radius, p[0] + radius, p[1] + radius], outline=(0, 0, 0), fill=colour)
+
+
+def overlay_image(body: BodyModel, fit: PhotoFit) -> np.ndarray:
+    """Three panels at crop size: the crop with the detected keypoints and mask outline; the fitted
+    mesh over it with its outline and keypoints; the fitted body seen from its left side."""
+    obs, res = fit.observation, fit.result
+    crop = obs.crop_image().astype(np.float32) / 255
+    S = crop.shape[0]
+    target = obs.fit_target()
+    kp, conf = target.keypoints.numpy(), target.confidence.numpy()
+    r = max(2.0, S / 160)
+
+    left = crop.copy()
+    left[_contour(obs.crop_mask())] = (1.0, 0.9, 0.0)
+    left_img = Image.fromarray((left * 255).astype(np.uint8))
+    _draw_keypoints(ImageDraw.Draw(left_img), kp, conf, (40, 220, 60), r)
+
+    rgb, mask = render_shaded(body, res)
+    mid = np.where(mask[..., None], 0.35 * crop + 0.65 * rgb, crop)
+    mid[_contour(mask.astype(np.float32))] = (1.0, 0.15, 0.1)
+    mid_img = Image.fromarray((mid * 255).astype(np.uint8))
+    _draw_keypoints(ImageDraw.Draw(mid_img), res.keypoints_2d.numpy(), np.ones(len(COCO_KEYPOINTS)), (230, 40, 40), r)
+
+    side = _side_view(body, res, S)
+    panels = np.concatenate([np.asarray(left_img), np.asarray(mid_img), side], axis=1)
+    return panels
+
+
+def _side_view(body: BodyModel, res: FitResult, size: int) -> np.ndarray:
+    """The fitted body turned 90 degrees about the vertical through its centre (depth check)."""
+    import roma
+
+    with torch.no_grad():
+        verts = body(pose=res.pose, shape=res.shape, global_orient=res.global_orient, transl=res.transl).vertices[0]
+    cam = res.camera
+    centre = verts.mean(0)
+    turn = roma.rotvec_to_rotmat(torch.tensor([0.0, 0.0, np.pi / 2]))  # camera moves to the body's side
+    cam_centre = cam.center[0]
+    eye = centre + turn @ (cam_centre - centre)
+    R = cam.R[0] @ turn.T
+    t = -(R @ eye)
+    side_cam = Camera(K=cam.K, R=R[None], t=t[None], width=cam.width, height=cam.height)
+    rgb, mask = render_shaded(body, res, side_cam)
+    img = np.where(mask[..., None], rgb, 0.92)
+    img = (img * 255).astype(np.uint8)
+    if img.shape[0] != size:
+        img = np.asarray(Image.fromarray(img).resize((size, size)))
+    return img
+
+
+def write_fit(fit: PhotoFit, json_path: str | Path, body: BodyModel | None = None, overlay_path: str | Path | None = None) -> None:
+    """Write the parameter file and, given ``body`` and ``overlay_path``, the overlay PNG."""
+    write_json(Path(json_path), fit.record().to_json())
+    if overlay_path is not None and body is not None:
+        write_png(Path(overlay_path), overlay_image(body, fit))
+
+
+def write_layout(fit: PhotoFit, directory: str | Path, stem: str = "photo") -> Path:
+    """Write the crop as a one-image dataset (``rgb/ segm/ params/``) that the dataset readers load."""
+    from dinar.data.layout import write_sample
+
+    obs = fit.observation
+    mask = (np.clip(obs.crop_mask(), 0, 1) * 255).round().astype(np.uint8)
+    record = fit.record()
+    person_dir = Path(directory) / record.person_id
+    write_sample(person_dir, stem, obs.crop_image(), mask, record)
+    return person_dir
+
+
+# Command line ----------------------------------------------------------------------------------
+
+
+def add_fit_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Options of ``dinar fit``."""
+    parser.add_argument("photo", type=Path, help="a photo of one person, whole body in view (JPEG, PNG, ...)")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="FIT.json", help="parameter file to write (dataset-layout JSON)")
+    parser.add_argument("--overlay", type=Path, metavar="PNG", help="overlay to check the fit (default: FIT.overlay.png beside the JSON; 'none' to skip)")
+    parser.add_argument("--layout", type=Path, metavar="DIR", help="also write the crop as a one-image dataset: DIR/<name>/{rgb,segm,params}/photo.*")
+    parser.add_argument("--person-index", type=int, metavar="I", help="which person when the photo shows several (0 = leftmost)")
+    parser.add_argument("--box", type=float, nargs=4, metavar=("X0", "Y0", "X1", "Y1"), help="the person's box in photo pixels")
+    parser.add_argument("--focal", type=float, metavar="PX", help="focal length in photo pixels (default 1.2 x the longer side)")
+    parser.add_argument("--crop-size", type=int, default=512, help="side of the square crop the fit and avatar use (default 512, the paper's)")
+    parser.add_argument("--preset", choices=["default", "fast"], default="default", help="fitter iterations (fast: fewer)")
+    parser.add_argument("--body-model", default="anny", help="body model (default anny)")
+    parser.add_argument("--body-model-path", type=Path, help="folder with SMPL-X model files (for --body-model smplx)")
+    return parser
+
+
+def cli_fit(args: argparse.Namespace) -> int:
+    """``dinar fit``: fit a body to a photo, write FIT.json and its overlay PNG."""
+    from dinar.body import load_body_model
+
+    start = time.perf_counter()
+    body = load_body_model(args.body_model, args.body_model_path)
+    fitter = BodyFitter(body, FitConfig.preset(args.preset), prior_poses=library_prior(body))
+    fit = fit_photo(args.photo, person_index=args.person_index, box=tuple(args.box) if args.box else None, focal=args.focal, crop_size=args.crop_size, fitter=fitter)
+    overlay = None if str(args.overlay).lower() == "none" else (args.overlay or args.output.with_suffix(".overlay.png"))
+    write_fit(fit, args.output, body, overlay)
+    print(f"fit written to {args.output}" + (f", overlay {overlay}" if overlay else ""))
+    if args.layout:
+        print(f"crop, mask and parameters written under {write_layout(fit, args.layout)}")
+    losses = ", ".join(f"{k} {v:.3g}" for k, v in fit.result.losses.items())
+    print(f"{fit.observation.num_people} person(s) found; fit {fit.result.seconds:.1f} s (total {time.perf_counter() - start:.1f} s); losses: {losses}")
+    return 0

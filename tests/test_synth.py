@@ -1,0 +1,157 @@
+"""The synthetic-people generator: determinism, splits, fit noise, poses and what the images show."""
+
+import hashlib
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dinar.data.layout import list_people, list_stems, read_mask, read_params, read_rgb
+from dinar.data.poses import POSES, perturb_pose, pose_tensor
+from dinar.data.synth import FitNoise, SynthConfig, generate, noisy_fit, split_of
+
+TINY = SynthConfig(people=2, poses=2, views=2, size=64, seed=3, texture_size=256)
+
+
+def _digest(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, body):
+    root = tmp_path_factory.mktemp("synth") / "a"
+    generate(TINY, root, workers=1, progress=False)
+    return root
+
+
+def test_layout_and_counts(tiny):
+    people = list_people(tiny)
+    assert len(people) == TINY.people
+    for person in people:
+        stems = list_stems(person)
+        assert stems == ["pose000_view000", "pose000_view001", "pose001_view000", "pose001_view001"]
+        rgb = read_rgb(person / "rgb" / f"{stems[0]}.png")
+        mask = read_mask(person / "segm" / f"{stems[0]}.png")
+        assert rgb.shape == (64, 64, 3) and mask.shape == (64, 64)
+        # framed like a photo: the person is there, centred, and does not touch the border
+        assert 0.05 < (mask > 127).mean() < 0.6
+        assert mask[0].max() == 0 and mask[-1].max() == 0
+        rec = read_params(person / "params" / f"{stems[0]}.json", "anny", 104)
+        assert rec.person_id == person.name and rec.exact is None
+    assert (tiny / "README.md").read_text().count("contact_sheet.png") >= 1
+    assert read_rgb(tiny / "contact_sheet.png").shape == (2 * 128, 2 * 128, 3)
+
+
+def test_same_seed_byte_identical_and_worker_count_free(tiny, tmp_path):
+    again = tmp_path / "b"
+    generate(TINY, again, workers=2, progress=False)
+    a, b = _digest(tiny), _digest(again)
+    assert a.keys() == b.keys() and a == b
+
+
+def test_different_seed_differs(tiny, tmp_path):
+    other = tmp_path / "c"
+    generate(replace(TINY, people=1, poses=1, seed=4), other, workers=1, progress=False)
+    a = read_rgb(next(iter(list_people(tiny))) / "rgb" / "pose000_view000.png")
+    b = read_rgb(next(iter(list_people(other))) / "rgb" / "pose000_view000.png")
+    assert not np.array_equal(a, b)
+
+
+def test_noise_changes_fits_not_images(tiny, tmp_path):
+    noisy = tmp_path / "n"
+    generate(replace(TINY, people=1, noise=FitNoise.default(1.0)), noisy, workers=1, progress=False)
+    person = list_people(noisy)[0]
+    exact_person = tiny / person.name
+    for stem in list_stems(person):
+        assert (person / "rgb" / f"{stem}.png").read_bytes() == (exact_person / "rgb" / f"{stem}.png").read_bytes()
+        rec = read_params(person / "params" / f"{stem}.json")
+        ref = read_params(exact_person / "params" / f"{stem}.json")
+        assert rec.exact is not None
+        assert torch.allclose(rec.exact.pose, ref.fit.pose, atol=1e-6)
+        assert not torch.allclose(rec.fit.pose, rec.exact.pose)
+
+
+def test_noise_has_requested_size(body):
+
+    from dinar.data.layout import FitParams
+    from dinar.geometry.camera import orbit_cameras
+
+    names = body.skeleton.names
+    exact = FitParams(pose=torch.zeros(104, 3), shape=torch.full((6,), 0.5), global_orient=torch.zeros(3), transl=torch.zeros(3), camera=orbit_cameras(1))
+    noise = FitNoise.default(2.0)
+    rng = np.random.default_rng(0)
+    pose_err, transl_err, focal_err = [], [], []
+    for _ in range(200):
+        fit = noisy_fit(exact, noise, names, rng)
+        pose_err.append(fit.pose[names.index("upperarm01.L")])
+        transl_err.append(fit.transl)
+        focal_err.append(fit.camera.K[0, 0, 0] / exact.camera.K[0, 0, 0] - 1)
+        assert torch.equal(fit.pose[names.index("finger1-1.L")], torch.zeros(3))  # only the listed bones move
+    assert torch.stack(pose_err).std().item() == pytest.approx(noise.pose, rel=0.15)
+    assert torch.stack(transl_err).std().item() == pytest.approx(noise.transl, rel=0.15)
+    assert torch.stack(focal_err).std().item() == pytest.approx(noise.focal, rel=0.2)
+
+
+def test_splits_fixed_and_complete(tiny):
+    import json
+
+    splits = json.loads((tiny / "splits.json").read_text())
+    assert sorted(i for ids in splits.values() for i in ids) == sorted(p.name for p in list_people(tiny))
+    for name, ids in splits.items():
+        assert all(split_of(i) == name for i in ids)
+    counts = {s: 0 for s in ("train", "val", "test")}
+    for i in range(2000):
+        counts[split_of(f"s0p{i:05d}")] += 1
+    assert 0.75 < counts["train"] / 2000 < 0.85 and counts["val"] > 100 and counts["test"] > 100
+
+
+def test_library_poses_are_distinct_and_perturbation_bounded(body):
+    names = body.skeleton.names
+    poses = {n: pose_tensor(n, names) for n in POSES}
+    assert {"a_pose", "t_pose", "walking", "arms_crossed", "hands_on_hips", "arm_raised", "forearm_front", "lunge"} <= set(poses)
+    keys = list(poses)
+    for i, a in enumerate(keys):
+        for b in keys[i + 1:]:
+            assert not torch.allclose(poses[a], poses[b]), (a, b)
+    base = poses["walking"]
+    p = perturb_pose(base, names, np.random.default_rng(1))
+    import roma
+
+    rel = roma.rotmat_to_rotvec(roma.rotvec_to_rotmat(p) @ roma.rotvec_to_rotmat(base).transpose(-1, -2)).norm(dim=-1)
+    assert rel.max() < 0.2 * 3**0.5 + 1e-4 and rel.max() > 0.01
+    # T-pose lifts the arms to shoulder height, A-pose does not
+    out = body(pose=torch.stack([poses["a_pose"], poses["t_pose"]]))
+    wrist = names.index("wrist.L")
+    shoulder = names.index("upperarm01.L")
+    assert abs(out.joints[1, wrist, 2] - out.joints[1, shoulder, 2]) < 0.08
+    assert out.joints[0, wrist, 2] < out.joints[0, shoulder, 2] - 0.2
+
+
+def test_front_and_back_differ(body):
+    """A chest print and back panel make the back view measurably different from a mirrored front."""
+    from dinar.data.appearance import sample_appearance
+
+    rng = np.random.default_rng(0)
+    apps = [sample_appearance(rng) for _ in range(50)]
+    assert all(a.top.print_text or a.top.print_shape for a in apps)
+    assert {a.top.kind for a in apps} == {"tshirt", "long_sleeve", "tank", "jacket"}
+    assert {a.bottom.kind for a in apps} == {"trousers", "wide_trousers", "shorts", "skirt"}
+    assert len({a.top.pattern for a in apps}) >= 4
+
+
+def test_cli_entry_point(tmp_path, capsys):
+    import argparse
+
+    from dinar.data.synth import add_synth_arguments, cli_synth
+
+    parser = argparse.ArgumentParser()
+    add_synth_arguments(parser)
+    args = parser.parse_args(["--people", "1", "--poses", "1", "--views", "2", "--size", "32", "--noise", "0.5", "-o", str(tmp_path / "d")])
+    assert cli_synth(args) == 0
+    assert "wrote 2 images" in capsys.readouterr().out
+    card = (tmp_path / "d" / "README.md").read_text()
+    assert "views per pose: 2" in card and "pose 0.04" in card
+    with pytest.raises(ValueError, match="--views"):
+        cli_synth(parser.parse_args(["--views", "0", "-o", str(tmp_path / "e")]))
