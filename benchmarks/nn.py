@@ -13,22 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 
 import torch
 
 from dinar.nn import Discriminator, Encoder, Generator, Renderer, preset
 from dinar.utils import resolve_device
-
-
-def timed(fn, device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    t = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - t) * 1000
+from timing import timed_ms as timed
 
 
 def bench_ms(fn, repeats: int, max_seconds: float, device: torch.device) -> tuple[float, bool]:

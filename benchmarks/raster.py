@@ -8,31 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
-
 import torch
 
 from dinar.body import load_body_model
 from dinar.geometry.camera import orbit_cameras
 from dinar.geometry.raster import rasterize
 from dinar.utils import resolve_device
-
-
-def time_ms(fn, repeats: int, device: torch.device) -> float:
-    """Median wall time of ``fn`` in milliseconds, after warm-up, synchronising on CUDA."""
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
+from timing import median_ms
 
 
 def main() -> None:
@@ -48,7 +30,7 @@ def main() -> None:
     for batch in (1, 8):
         cam = orbit_cameras(batch, radius=3.2, size=args.size, fov_deg=35).to(device)
         v = verts.expand(batch, -1, -1).contiguous()
-        ms = time_ms(lambda: rasterize(v, body.faces, cam, body.face_uvs), args.repeats, device)
+        ms = median_ms(lambda: rasterize(v, body.faces, cam, body.face_uvs), args.repeats, device)
         result[f"ms_b{batch}"] = round(ms / batch, 3)
         print(f"batch {batch}: {ms:.2f} ms per call, {ms / batch:.2f} ms per frame")
     print(json.dumps(result))
