@@ -62,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_synth_arguments(synth)
     synth.set_defaults(func=cli_synth)
+
+    from dinar.data.photo_cli import add_fit_arguments, cli_fit
+
+    fit = sub.add_parser("fit", help="fit the body model to a photo: FIT.json (pose, shape, camera, crop) + overlay PNG")
+    add_fit_arguments(fit)
+    fit.set_defaults(func=cli_fit)
     return parser
 
 

@@ -84,10 +84,7 @@ class MissingPhotoExtraError(RuntimeError):
     """mediapipe (the person detector) is not installed."""
 
     def __init__(self) -> None:
-        super().__init__(
-            "finding the person in a photo needs mediapipe 0.10.21 (its BlazePose models ship in the wheel): "
-            f"{PHOTO_EXTRA_HINT}"
-        )
+        super().__init__(f"finding the person in a photo needs mediapipe 0.10.21 (its BlazePose models ship in the wheel): {PHOTO_EXTRA_HINT}")
 
 
 # Loading -------------------------------------------------------------------------------------
@@ -211,7 +208,7 @@ class CropBox:
         return {"x0": self.x0, "y0": self.y0, "size": self.size, "out_size": self.out_size}
 
     @classmethod
-    def from_state(cls, state: dict) -> "CropBox":
+    def from_state(cls, state: dict) -> CropBox:
         return cls(float(state["x0"]), float(state["y0"]), float(state["size"]), int(state["out_size"]))
 
 
@@ -281,6 +278,7 @@ class PhotoObservation:
             height=s,
             mask=torch.from_numpy(self.crop_mask().copy()),
             K=self.crop.crop_intrinsics(self.photo_intrinsics(focal)),
+            valid=torch.from_numpy(self.crop.apply(np.ones((self.photo.height, self.photo.width), np.float32)) >= 0.5).float(),
         )
 
 
@@ -308,9 +306,20 @@ _LOCK = threading.Lock()  # mediapipe graphs are not re-entrant
 
 @functools.lru_cache(maxsize=1)
 def _pose_landmarker():
-    mp = _import_mediapipe()
-    # model_complexity=1 is pose_landmark_full.tflite, the one shipped in the wheel (0 and 2 download).
-    return mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=True, min_detection_confidence=0.5)
+    """BlazePose (detector + full landmark model + segmentation) for single images.
+
+    The graph of ``mediapipe.solutions.pose.Pose``, built without its calculator-option overrides
+    (their defaults are Pose's: 0.5 thresholds): overriding options walks protobuf descriptors in a
+    way protobuf >= 6 no longer supports, while the graph itself runs on any protobuf (tested on
+    4.25 and 7.36). ``model_complexity=1`` is ``pose_landmark_full.tflite``, the one shipped in the
+    wheel (0 and 2 would download).
+    """
+    _import_mediapipe()
+    from mediapipe.python.solution_base import SolutionBase
+    from mediapipe.python.solutions import pose
+
+    side = {"model_complexity": 1, "smooth_landmarks": False, "enable_segmentation": True, "smooth_segmentation": False, "use_prev_landmarks": False}
+    return SolutionBase(binary_graph_path=pose._BINARYPB_FILE_PATH, side_inputs=side, outputs=["pose_landmarks", "segmentation_mask"])
 
 
 @functools.lru_cache(maxsize=1)
@@ -397,7 +406,7 @@ def observe_person(
     sub = photo.image[y0:y1, x0:x1]
     small = _downscale(sub, max_side)
     with _LOCK:
-        result = _pose_landmarker().process(small)
+        result = _pose_landmarker().process({"image": small})
     if result.pose_landmarks is None:
         raise NoPersonError("no person found in the photo" + (" inside the given box" if box is not None else ""))
     lm = result.pose_landmarks.landmark

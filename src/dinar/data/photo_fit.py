@@ -11,9 +11,7 @@ to the photo: ``crop_pixel = (photo_pixel - (x0, y0)) * out_size / size``.
 
 from __future__ import annotations
 
-import argparse
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,7 +60,13 @@ class PhotoFit:
         extra = {
             "source": {"photo": obs.photo.path, "width": obs.photo.width, "height": obs.photo.height},
             "crop": obs.crop.state(),
-            "photo_camera": {"K": photo_cam["K"][0], "R": photo_cam["R"][0], "t": photo_cam["t"][0], "width": photo_cam["width"], "height": photo_cam["height"]},
+            "photo_camera": {
+                "K": photo_cam["K"][0],
+                "R": photo_cam["R"][0],
+                "t": photo_cam["t"][0],
+                "width": photo_cam["width"],
+                "height": photo_cam["height"],
+            },
             "keypoints": {"names": COCO_KEYPOINTS, "photo_px": np.round(kp, 2).tolist(), "confidence": np.round(conf, 3).tolist()},
             "people_in_photo": obs.num_people,
             "fit_losses": res.losses,
@@ -110,7 +114,9 @@ def library_prior(body: BodyModel) -> Tensor | None:
 
 
 @torch.no_grad()
-def render_shaded(body: BodyModel, result_or_params: FitResult | dict, camera: Camera | None = None, part_colours: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def render_shaded(
+    body: BodyModel, result_or_params: FitResult | dict, camera: Camera | None = None, part_colours: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """The posed body seen by ``camera`` (default the fit's), Lambert-shaded: RGB ``[H, W, 3]`` float, mask ``[H, W]``."""
     p = result_or_params
     if isinstance(p, FitResult):
@@ -212,40 +218,3 @@ def write_layout(fit: PhotoFit, directory: str | Path, stem: str = "photo") -> P
     person_dir = Path(directory) / record.person_id
     write_sample(person_dir, stem, obs.crop_image(), mask, record)
     return person_dir
-
-
-# Command line ----------------------------------------------------------------------------------
-
-
-def add_fit_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Options of ``dinar fit``."""
-    parser.add_argument("photo", type=Path, help="a photo of one person, whole body in view (JPEG, PNG, ...)")
-    parser.add_argument("-o", "--output", type=Path, required=True, metavar="FIT.json", help="parameter file to write (dataset-layout JSON)")
-    parser.add_argument("--overlay", type=Path, metavar="PNG", help="overlay to check the fit (default: FIT.overlay.png beside the JSON; 'none' to skip)")
-    parser.add_argument("--layout", type=Path, metavar="DIR", help="also write the crop as a one-image dataset: DIR/<name>/{rgb,segm,params}/photo.*")
-    parser.add_argument("--person-index", type=int, metavar="I", help="which person when the photo shows several (0 = leftmost)")
-    parser.add_argument("--box", type=float, nargs=4, metavar=("X0", "Y0", "X1", "Y1"), help="the person's box in photo pixels")
-    parser.add_argument("--focal", type=float, metavar="PX", help="focal length in photo pixels (default 1.2 x the longer side)")
-    parser.add_argument("--crop-size", type=int, default=512, help="side of the square crop the fit and avatar use (default 512, the paper's)")
-    parser.add_argument("--preset", choices=["default", "fast"], default="default", help="fitter iterations (fast: fewer)")
-    parser.add_argument("--body-model", default="anny", help="body model (default anny)")
-    parser.add_argument("--body-model-path", type=Path, help="folder with SMPL-X model files (for --body-model smplx)")
-    return parser
-
-
-def cli_fit(args: argparse.Namespace) -> int:
-    """``dinar fit``: fit a body to a photo, write FIT.json and its overlay PNG."""
-    from dinar.body import load_body_model
-
-    start = time.perf_counter()
-    body = load_body_model(args.body_model, args.body_model_path)
-    fitter = BodyFitter(body, FitConfig.preset(args.preset), prior_poses=library_prior(body))
-    fit = fit_photo(args.photo, person_index=args.person_index, box=tuple(args.box) if args.box else None, focal=args.focal, crop_size=args.crop_size, fitter=fitter)
-    overlay = None if str(args.overlay).lower() == "none" else (args.overlay or args.output.with_suffix(".overlay.png"))
-    write_fit(fit, args.output, body, overlay)
-    print(f"fit written to {args.output}" + (f", overlay {overlay}" if overlay else ""))
-    if args.layout:
-        print(f"crop, mask and parameters written under {write_layout(fit, args.layout)}")
-    losses = ", ".join(f"{k} {v:.3g}" for k, v in fit.result.losses.items())
-    print(f"{fit.observation.num_people} person(s) found; fit {fit.result.seconds:.1f} s (total {time.perf_counter() - start:.1f} s); losses: {losses}")
-    return 0

@@ -1,0 +1,50 @@
+"""``dinar fit PHOTO -o FIT.json``: the thin entry point (argparse only; the work is in :mod:`dinar.data.photo_fit`).
+
+Cheap to import, so the top-level parser can register the command without loading torch or mediapipe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+
+def add_fit_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Options of ``dinar fit``."""
+    parser.add_argument("photo", type=Path, help="a photo of one person, whole body in view (JPEG, PNG, ...)")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="FIT.json", help="parameter file to write (dataset-layout JSON)")
+    parser.add_argument("--overlay", type=Path, metavar="PNG", help="overlay to check the fit (default: FIT.overlay.png beside the JSON; 'none' to skip)")
+    parser.add_argument("--layout", type=Path, metavar="DIR", help="also write the crop as a one-image dataset: DIR/<photo name>/{rgb,segm,params}/photo.*")
+    parser.add_argument("--person-index", type=int, metavar="I", help="which person when the photo shows several (0 = leftmost)")
+    parser.add_argument("--box", type=float, nargs=4, metavar=("X0", "Y0", "X1", "Y1"), help="the person's box in photo pixels")
+    parser.add_argument("--focal", type=float, metavar="PX", help="focal length in photo pixels (default 1.2 x the longer side)")
+    parser.add_argument("--crop-size", type=int, default=512, help="side of the square crop the fit and the avatar use (default 512, the paper's)")
+    parser.add_argument("--preset", choices=["default", "fast"], default="default", help="fitter iterations (fast: about half)")
+    parser.add_argument("--body-model", default="anny", help="body model (default anny)")
+    parser.add_argument("--body-model-path", type=Path, help="folder with your SMPL-X model files (for --body-model smplx)")
+    return parser
+
+
+def cli_fit(args: argparse.Namespace) -> int:
+    """``dinar fit``: find the person, fit the body, write FIT.json and its overlay PNG."""
+    from dinar.body import load_body_model
+    from dinar.body.fit import BodyFitter, FitConfig
+    from dinar.data.photo_fit import fit_photo, library_prior, write_fit, write_layout
+
+    start = time.perf_counter()
+    body = load_body_model(args.body_model, args.body_model_path)
+    fitter = BodyFitter(body, FitConfig.preset(args.preset), prior_poses=library_prior(body))
+    box = tuple(args.box) if args.box else None
+    fit = fit_photo(args.photo, person_index=args.person_index, box=box, focal=args.focal, crop_size=args.crop_size, fitter=fitter)
+    if args.overlay is None:
+        overlay = args.output.with_suffix(".overlay.png")
+    else:
+        overlay = None if str(args.overlay).lower() == "none" else args.overlay
+    write_fit(fit, args.output, body, overlay)
+    print(f"fit written to {args.output}" + (f", overlay {overlay}" if overlay else ""))
+    if args.layout:
+        print(f"crop, mask and parameters written under {write_layout(fit, args.layout)}")
+    losses = ", ".join(f"{k} {v:.3g}" for k, v in fit.result.losses.items())
+    print(f"{fit.observation.num_people} person(s) in the photo; fit {fit.result.seconds:.1f} s (total {time.perf_counter() - start:.1f} s); losses: {losses}")
+    return 0
