@@ -62,6 +62,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_synth_arguments(synth)
     synth.set_defaults(func=cli_synth)
+    from dinar.train.textures import add_textures_arguments, cli_textures
+
+    textures = data_sub.add_parser(
+        "textures", help="write per-view and merged (eq. 5) neural textures of a dataset: the data of stages 2 and 3"
+    )
+    add_textures_arguments(textures)
+    textures.set_defaults(func=cli_textures)
+
+    from dinar.train.diffusion import add_train_diffusion_arguments, cli_train_diffusion
+    from dinar.train.stage1 import add_train_avatar_arguments, cli_train_avatar
+    from dinar.train.vq import add_train_vq_arguments, cli_train_vq
+
+    train = sub.add_parser("train", help="train a stage: avatar (stage 1), vq (stage 2), diffusion (stage 3)")
+    train_sub = train.add_subparsers(dest="train_command", metavar="STAGE", required=True)
+    for name, add, run, text in (
+        ("avatar", add_train_avatar_arguments, cli_train_avatar, "stage 1: encoder, generator and neural renderer on frame pairs"),
+        ("vq", add_train_vq_arguments, cli_train_vq, "stage 2: the texture VQGAN on a texture folder"),
+        ("diffusion", add_train_diffusion_arguments, cli_train_diffusion, "stage 3: latent-diffusion inpainting in the VQ latent"),
+    ):
+        stage = train_sub.add_parser(name, help=text)
+        add(stage)
+        stage.set_defaults(func=run)
 
     from dinar.data.photo_cli import add_fit_arguments, cli_fit
 

@@ -1,0 +1,377 @@
+"""Stage 3: training the latent DDPM inpainter (paper 3.3, 4.1) in the latent space of a trained VQ.
+
+``dinar train diffusion --textures DIR --vq RUN_VQ --preset tiny --out RUN``:
+
+1. every (single-view texture, merged texture) pair of the ``train`` people
+   (:class:`~dinar.train.textures.InpaintingDataset`; all views by default, so back and side photos
+   work too — the paper trains on front views only) is encoded once by the frozen VQ:
+   condition ``T_c^j`` and ``b(B_fill^j)``, ground truth ``T_c`` of the eq.-5 merge;
+2. the latents are scaled to unit variance (``latent_scale``, from the training targets), and the
+   sampler's x̂_0 is clipped to the largest scaled training latent (``latent_bound``);
+3. ε_θ is trained with the DDPM loss (paper eq. 1), AdamW, an EMA of the weights;
+4. each validation logs the EMA model's denoising loss at fixed noise, and samples inpaintings of a
+   few ``val`` people (DDIM, ``sample_steps`` steps, fixed seed): PSNR of the RGB channels on the
+   texels the input view does not cover, and an image grid (input view | merged GT | inpainted).
+
+The released ``model.safetensors`` holds the EMA weights (with ``latent_scale``) and the schedule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from dinar.nn.config import ConfigMixin
+from dinar.nn.config_stage23 import (
+    CHANNEL_GROUPS,
+    FILL_CHANNEL,
+    NoiseScheduleConfig,
+    Stage23Config,
+    UNetConfig,
+    stage23_preset,
+)
+from dinar.nn.diffusion import (
+    LatentInpainter,
+    WeightEMA,
+    diffusion_loss,
+    inpaint_texture,
+    make_scheduler,
+    resize_fill_mask,
+)
+from dinar.nn.vq import TextureVQModel, encode_texture, psnr
+from dinar.train.runs import load_weights, make_trainer, prepare_run, save_weights
+from dinar.train.textures import InpaintingDataset, TextureIndex
+from dinar.train.vq import (
+    add_train_common_arguments,
+    load_vq,
+    rgb_preview,
+    split_with_people,
+    train_overrides,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DiffusionTrainConfig(ConfigMixin):
+    """Optimization settings of the diffusion training."""
+
+    steps: int = 50_000
+    batch_size: int = 128
+    lr: float = 1e-6
+    """The paper's value. (Latent diffusion configs state a *base* rate of 1e-6 that their launcher
+    multiplies by the batch size, 1.28e-4 at batch 128; if paper-scale training barely moves, that
+    is the first thing to try.)"""
+    weight_decay: float = 0.01
+    ema_decay: float = 0.9999
+    views: str = "all"
+    """Input views for training: ``all`` or ``front`` (the paper's)."""
+    val_every: int = 2000
+    checkpoint_every: int = 2000
+    val_samples: int = 4
+    sample_steps: int = 50
+    """DDIM steps M of the validation samples."""
+    num_workers: int = 0
+    seed: int = 0
+
+
+DIFFUSION_TRAIN_PRESETS: dict[str, DiffusionTrainConfig] = {
+    "paper": DiffusionTrainConfig(),
+    "small": DiffusionTrainConfig(steps=50_000, batch_size=64, lr=5e-5, ema_decay=0.9999),
+    "tiny": DiffusionTrainConfig(steps=2000, batch_size=32, lr=2e-4, ema_decay=0.999, val_every=500, checkpoint_every=500,
+                                 sample_steps=25),
+}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Latent pairs
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LatentPairs(Dataset):
+    """Encoded training pairs: items ``{"cond": [6, s, s], "mask": [1, s, s], "target": [6, s, s]}``."""
+
+    cond: Tensor  # [N, 6, s, s] T_c^j of each single-view texture
+    mask: Tensor  # [N, 1, s, s] b(B_fill^j)
+    target: Tensor  # [P, 6, s, s] T_c of each person's merged texture
+    target_index: Tensor  # [N] int64 row of ``target`` for each pair
+
+    def __len__(self) -> int:
+        return self.cond.shape[0]
+
+    def __getitem__(self, i: int) -> dict[str, Tensor]:
+        return {"cond": self.cond[i], "mask": self.mask[i], "target": self.target[self.target_index[i]]}
+
+
+@torch.no_grad()
+def encode_pairs(vq: TextureVQModel, dataset: InpaintingDataset, batch_size: int = 32) -> LatentPairs:
+    """Encode every pair of ``dataset`` with the (frozen) VQ; each merged texture once."""
+    device = next(vq.parameters()).device
+    s = vq.config.latent_size
+    conds, masks, people = [], [], []
+    for batch in DataLoader(dataset, batch_size=batch_size):
+        partial = batch["partial"].to(device)
+        conds.append(encode_texture(vq, partial).cpu())
+        masks.append(resize_fill_mask(partial[:, FILL_CHANNEL : FILL_CHANNEL + 1], s).cpu())
+        people += list(batch["person_id"])
+    order = sorted(set(people))
+    merged = torch.stack([_merged_of(dataset, pid) for pid in order])
+    targets = torch.cat([encode_texture(vq, merged[i : i + batch_size].to(device)).cpu() for i in range(0, len(order), batch_size)])
+    row = {pid: i for i, pid in enumerate(order)}
+    return LatentPairs(torch.cat(conds), torch.cat(masks), targets, torch.tensor([row[p] for p in people]))
+
+
+def _merged_of(dataset: InpaintingDataset, pid: str) -> Tensor:
+    from dinar.train.textures import read_merged
+
+    return read_merged(dataset.index, pid)["merged"]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Reports
+# ----------------------------------------------------------------------------------------------------
+
+
+def unknown_texels(partial: Tensor, covered: Tensor) -> Tensor:
+    """``[B, 1, S, S]`` texels the merged ground truth has but the input view does not (B_fill = 0)."""
+    return covered * (1 - (partial[:, FILL_CHANNEL : FILL_CHANNEL + 1] > 0.5).to(covered.dtype))
+
+
+def mean_colour_fill(partial: Tensor) -> Tensor:
+    """A no-network baseline: unknown texels get the mean of the known ones, channel by channel."""
+    fill = (partial[:, FILL_CHANNEL : FILL_CHANNEL + 1] > 0.5).to(partial.dtype)
+    mean = (partial * fill).sum((2, 3), keepdim=True) / fill.sum((2, 3), keepdim=True).clamp_min(1)
+    return partial * fill + mean * (1 - fill)
+
+
+def rgb_psnr_unknown(texture: Tensor, merged: Tensor, partial: Tensor, covered: Tensor) -> float:
+    """PSNR (dB, RGB in [-1, 1]) of ``texture`` against the merged ground truth on :func:`unknown_texels`."""
+    rgb = CHANNEL_GROUPS["rgb"]
+    return psnr(texture[:, rgb], merged[:, rgb], unknown_texels(partial, covered))
+
+
+def inpainting_grid(partial: Tensor, merged: Tensor, inpainted: Tensor, covered: Tensor | None = None) -> Tensor:
+    """``[3, B·S, 3·S]`` in [0, 1]: one row per texture, input view | merged GT | inpainted (RGB channels)."""
+    gt = merged.clone()
+    if covered is not None:
+        gt[:, FILL_CHANNEL : FILL_CHANNEL + 1] = covered
+    inp = inpainted.clone()
+    inp[:, FILL_CHANNEL : FILL_CHANNEL + 1] = 1.0  # show every texel the model produced
+    rows = torch.cat([rgb_preview(partial), rgb_preview(gt), rgb_preview(inp)], dim=-1)
+    return torch.cat(list(rows), dim=-2)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Lightning module
+# ----------------------------------------------------------------------------------------------------
+
+
+class DiffusionLightning(pl.LightningModule):
+    """ε_θ, its EMA and the DDPM schedule under Lightning (module docstring). The frozen VQ and the
+    validation textures are kept outside the module's state (they are not part of this run's weights)."""
+
+    def __init__(self, config: Stage23Config, train: DiffusionTrainConfig, latent_scale: float = 1.0, latent_bound: float = 0.0,
+                 vq: TextureVQModel | None = None, val_textures: dict[str, Tensor] | None = None, vq_run: str = ""):
+        super().__init__()
+        self.config = config
+        self.train_config = train
+        self.vq_run = vq_run
+        self.model = LatentInpainter(config.unet)
+        self.model.latent_scale.fill_(latent_scale)
+        self.model.latent_bound.fill_(latent_bound)
+        self.ema = WeightEMA(self.model, train.ema_decay)
+        self.scheduler = make_scheduler(config.schedule, "ddpm")
+        self._aux = {"vq": vq, "val": val_textures}
+        self._val_losses: list[Tensor] = []
+
+    def configure_optimizers(self):
+        t = self.train_config
+        return torch.optim.AdamW(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        loss = diffusion_loss(self.model, self.scheduler, batch["target"], batch["cond"], batch["mask"])
+        self.log("train/loss", loss.detach())
+        self.log("loss", loss.detach(), prog_bar=True, logger=False)
+        return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        self.ema.update(self.model)
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_losses = []
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        g = torch.Generator().manual_seed(1000 + batch_idx)  # the same noise and steps at every validation
+        B = batch["cond"].shape[0]
+        t = torch.linspace(0, self.scheduler.config.num_train_timesteps - 1, B).long().to(self.device)
+        loss = diffusion_loss(self.ema.shadow, self.scheduler, batch["target"], batch["cond"], batch["mask"], generator=g, timesteps=t)
+        self._val_losses.append(loss.detach())
+
+    def on_validation_epoch_end(self) -> None:
+        if self._val_losses:
+            self.log("val/loss_ema", torch.stack(self._val_losses).mean(), sync_dist=True)
+        vq, val = self._aux["vq"], self._aux["val"]
+        if vq is None or val is None or not self.trainer.is_global_zero:
+            return
+        vq.to(self.device)
+        partial, merged, covered = (val[k].to(self.device) for k in ("partial", "merged", "covered"))
+        sampler = make_scheduler(self.config.schedule, "ddim")
+        g = torch.Generator().manual_seed(0)
+        inpainted = inpaint_texture(vq, self.ema.shadow, sampler, partial, self.train_config.sample_steps, g)
+        value = rgb_psnr_unknown(inpainted, merged, partial, covered)
+        self.log("val/psnr_unknown_rgb", value, rank_zero_only=True)
+        self.log("val_psnr", value, prog_bar=True, logger=False, rank_zero_only=True)
+        if self.logger is not None and hasattr(self.logger.experiment, "add_image"):
+            self.logger.experiment.add_image("val/input_gt_inpainted", inpainting_grid(partial, merged, inpainted, covered).cpu(), self.global_step)
+
+    def export_weights(self, path: Path) -> None:
+        meta = {"kind": "texture-inpainter", "config": self.config.unet.to_dict(), "schedule": self.config.schedule.to_dict(),
+                "step": self.global_step, "vq_run": self.vq_run}
+        save_weights(path, self.ema.shadow.state_dict(), meta)
+
+
+def load_inpainter(path: str | Path, device: str | torch.device = "cpu") -> tuple[LatentInpainter, NoiseScheduleConfig]:
+    """The EMA inpainter of a run folder (or its ``model.safetensors``), in eval mode, and its schedule."""
+    state, meta = load_weights(path, device)
+    if meta.get("kind") != "texture-inpainter":
+        raise ValueError(f"{path}: not texture-inpainter weights (kind {meta.get('kind')!r})")
+    model = LatentInpainter(UNetConfig.from_dict(meta["config"]))
+    model.load_state_dict(state)
+    return model.to(device).eval(), NoiseScheduleConfig.from_dict(meta["schedule"])
+
+
+def _val_textures(textures: str | Path, split: str, n: int) -> dict[str, Tensor] | None:
+    """The front views of the first ``n`` people of ``split`` with their merged ground truth."""
+    if n <= 0:
+        return None
+    dataset = InpaintingDataset(textures, split, views="front")
+    items = [dataset[i] for i in range(min(n, len(dataset)))]
+    return {k: torch.stack([it[k] for it in items]) for k in ("partial", "merged", "covered")}
+
+
+def train_diffusion(
+    textures: str | Path,
+    vq_run: str | Path,
+    out: str | Path,
+    preset: str = "tiny",
+    train: DiffusionTrainConfig | None = None,
+    resume: bool = False,
+    device: str = "auto",
+    devices: int = 1,
+    precision: str = "32-true",
+    progress: bool = True,
+) -> Path:
+    """Train the latent inpainter of ``preset`` on a texture folder with a trained VQ (module docstring)."""
+    from dinar.utils import resolve_device
+
+    config = stage23_preset(preset)
+    train = train or DIFFUSION_TRAIN_PRESETS[preset]
+    if train.views not in ("all", "front"):
+        raise ValueError(f"views must be 'all' or 'front', got {train.views!r}")
+    encode_device = resolve_device(device)
+    if encode_device.type == "cuda":  # under DDP each process encodes on its own GPU
+        encode_device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    vq = load_vq(vq_run, encode_device).requires_grad_(False)
+    if (vq.config.latent_channels, vq.config.latent_size) != (config.unet.latent_channels, config.unet.latent_size):
+        raise ValueError(f"{vq_run}: the VQ latent is {vq.config.latent_channels} × {vq.config.latent_size}², "
+                         f"preset {preset!r} expects {config.unet.latent_channels} × {config.unet.latent_size}²")
+    config = dataclasses.replace(config, vq=vq.config, texture_size=vq.config.texture_size)
+    index = TextureIndex.read(textures)
+    out = Path(out)
+    ckpt = prepare_run(out, {"stage": "diffusion", "preset": preset, "model": {"unet": config.unet.to_dict(), "schedule": config.schedule.to_dict()},
+                             "train": train.to_dict(), "data": {"textures": str(Path(textures).resolve()), "vq": str(Path(vq_run).resolve())}},
+                       resume=resume)
+    pl.seed_everything(train.seed, workers=True, verbose=False)
+    val_split = split_with_people(index, "val")
+    train_pairs = encode_pairs(vq, InpaintingDataset(textures, "train", views=train.views))
+    val_pairs = encode_pairs(vq, InpaintingDataset(textures, val_split, views="front"))
+    latent_scale = float(1.0 / train_pairs.target.std().clamp_min(1e-6))
+    latent_bound = float(train_pairs.target.abs().max()) * latent_scale
+    logger.info("%d training pairs, latent scale %.4g, bound %.4g", len(train_pairs), latent_scale, latent_bound)
+    module = DiffusionLightning(config, train, latent_scale, latent_bound, vq=vq, val_textures=_val_textures(textures, val_split, train.val_samples),
+                                vq_run=str(Path(vq_run).resolve()))
+    train_loader = DataLoader(train_pairs, batch_size=train.batch_size, shuffle=True, drop_last=len(train_pairs) >= train.batch_size,
+                              num_workers=train.num_workers)
+    val_loader = DataLoader(val_pairs, batch_size=train.batch_size, shuffle=False)
+    trainer = make_trainer(out, train.steps, min(train.val_every, train.steps), train.checkpoint_every, device, devices, precision,
+                           progress=progress)
+    trainer.fit(module, train_loader, val_loader, ckpt_path=str(ckpt) if ckpt else None)
+    return out
+
+
+@torch.no_grad()
+def inpainting_report(
+    vq: TextureVQModel,
+    model: LatentInpainter,
+    schedule: NoiseScheduleConfig,
+    textures: str | Path,
+    split: str = "test",
+    steps: int = 50,
+    sampler: str = "ddim",
+    seed: int = 0,
+    batch_size: int = 8,
+) -> dict[str, Any]:
+    """Front view → inpainted texture on held-out people, against the eq.-5 merge of all their views:
+    PSNR of the RGB channels on the texels the front view does not cover, for the inpainting and for
+    two no-inpainting baselines (unknown texels left at 0, and filled with the mean known colour)."""
+    index = TextureIndex.read(textures)
+    dataset = InpaintingDataset(textures, split_with_people(index, split), views="front")
+    device = next(model.parameters()).device
+    scheduler = make_scheduler(schedule, sampler)  # type: ignore[arg-type]
+    g = torch.Generator().manual_seed(seed)
+    results = {"inpainted": [], "zeros": [], "mean_colour": []}
+    weights = []
+    for batch in DataLoader(dataset, batch_size=batch_size):
+        partial, merged, covered = (batch[k].to(device) for k in ("partial", "merged", "covered"))
+        inpainted = inpaint_texture(vq, model, scheduler, partial, steps, g)
+        for name, tex in (("inpainted", inpainted), ("zeros", partial), ("mean_colour", mean_colour_fill(partial))):
+            results[name].append(rgb_psnr_unknown(tex, merged, partial, covered))
+        weights.append(partial.shape[0])
+    total = sum(weights)
+    return {"people": len(dataset), "steps": steps, "sampler": sampler,
+            "psnr_unknown_rgb": {k: round(sum(v * w for v, w in zip(vals, weights)) / total, 3) for k, vals in results.items()}}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Command line
+# ----------------------------------------------------------------------------------------------------
+
+
+def add_train_diffusion_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``dinar train diffusion``."""
+    add_train_common_arguments(parser)
+    parser.add_argument("--vq", type=Path, required=True, metavar="RUN_VQ", help="run folder of the trained VQ (dinar train vq --out)")
+    parser.add_argument("--views", choices=("all", "front"), help="input views to train on (default all; the paper uses front)")
+    parser.add_argument("--sample-steps", type=int, help="DDIM steps of the validation and report samples")
+
+
+def cli_train_diffusion(args: argparse.Namespace) -> int:
+    """``dinar train diffusion``: train the latent inpainter, then print the held-out report as JSON."""
+    overrides = train_overrides(args)
+    if args.views:
+        overrides["views"] = args.views
+    if args.sample_steps:
+        overrides["sample_steps"] = args.sample_steps
+    train = dataclasses.replace(DIFFUSION_TRAIN_PRESETS[args.preset], **overrides)
+    if train.steps < 1 or train.batch_size < 1:
+        raise ValueError("--steps and --batch-size must be at least 1")
+    run = train_diffusion(args.textures, args.vq, args.out, args.preset, train, resume=args.resume, device=args.device,
+                          devices=args.devices, precision=args.precision)
+    model, schedule = load_inpainter(run)
+    report = inpainting_report(load_vq(args.vq), model, schedule, args.textures, "test", train.sample_steps)
+    (run / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps(report, indent=1))
+    print(f"inpainter weights: {run / 'model.safetensors'}")
+    return 0

@@ -1,0 +1,669 @@
+"""Stage 1: train E, G and the renderer θ end to end on pairs of frames of one person (paper 3.1, 4.1).
+
+Each step takes an input frame and a target frame of the same person (another pose and camera), builds
+the neural texture T from the input (:class:`dinar.nn.avatar_model.AvatarModel`), renders it in the
+target view and minimizes (paper eq. 4, 4.1)::
+
+    2.2·L2 + 1·LPIPS(random crop of half the image size) + 1·Dice(mask) + 0.01·Adv
+      + 0.1·(L2 + LPIPS) on the face box                                   generator step
+    softplus(D(fake)) + softplus(−D(real)) + (0.1 / 2)·16·R1 every 16 steps  discriminator step
+
+with Adam (lr 2e-3, betas (0, 0.99) as StyleGAN2; D's lr and betas corrected for the lazy R1 as in
+StyleGAN2), batch 4 per process, 100k steps in ``paper``. Images are compared as composites over a
+constant background: the render ``rgb·mask + bg·(1 − mask)`` against the target matted with its own
+segmentation, so the background of the photos never enters the loss.
+
+On Lightning: manual optimization (two optimizers), DDP across GPUs and nodes (``--devices``,
+``--num-nodes``; BatchNorm becomes SyncBatchNorm on GPUs), bf16/fp16 mixed precision on GPUs,
+TensorBoard logs (tensorboardX), periodic validation on held-out people, ``RUN/checkpoints/last.ckpt``
+for ``--resume`` and the exported inference artifact ``RUN/model.safetensors`` + ``RUN/config.json``
+(see :mod:`dinar.train.common`).
+
+Steps: Lightning's ``global_step`` counts optimizer steps, two per iteration here (G and D), so an
+iteration is ``global_step // 2`` and ``--steps N`` means N iterations (N generator updates).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import DataLoader, Subset
+
+from dinar.body import load_body_model
+from dinar.data.datasets import FramePairDataset
+from dinar.data.layout import DatasetError
+from dinar.losses import (
+    LPIPS,
+    d_logistic_loss,
+    dice,
+    g_nonsaturating_loss,
+    l2,
+    r1_penalty,
+    random_crop,
+)
+from dinar.nn import Discriminator, preset
+from dinar.nn.avatar_model import (
+    TEXTURE_MODES,
+    AvatarModel,
+    AvatarModelConfig,
+    avatar_model_from_body,
+    no_autocast,
+)
+from dinar.nn.config import ConfigMixin
+from dinar.nn.renderer import composite
+from dinar.train import common
+
+log = logging.getLogger(__name__)
+
+MODEL_KIND = "dinar-avatar-model"
+TRAIN_CONFIG_FILE = "train_config.json"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Config
+# ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Stage1TrainConfig(ConfigMixin):
+    """How stage 1 is trained; ``model`` decides the networks (saved with the exported weights)."""
+
+    model: AvatarModelConfig = field(default_factory=AvatarModelConfig)
+    steps: int = 100_000
+    """Iterations (one G and one D update each)."""
+    batch_size: int = 4
+    """Per process; the global batch is batch_size × devices × nodes."""
+    lr: float = 2e-3
+    betas: tuple[float, float] = (0.0, 0.99)
+    l2_weight: float = 2.2
+    lpips_weight: float = 1.0
+    dice_weight: float = 1.0
+    adv_weight: float = 0.01
+    r1_weight: float = 0.1
+    r1_every: int = 16
+    face_weight: float = 0.1
+    """Weight of L2 and of LPIPS on the face crop (each)."""
+    face_size: int = 0
+    """Side of the resized face crop; 0 = image_size // 4."""
+    lpips_crop: int = 0
+    """Side of the random LPIPS crop; 0 = image_size // 2 (256 of 512 in the paper)."""
+    lpips_net: str = "vgg"
+    background: float = 1.0
+    """Constant background of the composites in [-1, 1] (1 = white, as the synthetic photos)."""
+    seed: int = 0
+    num_workers: int = 2
+    log_every: int = 50
+    image_every: int = 1000
+    val_every: int = 5000
+    val_batches: int = 16
+    checkpoint_every: int = 5000
+
+    def __post_init__(self):
+        if self.steps < 1 or self.batch_size < 1 or self.r1_every < 1:
+            raise ValueError("steps, batch_size and r1_every must be >= 1")
+        if self.lpips_net not in ("vgg", "alex"):
+            raise ValueError(f"lpips_net must be 'vgg' or 'alex', got {self.lpips_net!r}")
+
+    @property
+    def image_size(self) -> int:
+        return self.model.image_size
+
+    @property
+    def resolved_face_size(self) -> int:
+        return self.face_size or max(16, self.image_size // 4)
+
+    @property
+    def resolved_lpips_crop(self) -> int:
+        return self.lpips_crop or self.image_size // 2
+
+
+_SCHEDULES = {
+    # steps, log_every, image_every, val_every, checkpoint_every
+    "paper": (100_000, 50, 1000, 5000, 5000),
+    "small": (50_000, 50, 1000, 2500, 2500),
+    "tiny": (2_000, 10, 100, 200, 100),
+}
+
+
+def stage1_train_preset(name: str, **overrides: Any) -> Stage1TrainConfig:
+    """The training config of a network preset (``paper``: 100k steps, batch 4, as in paper 4.1).
+
+    ``overrides`` set fields of :class:`Stage1TrainConfig`, or of :class:`AvatarModelConfig` for its
+    keys (``networks`` — a custom :class:`~dinar.nn.config.Stage1Config` —, ``texture``, ``occlusion``,
+    ``atlas``, ``body_model``, ``occlusion_band``, ``use_person_mask``).
+    """
+    steps, log_every, image_every, val_every, ckpt_every = _SCHEDULES[preset(name).name]
+    model_keys = {f.name for f in dataclasses.fields(AvatarModelConfig)}
+    model_over = {k: overrides.pop(k) for k in list(overrides) if k in model_keys}
+    model_over.setdefault("networks", preset(name))
+    model = AvatarModelConfig(**model_over)
+    base = {"model": model, "steps": steps, "log_every": log_every, "image_every": image_every, "val_every": val_every, "checkpoint_every": ckpt_every}
+    base.update(overrides)
+    return Stage1TrainConfig(**base)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Losses (pure functions; stage 2's end-to-end fine-tuning reuses them)
+# ---------------------------------------------------------------------------------------------------
+def crop_boxes(images: Tensor, boxes: Tensor, size: int) -> Tensor:
+    """[B, C, size, size] crops of ``images`` [B, C, H, W] at pixel ``boxes`` [B, 4] (x0, y0, x1, y1),
+    bilinearly resized (differentiable w.r.t. the images; border values outside the image)."""
+    b, c, h, w = images.shape
+    boxes = boxes.to(images.dtype)
+    theta = images.new_zeros(b, 2, 3)
+    theta[:, 0, 0] = (boxes[:, 2] - boxes[:, 0]) / w
+    theta[:, 0, 2] = (boxes[:, 0] + boxes[:, 2]) / w - 1
+    theta[:, 1, 1] = (boxes[:, 3] - boxes[:, 1]) / h
+    theta[:, 1, 2] = (boxes[:, 1] + boxes[:, 3]) / h - 1
+    grid = F.affine_grid(theta, [b, c, size, size], align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+@dataclass
+class Stage1Losses:
+    """The generator-step losses (paper eq. 4), unweighted, and their weighted sum."""
+
+    total: Tensor  # [] weighted sum
+    l2: Tensor  # [] L2 on the whole image
+    lpips: Tensor  # [] LPIPS on the random crop
+    dice: Tensor  # [] Dice on the mask
+    adv: Tensor  # [] non-saturating adversarial (0 without a score)
+    face_l2: Tensor  # [] L2 on the face crop
+    face_lpips: Tensor  # [] LPIPS on the face crop
+
+    def as_dict(self) -> dict[str, Tensor]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+def generator_losses(
+    fake: Tensor,  # [B, 3, H, W] rendered composite in [-1, 1]
+    real: Tensor,  # [B, 3, H, W] target composite in [-1, 1]
+    fake_mask: Tensor,  # [B, 1, H, W] rendered mask in [0, 1]
+    real_mask: Tensor,  # [B, 1, H, W] target mask in [0, 1]
+    face_box: Tensor,  # [B, 4] pixel boxes of the face in the target view
+    lpips: LPIPS,
+    config: Stage1TrainConfig,
+    fake_score: Tensor | None = None,  # [B, 1] D(fake)
+    generator: torch.Generator | None = None,  # for the LPIPS crop
+) -> Stage1Losses:
+    """2.2·L2 + LPIPS(crop) + Dice + 0.01·Adv + 0.1·(L2 + LPIPS)(face) — paper 3.1 eq. 4 and 4.1.
+
+    LPIPS runs on the same random crop of prediction and target (``resolved_lpips_crop``, one window
+    per sample) and on the face crops (``face_box`` resized to ``resolved_face_size``)."""
+    c = config
+    fake32, real32 = fake.float(), real.float()
+    zero = fake32.new_zeros(())
+    loss_l2 = l2(fake32, real32)
+    loss_lpips = loss_face_lpips = zero
+    if c.lpips_weight > 0:  # terms with weight 0 are not computed (LPIPS is the costliest)
+        crop_fake, crop_real = random_crop([fake32, real32], c.resolved_lpips_crop, generator=generator)
+        loss_lpips = lpips(crop_fake, crop_real).mean()
+    loss_dice = dice(fake_mask.float(), real_mask.float())
+    face_fake = crop_boxes(fake32, face_box, c.resolved_face_size)
+    face_real = crop_boxes(real32, face_box, c.resolved_face_size)
+    loss_face_l2 = l2(face_fake, face_real)
+    if c.face_weight > 0 and c.lpips_weight > 0:
+        loss_face_lpips = lpips(face_fake, face_real).mean()
+    loss_adv = g_nonsaturating_loss(fake_score.float()) if fake_score is not None else zero
+    total = (
+        c.l2_weight * loss_l2 + c.lpips_weight * loss_lpips + c.dice_weight * loss_dice + c.adv_weight * loss_adv
+        + c.face_weight * (loss_face_l2 + loss_face_lpips)
+    )
+    return Stage1Losses(total, loss_l2, loss_lpips, loss_dice, loss_adv, loss_face_l2, loss_face_lpips)
+
+
+def psnr(pred: Tensor, target: Tensor) -> Tensor:
+    """[B] PSNR in dB of images in [-1, 1], computed on [0, 1]."""
+    mse = ((pred.float() - target.float()) / 2).pow(2).flatten(1).mean(1)
+    return -10 * torch.log10(mse.clamp_min(1e-10))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------------
+def _split_people(root: Path, split: str) -> list[str]:
+    path = root / "splits.json"
+    if not path.is_file():
+        return []
+    return list(json.loads(path.read_text()).get(split, []))
+
+
+def spread_subset(dataset, count: int) -> Subset | Any:
+    """``count`` items evenly spread over ``dataset`` (deterministic), or all of it."""
+    n = len(dataset)
+    if count <= 0 or count >= n:
+        return dataset
+    return Subset(dataset, [int(i * n / count) for i in range(count)])
+
+
+class Stage1DataModule(L.LightningDataModule):
+    """Pairs of frames (FramePairDataset): the ``train`` split of ``splits.json`` for training, the
+    ``val`` split (people never seen in training) for validation; a fixed, evenly spread subset of
+    ``val_batches × batch_size`` validation pairs so every validation sees the same pairs."""
+
+    def __init__(self, data_dir: str | Path, batch_size: int = 4, num_workers: int = 2, val_batches: int = 16, body_model: str = "anny"):
+        super().__init__()
+        self.data_dir = Path(data_dir)
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.val_batches = val_batches
+        self.body_model = body_model
+        self.train_set = self.val_set = None
+
+    @property
+    def has_val(self) -> bool:
+        return bool(_split_people(self.data_dir, "val"))
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is None:
+            if not _split_people(self.data_dir, "train"):
+                raise DatasetError(f"{self.data_dir / 'splits.json'}: missing or without 'train' people (stage 1 trains on the train split)")
+            self.train_set = FramePairDataset(self.data_dir, split="train", body_model=self.body_model)
+            if len(self.train_set) < self.batch_size:
+                raise DatasetError(f"{self.data_dir}: {len(self.train_set)} training pairs, fewer than the batch size {self.batch_size}")
+        if self.val_set is None and self.has_val:
+            full = FramePairDataset(self.data_dir, split="val", body_model=self.body_model)
+            self.val_set = spread_subset(full, self.val_batches * self.batch_size)
+
+    def _loader(self, dataset, shuffle: bool, drop_last: bool) -> DataLoader:
+        return DataLoader(
+            dataset, batch_size=self.batch_size, shuffle=shuffle, drop_last=drop_last, num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available(),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True, drop_last=True)
+
+    def val_dataloader(self):
+        return self._loader(self.val_set, shuffle=False, drop_last=False) if self.val_set is not None else []
+
+
+# ---------------------------------------------------------------------------------------------------
+# The LightningModule
+# ---------------------------------------------------------------------------------------------------
+class Stage1Module(L.LightningModule):
+    """E, G, θ (``self.model``) and D, trained with manual optimization (module docstring)."""
+
+    def __init__(self, config: Stage1TrainConfig | Mapping[str, Any]):
+        super().__init__()
+        if isinstance(config, Mapping):
+            config = Stage1TrainConfig.from_dict(config)
+        self.config = config
+        self.save_hyperparameters({"config": config.to_dict()})  # plain types: loads with weights_only=True
+        self.automatic_optimization = False
+        body = load_body_model(config.model.body_model)
+        self.model: AvatarModel = avatar_model_from_body(config.model, body)
+        self.discriminator = Discriminator(config.model.networks.discriminator)
+        # Shared, frozen assets: not submodules, so they stay out of checkpoints and DDP.
+        object.__setattr__(self, "_body", body)
+        object.__setattr__(self, "_lpips_loss", None)
+        object.__setattr__(self, "_lpips_metric", None)
+        self.crop_generator = None
+
+    # -- assets on the right device ------------------------------------------------------------
+    def body(self):
+        if self._body.faces.device != self.device:
+            self._body.to(self.device)
+        return self._body
+
+    def lpips_loss(self) -> LPIPS:
+        if self._lpips_loss is None:
+            object.__setattr__(self, "_lpips_loss", LPIPS(self.config.lpips_net))
+        return self._lpips_loss.to(self.device)
+
+    def lpips_metric(self) -> LPIPS:
+        """LPIPS-AlexNet, the usual choice for reporting (the loss uses VGG, as the official code)."""
+        if self._lpips_metric is None:
+            object.__setattr__(self, "_lpips_metric", LPIPS("alex"))
+        return self._lpips_metric.to(self.device)
+
+    @property
+    def iteration(self) -> int:
+        return self.global_step // 2
+
+    # -- optimizers ------------------------------------------------------------------------------
+    def configure_optimizers(self):
+        c = self.config
+        opt_g = torch.optim.Adam(self.model.parameters(), lr=c.lr, betas=c.betas)
+        ratio = c.r1_every / (c.r1_every + 1)  # StyleGAN2 lazy regularization
+        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=c.lr * ratio, betas=(c.betas[0] ** ratio, c.betas[1] ** ratio))
+        return [opt_g, opt_d]
+
+    # -- one iteration ---------------------------------------------------------------------------
+    def prepare(self, frame: Mapping[str, Any]):
+        """Resize a batched frame to the model's size and pose its body: (frame, BodyView, matted target)."""
+        frame = common.resize_frame(frame, self.config.image_size)
+        view = common.frame_view(self.body(), frame)
+        matted = composite(frame["rgb"], frame["mask"], self.config.background)
+        return frame, view, matted
+
+    def render_pair(self, batch: Mapping[str, Any]):
+        inp, in_view, _ = self.prepare(batch["input"])
+        tgt, tgt_view, real = self.prepare(batch["target"])
+        out = self.model(inp["rgb"], inp["mask"], in_view, tgt_view)
+        fake = out.render.composite(self.config.background)
+        return inp, tgt, out, fake, real
+
+    def training_step(self, batch, batch_idx):
+        c = self.config
+        it = self.iteration
+        opt_g, opt_d = self.optimizers()
+        inp, tgt, out, fake, real = self.render_pair(batch)
+
+        # Generator step: E, G, θ.
+        self.toggle_optimizer(opt_g)
+        fake_score = self.discriminator(fake).score if c.adv_weight > 0 else None
+        losses = generator_losses(
+            fake, real, out.render.mask, tgt["mask"], out.target.face_box, self.lpips_loss(), c, fake_score, self.crop_generator
+        )
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(losses.total)
+        opt_g.step()
+        self.untoggle_optimizer(opt_g)
+
+        # Discriminator step, with lazy R1 every r1_every iterations.
+        self.toggle_optimizer(opt_d)
+        real_d = real.detach()
+        d_loss = d_logistic_loss(self.discriminator(real_d).score, self.discriminator(fake.detach()).score)
+        logs = {f"train/{k}": v.detach() for k, v in losses.as_dict().items()}
+        logs["train/d_loss"] = d_loss.detach()
+        if it % c.r1_every == 0:
+            real_r1 = real_d.float().requires_grad_(True)
+            with no_autocast(self.device):
+                r1 = r1_penalty(self.discriminator(real_r1).score, real_r1)
+            d_loss = d_loss + (c.r1_weight / 2) * c.r1_every * r1
+            logs["train/r1"] = r1.detach()
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(d_loss)
+        opt_d.step()
+        self.untoggle_optimizer(opt_d)
+
+        self.log_dict(logs, prog_bar=False, batch_size=fake.shape[0])
+        self.log("loss", losses.total.detach(), prog_bar=True, logger=False, batch_size=fake.shape[0])
+        if c.image_every and it % c.image_every == 0:
+            self.log_images("train/images", inp, tgt, out, fake, it)
+        return losses.total.detach()
+
+    # -- validation ------------------------------------------------------------------------------
+    def validation_step(self, batch, batch_idx):
+        inp, tgt, out, fake, real = self.render_pair(batch)
+        n = fake.shape[0]
+        self.log("val/psnr", psnr(fake, real).mean(), sync_dist=True, batch_size=n)
+        self.log("val/lpips", self.lpips_metric()(fake.float(), real.float()).mean(), sync_dist=True, batch_size=n)
+        self.log("val/l2", l2(fake.float(), real.float()), sync_dist=True, batch_size=n)
+        if batch_idx == 0:
+            self.log_images("val/images", inp, tgt, out, fake, self.iteration)
+
+    def log_images(self, tag: str, inp, tgt, out, fake, step: int) -> None:
+        """input | target (matted) | render | rendered mask, to TensorBoard (rank 0)."""
+        if self.logger is None or self.global_rank != 0 or not hasattr(self.logger.experiment, "add_image"):
+            return
+        real = composite(tgt["rgb"], tgt["mask"], self.config.background)
+        grid = common.image_grid([inp["rgb"], real, fake, out.render.mask], max_rows=4)
+        self.logger.experiment.add_image(tag, grid, step)
+
+    # -- export ----------------------------------------------------------------------------------
+    def on_fit_start(self) -> None:
+        self.crop_generator = torch.Generator().manual_seed(self.config.seed + self.global_rank)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        self.export()
+
+    def on_train_end(self) -> None:
+        self.export()
+
+    def export(self) -> None:
+        """Write ``RUN/model.safetensors`` + ``RUN/config.json`` (rank 0) when a run folder is known."""
+        run_dir = getattr(self, "run_dir", None)
+        if run_dir is None or self.global_rank != 0:
+            return
+        export_avatar_model(self.model, run_dir, train_config=self.config, step=self.iteration)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The exported inference artifact
+# ---------------------------------------------------------------------------------------------------
+def export_avatar_model(model: AvatarModel, directory: str | Path, train_config: Stage1TrainConfig | None = None, step: int | None = None) -> Path:
+    """``DIR/model.safetensors`` (E, G, θ weights and BatchNorm statistics) + ``DIR/config.json``.
+
+    BatchNorm layers converted to SyncBatchNorm for DDP are saved under the same keys.
+    """
+    extra: dict[str, Any] = {"atlas_sha256": model.atlas_digest()}
+    if train_config is not None:
+        extra["train_config"] = train_config.to_dict()
+    if step is not None:
+        extra["step"] = int(step)
+    return common.save_weights(directory, model.state_dict(), model.config.to_dict(), MODEL_KIND, extra)
+
+
+def load_avatar_model(directory: str | Path, body=None, device: str | torch.device = "cpu") -> AvatarModel:
+    """The exported stage-1 model in ``directory``, in eval mode; checks config and weights agree."""
+    state, config_dict, doc = common.load_weights(directory, MODEL_KIND)
+    config = AvatarModelConfig.from_dict(config_dict)
+    body = body or load_body_model(config.body_model)
+    model = avatar_model_from_body(config, body)
+    if doc.get("atlas_sha256") != model.atlas_digest():
+        raise ValueError(
+            f"{directory}: the model was trained with another version of the {config.atlas!r} UV atlas of "
+            f"{config.body_model!r} (its SHA-256 differs); retrain, or rebuild the atlas it was trained with"
+        )
+    model.load_state_dict(state, strict=True)
+    return model.to(device).eval()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Evaluation on held-out people
+# ---------------------------------------------------------------------------------------------------
+def heldout_pairs(dataset: FramePairDataset, input_views: Sequence[int] | None = None, view_offsets: Sequence[int] | None = None) -> list[int]:
+    """Indices of pairs whose target has another pose than the input (always) and a camera ``view_offsets``
+    views away (None: any); ``input_views`` restricts the input views (None: any)."""
+    out = []
+    for k, (i, j) in enumerate(dataset.pairs):
+        a, b = dataset.frames[i], dataset.frames[j]
+        if a.pose_id == b.pose_id:
+            continue
+        if input_views is not None and a.view not in input_views:
+            continue
+        if view_offsets is not None:
+            n_views = 1 + max(f.view for f in dataset.frames)
+            if (b.view - a.view) % n_views not in {o % n_views for o in view_offsets}:
+                continue
+        out.append(k)
+    return out
+
+
+@torch.no_grad()
+def evaluate_avatar_model(
+    model: AvatarModel, body, dataset, batch_size: int = 8, background: float = 1.0, lpips_net: str = "alex",
+    grid_path: str | Path | None = None, grid_rows: int = 8,
+) -> dict[str, float]:
+    """Mean PSNR / LPIPS / L2 of ``model`` rendering the pairs of ``dataset`` (eval mode, fixed noise).
+
+    Writes an ``input | target | render | mask`` grid of the first ``grid_rows`` pairs when asked.
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    metric = LPIPS(lpips_net).to(device)
+    body = body.to(device)
+    totals = {"psnr": 0.0, "lpips": 0.0, "l2": 0.0}
+    count = 0
+    grid_cols: list[list[Tensor]] = [[], [], [], []]
+    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+        frames = []
+        for key in ("input", "target"):
+            frame = {k: (v.to(device) if isinstance(v, Tensor) else v) for k, v in batch[key].items()}
+            frames.append(common.resize_frame(frame, model.config.image_size))
+        inp, tgt = frames
+        out = model(inp["rgb"], inp["mask"], common.frame_view(body, inp), common.frame_view(body, tgt))
+        fake = out.render.composite(background)
+        real = composite(tgt["rgb"], tgt["mask"], background)
+        n = fake.shape[0]
+        totals["psnr"] += psnr(fake, real).sum().item()
+        totals["lpips"] += metric(fake, real).sum().item()
+        totals["l2"] += ((fake - real) ** 2).flatten(1).mean(1).sum().item()
+        count += n
+        if grid_path is not None and sum(x.shape[0] for x in grid_cols[0]) < grid_rows:
+            for col, x in zip(grid_cols, (inp["rgb"], real, fake, out.render.mask)):
+                col.append(x.cpu())
+    if grid_path is not None and grid_cols[0]:
+        common.save_png(common.image_grid([torch.cat(c) for c in grid_cols], max_rows=grid_rows), grid_path)
+    return {k: v / max(count, 1) for k, v in totals.items()} | {"pairs": count}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Training entry point
+# ---------------------------------------------------------------------------------------------------
+@dataclass
+class RunOptions:
+    """Where and on what a run trains (not part of the model)."""
+
+    data_dir: Path
+    run_dir: Path
+    device: str = "auto"
+    devices: int = 1
+    num_nodes: int = 1
+    precision: str = "auto"
+    resume: bool = False
+    max_minutes: float | None = None
+    progress: bool = True
+
+
+def _check_resume_config(run_dir: Path, config: Stage1TrainConfig) -> None:
+    path = run_dir / TRAIN_CONFIG_FILE
+    if not path.is_file():
+        return
+    previous = Stage1TrainConfig.from_dict(json.loads(path.read_text()))
+    if previous.model != config.model:
+        raise ValueError(
+            f"{run_dir}: was trained with model config {previous.model.to_dict()}, the options now give "
+            f"{config.model.to_dict()}; resume with the same --preset/--texture/--no-occlusion/--atlas"
+        )
+
+
+def train_stage1(config: Stage1TrainConfig, options: RunOptions) -> Stage1Module:
+    """Train (or resume) stage 1 into ``options.run_dir``; returns the trained module."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    run_dir = Path(options.run_dir)
+    ckpt = common.last_checkpoint(run_dir)
+    if ckpt is not None and not options.resume:
+        raise ValueError(f"{run_dir} already holds {ckpt}; pass --resume to continue that run or choose another --out")
+    if options.resume:
+        if ckpt is None:
+            raise FileNotFoundError(f"--resume: no {common.CHECKPOINT_DIR}/{common.LAST_CHECKPOINT} in {run_dir}")
+        _check_resume_config(run_dir, config)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / TRAIN_CONFIG_FILE).write_text(config.to_json() + "\n")
+
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    accelerator = common.resolve_accelerator(options.device)
+    precision = common.resolve_precision(options.precision, accelerator)
+    world = options.devices * options.num_nodes
+    # G's step leaves D unused and D's step leaves E, G, θ unused: DDP must look for unused parameters.
+    strategy = common.make_strategy(options.devices, options.num_nodes, find_unused_parameters=True)
+    sync_bn = world > 1 and accelerator == "gpu"  # SyncBatchNorm needs GPUs; on CPU each process keeps its own statistics
+
+    data = Stage1DataModule(options.data_dir, config.batch_size, config.num_workers, config.val_batches, config.model.body_model)
+    module = Stage1Module(config)
+    module.run_dir = run_dir
+    checkpoint = ModelCheckpoint(
+        dirpath=run_dir / common.CHECKPOINT_DIR, filename="last-step", save_top_k=0, save_last=True,
+        every_n_train_steps=2 * config.checkpoint_every, enable_version_counter=False,
+    )
+    trainer = L.Trainer(
+        accelerator=accelerator, devices=options.devices, num_nodes=options.num_nodes, strategy=strategy,
+        precision=precision, sync_batchnorm=sync_bn, max_steps=2 * config.steps, max_epochs=-1,
+        max_time={"minutes": options.max_minutes} if options.max_minutes else None,
+        logger=common.make_logger(run_dir), callbacks=[checkpoint], log_every_n_steps=config.log_every,
+        val_check_interval=config.val_every if data.has_val else None, check_val_every_n_epoch=None,
+        limit_val_batches=config.val_batches if data.has_val else 0, num_sanity_val_steps=0,
+        enable_progress_bar=options.progress, enable_model_summary=False, default_root_dir=str(run_dir),
+    )
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        # Lightning 2.6 warns that manual-optimization checkpoints hold the state after the step: that is what we want.
+        warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
+        trainer.fit(module, datamodule=data, ckpt_path=str(ckpt) if options.resume else None)
+    if trainer.global_rank == 0:
+        log.info("stage 1: %d iterations in %.0f s; exported %s", module.iteration, time.perf_counter() - start, run_dir / common.WEIGHTS_FILE)
+    return module
+
+
+# ---------------------------------------------------------------------------------------------------
+# Command line: `dinar train avatar`
+# ---------------------------------------------------------------------------------------------------
+def add_train_avatar_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``dinar train avatar``."""
+    parser.add_argument("--data", type=Path, required=True, metavar="DIR", help="dataset folder (rgb/ segm/ params/ per person, splits.json)")
+    parser.add_argument("--out", type=Path, required=True, metavar="RUN", help="run folder: checkpoints, TensorBoard logs, model.safetensors + config.json")
+    parser.add_argument("--preset", choices=("tiny", "small", "paper"), default="tiny", help="network sizes and schedule (default tiny)")
+    parser.add_argument("--steps", type=int, help="iterations (default: the preset's; paper 100000)")
+    parser.add_argument("--batch-size", type=int, default=4, help="pairs per step and process (default 4, the paper's)")
+    parser.add_argument("--texture", choices=TEXTURE_MODES, default="both", help="ablation: T_gen ⊕ RGB (both), RGB part only, neural only")
+    parser.add_argument("--no-occlusion", action="store_true", help="do not remove the occlusion band before sampling the RGB texture")
+    parser.add_argument("--atlas", choices=("front", "native"), default="front", help="UV atlas: front (the paper's front cut, default) or the body model's own")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto picks CUDA when present")
+    parser.add_argument("--devices", type=int, default=1, help="processes (GPUs) per node; >1 trains with DDP")
+    parser.add_argument("--num-nodes", type=int, default=1, help="machines (launch with torchrun or SLURM)")
+    parser.add_argument("--precision", choices=common.PRECISIONS, default="auto", help="auto: bf16 mixed on GPUs that have it, else fp16 mixed; 32 on CPU")
+    parser.add_argument("--resume", action="store_true", help="continue from RUN/checkpoints/last.ckpt")
+    parser.add_argument("--num-workers", type=int, default=2, help="data loader processes (default 2)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-minutes", type=float, help="stop (checkpoint and export) after this much training time, counted over the whole run including earlier sessions when resuming")
+    parser.add_argument("--log-every", type=int, help="scalar logs every N iterations")
+    parser.add_argument("--image-every", type=int, help="image grids every N iterations")
+    parser.add_argument("--val-every", type=int, help="validation on held-out people every N iterations")
+    parser.add_argument("--checkpoint-every", type=int, help="checkpoint + export every N iterations")
+
+
+def config_from_args(args: argparse.Namespace) -> Stage1TrainConfig:
+    """The :class:`Stage1TrainConfig` the options ask for."""
+    over: dict[str, Any] = {
+        "batch_size": args.batch_size, "texture": args.texture, "occlusion": not args.no_occlusion,
+        "atlas": args.atlas, "num_workers": args.num_workers, "seed": args.seed,
+    }
+    for name in ("steps", "log_every", "image_every", "val_every", "checkpoint_every"):
+        value = getattr(args, name)
+        if value is not None:
+            if value < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+            over[name] = value
+    return stage1_train_preset(args.preset, **over)
+
+
+def cli_train_avatar(args: argparse.Namespace) -> int:
+    """``dinar train avatar``: options → :class:`Stage1TrainConfig` → :func:`train_stage1`."""
+    config = config_from_args(args)
+    options = RunOptions(
+        data_dir=args.data, run_dir=args.out, device=args.device, devices=args.devices, num_nodes=args.num_nodes,
+        precision=args.precision, resume=args.resume, max_minutes=args.max_minutes,
+    )
+    module = train_stage1(config, options)
+    if module.global_rank == 0:
+        print(f"stage 1 trained {module.iteration} iterations; model: {Path(args.out) / common.WEIGHTS_FILE}, "
+              f"logs: tensorboard --logdir {Path(args.out) / 'tensorboard'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m dinar.train.stage1 ...`` (same options as ``dinar train avatar``)."""
+    parser = argparse.ArgumentParser(prog="dinar train avatar", description="Stage 1: train E, G and the renderer (paper 3.1, 4.1).")
+    add_train_avatar_arguments(parser)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return cli_train_avatar(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

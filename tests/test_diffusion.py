@@ -1,0 +1,199 @@
+"""Stage 3: the latent DDPM inpainter (diffusers UNet2DModel + DDPM/DDIM), conditioning plumbing,
+reproducible sampling, eq. 6 after decoding, EMA, a few training steps, the Lightning run."""
+
+import dataclasses
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dinar.nn.config_stage23 import NoiseScheduleConfig, UNetConfig, stage23_preset
+from dinar.nn.diffusion import (
+    LatentInpainter,
+    WeightEMA,
+    diffusion_loss,
+    inpaint_latent,
+    inpaint_texture,
+    make_condition,
+    make_scheduler,
+    resize_fill_mask,
+)
+from dinar.nn.vq import TextureVQModel
+
+TINY = stage23_preset("tiny")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """These tests run small ops where a second thread only adds contention on shared CI cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+# A still smaller denoiser for the optimization test (same block types, 8² latents).
+MINI = UNetConfig(latent_size=8, block_out_channels=(16, 32, 32), layers_per_block=1, attention=(False, True, True),
+                  attention_head_dim=16, dropout=0.0, norm_num_groups=8)
+
+
+def test_paper_unet_config_and_block_types():
+    paper = stage23_preset("paper").unet
+    assert paper.in_channels == 13 and paper.condition_channels == 7 and paper.latent_channels == 6
+    assert paper.block_out_channels == (256, 512, 768, 1024) and paper.dropout == 0.5 and sum(paper.attention) == 3
+    model = LatentInpainter(TINY.unet)
+    unet = model.unet
+    assert unet.config.in_channels == 13 and unet.config.out_channels == 6
+    assert unet.config.resnet_time_scale_shift == "scale_shift"
+    names = [type(b).__name__ for b in unet.down_blocks]
+    assert names == ["ResnetDownsampleBlock2D", "AttnDownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"]
+    assert [type(b).__name__ for b in unet.up_blocks] == ["AttnUpBlock2D", "AttnUpBlock2D", "AttnUpBlock2D", "ResnetUpsampleBlock2D"]
+    # BigGAN-style: every resolution change is a residual block (resnet down/up-sampling), not a bare conv.
+    down = [d for b in unet.down_blocks for d in (b.downsamplers or [])]
+    up = [u for b in unet.up_blocks for u in (b.upsamplers or [])]
+    assert len(down) == len(up) == 3 and all(type(m).__name__ == "ResnetBlock2D" for m in down + up)
+    assert all(r.dropout.p == TINY.unet.dropout for b in unet.down_blocks for r in b.resnets)
+
+
+def test_condition_is_latent_plus_bilinearly_resized_fill_mask():
+    latent = torch.randn(2, 6, 16, 16)
+    fill = torch.zeros(2, 1, 64, 64)
+    fill[0, :, :, :32] = 1  # left half known
+    cond = make_condition(latent, fill, latent_scale=2.0)
+    assert cond.shape == (2, 7, 16, 16)
+    torch.testing.assert_close(cond[:, :6], 2.0 * latent)
+    expected = F.interpolate(fill, size=(16, 16), mode="bilinear", align_corners=False, antialias=True)
+    torch.testing.assert_close(cond[:, 6:], expected)
+    assert (cond[0, 6, :, :7] - 1).abs().max() < 1e-5 and cond[0, 6, :, 9:].abs().max() < 1e-5 and (cond[1, 6] == 0).all()
+    edge = cond[0, 6, 0, 7:9]
+    assert ((edge > 0) & (edge < 1)).all()  # a soft border, as a bilinear filter gives
+    assert resize_fill_mask(torch.ones(1, 1, 16, 16), 16).shape == (1, 1, 16, 16)
+    model = LatentInpainter(TINY.unet)
+    out = model(torch.randn(2, 6, 16, 16), torch.tensor([3, 900]), cond)
+    assert out.noise.shape == (2, 6, 16, 16)
+    with pytest.raises(ValueError, match="condition"):
+        model(torch.randn(2, 6, 16, 16), torch.tensor([3, 900]), cond[:, :6])
+
+
+def test_schedulers_share_the_linear_betas():
+    cfg = NoiseScheduleConfig()
+    ddpm, ddim = make_scheduler(cfg, "ddpm"), make_scheduler(cfg, "ddim")
+    assert ddpm.config.num_train_timesteps == 1000 and not ddpm.config.clip_sample
+    torch.testing.assert_close(ddpm.betas, torch.linspace(3e-4, 2e-2, 1000))
+    torch.testing.assert_close(ddim.alphas_cumprod, ddpm.alphas_cumprod)
+    ddim.set_timesteps(10)
+    assert len(ddim.timesteps) == 10 and int(ddim.timesteps[0]) == 999
+    with pytest.raises(ValueError):
+        make_scheduler(cfg, "euler")
+
+
+@pytest.mark.parametrize("kind", ["ddpm", "ddim"])
+def test_sampling_with_a_seed_is_reproducible_and_takes_m_steps(kind):
+    torch.manual_seed(0)
+    model = LatentInpainter(MINI).eval()
+    model.latent_scale.fill_(0.5)
+    calls = []
+    model.unet.register_forward_hook(lambda *_: calls.append(1))
+    sched = make_scheduler(NoiseScheduleConfig(), kind)
+    cond, fill = torch.randn(2, 6, 8, 8), (torch.rand(2, 1, 32, 32) > 0.5).float()
+    a = inpaint_latent(model, sched, cond, fill, steps=7, generator=torch.Generator().manual_seed(3))
+    assert len(calls) == 7 and a.shape == (2, 6, 8, 8) and torch.isfinite(a).all()
+    b = inpaint_latent(model, sched, cond, fill, steps=7, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+    c = inpaint_latent(model, sched, cond, fill, steps=7, generator=torch.Generator().manual_seed(4))
+    assert not torch.equal(a, c)
+    assert sched.num_inference_steps is None  # the caller's scheduler is left untouched
+
+
+def test_latent_bound_clips_the_x0_estimate():
+    torch.manual_seed(0)
+    model = LatentInpainter(MINI).eval()  # untrained: its noise estimates are far off
+    sched = make_scheduler(NoiseScheduleConfig(), "ddim")
+    cond, fill = torch.randn(2, 6, 8, 8), torch.ones(2, 1, 8, 8)
+    free = inpaint_latent(model, sched, cond, fill, steps=5, generator=torch.Generator().manual_seed(0))
+    model.latent_bound.fill_(0.5)
+    clipped = inpaint_latent(model, sched, cond, fill, steps=5, generator=torch.Generator().manual_seed(0))
+    # Last DDIM step: x = sqrt(a0) x0_hat + sqrt(1 - a0) eps_hat with a0 = 1 - 3e-4 and |x0_hat| <= 0.5.
+    assert free.abs().max() > 2 and clipped.abs().max() < 0.5 + 0.02 * 10
+    assert not sched.config.clip_sample  # the caller's scheduler is untouched
+
+
+def test_known_texels_survive_eq6_exactly_after_decoding():
+    torch.manual_seed(0)
+    vq = TextureVQModel(TINY.vq).eval()
+    model = LatentInpainter(TINY.unet).eval()
+    T = torch.rand(2, 21, 64, 64) * 2 - 1
+    fill = torch.zeros(2, 1, 64, 64)
+    fill[:, :, 10:40, 5:50] = 1
+    T[:, 20:21] = fill
+    T[:, 19:20] = fill
+    out = inpaint_texture(vq, model, make_scheduler(TINY.schedule, "ddim"), T, steps=2, generator=torch.Generator().manual_seed(0))
+    assert out.shape == T.shape
+    known = fill.expand_as(T) > 0.5
+    assert torch.equal(out[known], T[known])  # exactly, every channel
+    assert not torch.equal(out[~known], T[~known])  # the rest comes from the decoder
+
+
+def test_ema_follows_the_weights_with_warmup():
+    net = torch.nn.Linear(2, 2)
+    ema = WeightEMA(net, decay=0.9)
+    with torch.no_grad():
+        net.weight.fill_(1.0)
+    before = ema.shadow.weight.clone()
+    ema.update(net)  # first update: decay = min(0.9, 2 / 11)
+    torch.testing.assert_close(ema.shadow.weight, before + (1 - 2 / 11) * (1.0 - before))
+    for _ in range(200):
+        ema.update(net)
+    torch.testing.assert_close(ema.shadow.weight, torch.ones(2, 2), atol=1e-6, rtol=0)
+    assert not any(p.requires_grad for p in ema.shadow.parameters())
+
+
+def test_a_few_training_steps_lower_the_denoising_loss():
+    torch.manual_seed(0)
+    model = LatentInpainter(MINI)
+    sched = make_scheduler(NoiseScheduleConfig(), "ddpm")
+    g = torch.Generator().manual_seed(0)
+    target = torch.nn.functional.interpolate(torch.randn(8, 6, 2, 2, generator=g), size=(8, 8), mode="bilinear")
+    cond = target + 0.1 * torch.randn(8, 6, 8, 8, generator=g)
+    fill = torch.ones(8, 1, 8, 8)
+    t = torch.linspace(50, 950, 8).long()
+
+    def fixed_loss():
+        with torch.no_grad():
+            return float(diffusion_loss(model, sched, target, cond, fill, generator=torch.Generator().manual_seed(1), timesteps=t))
+
+    start = fixed_loss()
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    for _ in range(25):
+        loss = diffusion_loss(model, sched, target, cond, fill)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert fixed_loss() < 0.7 * start
+
+
+def test_train_diffusion_runs_with_a_trained_vq_and_reports(tmp_path):
+    from test_vq import write_fake_texture_folder
+
+    from dinar.train.diffusion import (
+        DIFFUSION_TRAIN_PRESETS,
+        inpainting_report,
+        load_inpainter,
+        train_diffusion,
+    )
+    from dinar.train.runs import load_checkpoint_dict
+    from dinar.train.vq import VQ_TRAIN_PRESETS, load_vq, train_vq
+
+    root = write_fake_texture_folder(tmp_path / "tex")
+    vq_run = train_vq(root, tmp_path / "vq", "tiny", dataclasses.replace(VQ_TRAIN_PRESETS["tiny"], steps=1, batch_size=2, val_every=1),
+                      device="cpu", progress=False)
+    train = dataclasses.replace(DIFFUSION_TRAIN_PRESETS["tiny"], steps=2, batch_size=2, val_every=2, checkpoint_every=2,
+                                sample_steps=2, val_samples=1)
+    run = train_diffusion(root, vq_run, tmp_path / "dm", "tiny", train, device="cpu", progress=False)
+    assert load_checkpoint_dict(run / "checkpoints" / "last.safetensors")["global_step"] == 2
+    model, schedule = load_inpainter(run)
+    assert schedule == TINY.schedule and float(model.latent_scale) > 0 and float(model.latent_scale) != 1.0
+    assert float(model.latent_bound) > 0
+    info = json.loads((run / "run.json").read_text())
+    assert info["stage"] == "diffusion" and info["data"]["vq"].endswith("vq")
+    report = inpainting_report(load_vq(vq_run), model, schedule, root, "val", steps=2)
+    assert set(report["psnr_unknown_rgb"]) == {"inpainted", "zeros", "mean_colour"} and report["people"] == 1
