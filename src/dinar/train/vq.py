@@ -211,7 +211,7 @@ def load_vq(path: str | Path, device: str | torch.device = "cpu") -> TextureVQMo
 def split_with_people(index: TextureIndex, split: str, fallback: str = "train") -> str:
     if index.person_ids(split):
         return split
-    logger.warning("%s: no %s people; validating on %s", index.root, split, fallback)
+    logger.warning("%s: no %s people; using the %s people instead", index.root, split, fallback)
     return fallback
 
 
