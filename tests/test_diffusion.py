@@ -24,13 +24,7 @@ from dinar.nn.vq import TextureVQModel
 TINY = stage23_preset("tiny")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """These tests run small ops where a second thread only adds contention on shared CI cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 # A still smaller denoiser for the optimization test (same block types, 8² latents).
 MINI = UNetConfig(latent_size=8, block_out_channels=(16, 32, 32), layers_per_block=1, attention=(False, True, True),
                   attention_head_dim=16, dropout=0.0, norm_num_groups=8)

@@ -31,13 +31,7 @@ from dinar.train.vq import restart_dead_codes
 TINY = stage23_preset("tiny")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """These tests run small ops where a second thread only adds contention on shared CI cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def smooth_textures(n: int, size: int = 64, seed: int = 0) -> torch.Tensor:
