@@ -95,7 +95,6 @@ def cmd_eval(args) -> dict:
 
 
 def cmd_time(args) -> dict:
-    from dinar.train.stage1 import generator_losses  # noqa: F401  (the module's training_step is timed)
     import lightning as L
 
     results = {}
@@ -107,21 +106,25 @@ def cmd_time(args) -> dict:
         build = time.perf_counter() - start
         n_params = {k: sum(p.numel() for p in m.parameters()) for k, m in
                     (("E", module.model.encoder), ("G", module.model.generator), ("renderer", module.model.renderer), ("D", module.discriminator))}
-        times: list[float] = []
-
         class Timer(L.Callback):
+            def __init__(self):
+                self.times: list[float] = []
+
             def on_train_batch_start(self, *a):
                 self.t = time.perf_counter()
 
             def on_train_batch_end(self, *a):
-                times.append(time.perf_counter() - self.t)
+                self.times.append(time.perf_counter() - self.t)
+
+        timer = Timer()
 
         n = args.iterations
         trainer = L.Trainer(accelerator="auto", devices=1, max_steps=2 * n, logger=False, enable_checkpointing=False,
-                            enable_progress_bar=False, enable_model_summary=False, callbacks=[Timer()],
+                            enable_progress_bar=False, enable_model_summary=False, callbacks=[timer],
                             precision=common.resolve_precision("auto", common.resolve_accelerator("auto")))
         loader = DataLoader(Subset(pairs, list(range(n * args.batch_size))), batch_size=args.batch_size)
         trainer.fit(module, train_dataloaders=loader)
+        times = timer.times
         results[name] = {"build_s": round(build, 2), "iteration_s": [round(t, 2) for t in times], "batch_size": args.batch_size,
                          "params": n_params, "device": str(module.device), "precision": trainer.precision}
         print(f"{name:6s} batch {args.batch_size}: build {build:.1f} s, iterations {', '.join(f'{t:.1f}' for t in times)} s "
