@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Subset
 
 from dinar.data.datasets import FramePairDataset
 from dinar.train import common
+from dinar.train.runs import load_checkpoint_dict
 from dinar.train.stage1 import (
     Stage1Module,
     Stage1TrainConfig,
@@ -126,14 +127,14 @@ def test_export_round_trip_and_config_check(stage1_data, body, tmp_path):
 
 def test_cli_trains_tiny_then_resumes_with_identical_reload(stage1_data, body, tmp_path):
     """`dinar train avatar` on the tiny preset: 1 iteration, then --resume to 2; the Lightning
-    checkpoint (loaded with weights_only=True), the exported safetensors and the trained module agree."""
+    checkpoint (a safetensors file, no pickle), the exported safetensors and the trained module agree."""
     run = tmp_path / "run"
     parser = argparse.ArgumentParser()
     add_train_avatar_arguments(parser)
     base = ["--data", str(stage1_data), "--out", str(run), "--preset", "tiny", "--device", "cpu", "--num-workers", "0",
             "--batch-size", "2", "--checkpoint-every", "1", "--image-every", "1"]
     assert cli_train_avatar(parser.parse_args(base + ["--steps", "1"])) == 0
-    ckpt = run / "checkpoints" / "last.ckpt"
+    ckpt = run / "checkpoints" / "last.safetensors"
     assert ckpt.is_file() and (run / "model.safetensors").is_file() and (run / "config.json").is_file()
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
     with pytest.raises(ValueError, match="--resume"):
@@ -142,10 +143,11 @@ def test_cli_trains_tiny_then_resumes_with_identical_reload(stage1_data, body, t
         cli_train_avatar(parser.parse_args(base + ["--steps", "2", "--resume", "--texture", "rgb"]))
     assert cli_train_avatar(parser.parse_args(base + ["--steps", "2", "--resume"])) == 0
 
-    state = torch.load(ckpt, map_location="cpu", weights_only=True)  # torch >= 2.6 default: no pickled objects
+    state = load_checkpoint_dict(ckpt, map_location="cpu")
     assert state["global_step"] == 4  # 2 iterations x (G step + D step)
     assert json.loads((run / "config.json").read_text())["step"] == 2
-    from_ckpt = Stage1Module.load_from_checkpoint(ckpt, map_location="cpu")
+    from_ckpt = Stage1Module(Stage1TrainConfig.from_dict(state["hyper_parameters"]["config"]))
+    from_ckpt.load_state_dict(state["state_dict"])
     exported = load_avatar_model(run, body=body)
     a = eval_outputs(from_ckpt.model, body, stage1_data)
     b = eval_outputs(exported, body, stage1_data)

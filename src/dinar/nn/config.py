@@ -113,6 +113,10 @@ class RendererConfig(ConfigMixin):
     mask_head_convs: int = 4
     hard_mask: bool = True
     """mask = max(sigmoid(logits), uv_mask): the body itself is always foreground (official release)."""
+    rgb_skip: bool = False
+    """RGB head predicts a residual on the rasterized T_rgb: rgb = tanh(head + atanh(T_rgb)) (ours, not the
+    paper's). A freshly initialised renderer then already shows the sampled photo colours, so the small
+    CPU-trained presets learn to keep them instead of leaning on T_gen alone; ``paper`` keeps it off."""
 
 
 @dataclass(frozen=True)
@@ -164,10 +168,11 @@ def _stage1(
 
 PRESETS: dict[str, Stage1Config] = {
     "paper": _stage1("paper", 512, 256, 16384, 256, 512, RendererConfig(ngf=64, n_blocks=3)),
-    "small": _stage1("small", 256, 128, 8192, 256, 512, RendererConfig(ngf=32, n_blocks=3)),
+    "small": _stage1("small", 256, 128, 8192, 256, 512, RendererConfig(ngf=32, n_blocks=3, rgb_skip=True)),
     "tiny": _stage1(
         "tiny", 128, 64, 2048, 64, 128,
-        RendererConfig(ngf=16, n_blocks=2, outer_kernel=3, head_channels=8, rgb_head_convs=1, mask_head_convs=2),
+        RendererConfig(ngf=16, n_blocks=2, outer_kernel=3, head_channels=8, rgb_head_convs=1, mask_head_convs=2,
+                       rgb_skip=True),
     ),
 }
 

@@ -9,7 +9,8 @@
 Each goes through its own branch of two 3×3 convs with BatchNorm and leaky ReLU (21, 8 and 4 channels);
 the concatenation enters a U-Net of 3 levels (stride-2 convs down, ResNet blocks at the bottom,
 bilinear upsampling with concatenation skips up); two conv heads predict the RGB image (tanh, [-1, 1])
-and the mask (logits; sigmoid for probabilities).
+and the mask (logits; sigmoid for probabilities). With ``rgb_skip`` (the ``tiny`` and ``small`` presets,
+not the paper) the RGB head's output is a residual on the rasterized T_rgb channels inside the tanh.
 
 Layer choices follow the official release (equalized-lr convs, which the paper's Adam lr of 2e-3
 assumes; reflection padding for the 7×7 and ResNet convs; BatchNorm). One difference: the release
@@ -154,7 +155,12 @@ class Renderer(nn.Module):
             dim=1,
         )
         x = self.unet(x)
-        rgb = torch.tanh(self.rgb_head(x))
+        head = self.rgb_head(x)
+        if c.rgb_skip:  # T_rgb sits at channels [-5:-2] of T (eq. 2); 0 off the body and on unknown texels
+            rgb_start = c.texture_channels - 5
+            sampled_rgb = rasterized[:, rgb_start : rgb_start + 3].clamp(-0.995, 0.995)
+            head = head + torch.atanh(sampled_rgb)
+        rgb = torch.tanh(head)
         logits = self.mask_head(x)
         mask = torch.sigmoid(logits)
         if c.hard_mask:

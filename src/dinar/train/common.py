@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
-LAST_CHECKPOINT = "last.ckpt"
+LAST_CHECKPOINT = "last.safetensors"  # Lightning state through runs.SafetensorsCheckpointIO: no pickles
 WEIGHTS_FORMAT = "dinar-weights/1"
 
 PRECISIONS = ("auto", "32", "bf16-mixed", "16-mixed")
@@ -88,7 +88,7 @@ def make_strategy(devices: int, num_nodes: int = 1, find_unused_parameters: bool
 
 # -- run folder --------------------------------------------------------------------------------------
 def last_checkpoint(run_dir: str | Path) -> Path | None:
-    """``RUN/checkpoints/last.ckpt`` if a previous run wrote it, else None."""
+    """``RUN/checkpoints/last.safetensors`` if a previous run wrote it, else None."""
     path = Path(run_dir) / CHECKPOINT_DIR / LAST_CHECKPOINT
     return path if path.is_file() else None
 

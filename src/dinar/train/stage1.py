@@ -15,7 +15,7 @@ segmentation, so the background of the photos never enters the loss.
 
 On Lightning: manual optimization (two optimizers), DDP across GPUs and nodes (``--devices``,
 ``--num-nodes``; BatchNorm becomes SyncBatchNorm on GPUs), bf16/fp16 mixed precision on GPUs,
-TensorBoard logs (tensorboardX), periodic validation on held-out people, ``RUN/checkpoints/last.ckpt``
+TensorBoard logs (tensorboardX), periodic validation on held-out people, ``RUN/checkpoints/last.safetensors``
 for ``--resume`` and the exported inference artifact ``RUN/model.safetensors`` + ``RUN/config.json``
 (see :mod:`dinar.train.common`).
 
@@ -66,10 +66,13 @@ from dinar.nn.avatar_model import (
 from dinar.nn.config import ConfigMixin
 from dinar.nn.renderer import composite
 from dinar.train import common
+from dinar.train.runs import SafetensorsCheckpointIO
+from dinar.utils import atomic_path
 
 log = logging.getLogger(__name__)
 
 MODEL_KIND = "dinar-avatar-model"
+DISCRIMINATOR_FILE = "discriminator.safetensors"
 TRAIN_CONFIG_FILE = "train_config.json"
 
 
@@ -429,17 +432,32 @@ class Stage1Module(L.LightningModule):
         run_dir = getattr(self, "run_dir", None)
         if run_dir is None or self.global_rank != 0:
             return
-        export_avatar_model(self.model, run_dir, train_config=self.config, step=self.iteration)
+        export_avatar_model(self.model, run_dir, train_config=self.config, step=self.iteration, discriminator=self.discriminator)
 
 
 # ---------------------------------------------------------------------------------------------------
 # The exported inference artifact
 # ---------------------------------------------------------------------------------------------------
-def export_avatar_model(model: AvatarModel, directory: str | Path, train_config: Stage1TrainConfig | None = None, step: int | None = None) -> Path:
-    """``DIR/model.safetensors`` (E, G, θ weights and BatchNorm statistics) + ``DIR/config.json``.
+def export_avatar_model(
+    model: AvatarModel,
+    directory: str | Path,
+    train_config: Stage1TrainConfig | None = None,
+    step: int | None = None,
+    discriminator: torch.nn.Module | None = None,
+) -> Path:
+    """``DIR/model.safetensors`` (E, G, θ weights and BatchNorm statistics) + ``DIR/config.json``, and with
+    ``discriminator`` also ``DIR/discriminator.safetensors`` (the RGB tuning of the inference pipeline
+    uses it for its adversarial term, appendix B).
 
     BatchNorm layers converted to SyncBatchNorm for DDP are saved under the same keys.
     """
+    if discriminator is not None:
+        from safetensors.torch import save_file
+
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        tensors = {k: v.detach().cpu().contiguous().clone() for k, v in discriminator.state_dict().items()}
+        with atomic_path(Path(directory) / DISCRIMINATOR_FILE) as tmp:
+            save_file(tensors, str(tmp), metadata={"format": common.WEIGHTS_FORMAT, "kind": "dinar-stage1-discriminator"})
     extra: dict[str, Any] = {"atlas_sha256": model.atlas_digest()}
     if train_config is not None:
         extra["train_config"] = train_config.to_dict()
@@ -582,6 +600,7 @@ def train_stage1(config: Stage1TrainConfig, options: RunOptions) -> Stage1Module
         dirpath=run_dir / common.CHECKPOINT_DIR, filename="last-step", save_top_k=0, save_last=True,
         every_n_train_steps=2 * config.checkpoint_every, enable_version_counter=False,
     )
+    checkpoint.FILE_EXTENSION = ".safetensors"  # written by SafetensorsCheckpointIO below, not torch.save
     trainer = L.Trainer(
         accelerator=accelerator, devices=options.devices, num_nodes=options.num_nodes, strategy=strategy,
         precision=precision, sync_batchnorm=sync_bn, max_steps=2 * config.steps, max_epochs=-1,
@@ -590,6 +609,7 @@ def train_stage1(config: Stage1TrainConfig, options: RunOptions) -> Stage1Module
         val_check_interval=config.val_every if data.has_val else None, check_val_every_n_epoch=None,
         limit_val_batches=config.val_batches if data.has_val else 0, num_sanity_val_steps=0,
         enable_progress_bar=options.progress, enable_model_summary=False, default_root_dir=str(run_dir),
+        plugins=[SafetensorsCheckpointIO()],
     )
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -618,7 +638,7 @@ def add_train_avatar_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--devices", type=int, default=1, help="processes (GPUs) per node; >1 trains with DDP")
     parser.add_argument("--num-nodes", type=int, default=1, help="machines (launch with torchrun or SLURM)")
     parser.add_argument("--precision", choices=common.PRECISIONS, default="auto", help="auto: bf16 mixed on GPUs that have it, else fp16 mixed; 32 on CPU")
-    parser.add_argument("--resume", action="store_true", help="continue from RUN/checkpoints/last.ckpt")
+    parser.add_argument("--resume", action="store_true", help="continue from RUN/checkpoints/last.safetensors")
     parser.add_argument("--num-workers", type=int, default=2, help="data loader processes (default 2)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-minutes", type=float, help="stop (checkpoint and export) after this much training time, counted over the whole run including earlier sessions when resuming")
