@@ -186,4 +186,4 @@ def test_ddp_two_processes_on_cpu(stage1_data, tmp_path):
     assert [i["rank"] for i in infos] == [0, 1] and all(i["world"] == 2 for i in infos)
     assert all(i["backend"] == "gloo" and i["iteration"] == 2 for i in infos)
     assert infos[0]["params"] == infos[1]["params"]  # gradients were all-reduced
-    assert (run / "model.safetensors").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+    assert (run / "model.safetensors").is_file() and (run / "checkpoints" / "last.safetensors").is_file()

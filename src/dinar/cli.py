@@ -90,6 +90,20 @@ def build_parser() -> argparse.ArgumentParser:
     fit = sub.add_parser("fit", help="fit the body model to a photo: FIT.json (pose, shape, camera, crop) + overlay PNG")
     add_fit_arguments(fit)
     fit.set_defaults(func=cli_fit)
+
+    from dinar import avatar_cli, demo
+    from dinar.eval import cli as eval_cli
+
+    for name, add, run, text in (
+        ("avatar", avatar_cli.add_avatar_arguments, avatar_cli.cli_avatar, "photo(s) (+ fits) -> an avatar file"),
+        ("render", avatar_cli.add_render_arguments, avatar_cli.cli_render, "an MP4 of an avatar performing a motion"),
+        ("export", avatar_cli.add_export_arguments, avatar_cli.cli_export, "a rigged, skinned, textured GLB of an avatar"),
+        ("eval", eval_cli.add_eval_arguments, eval_cli.cli_eval, "the benchmark: avatars of held-out people vs ground truth (Tables 1-2)"),
+        ("demo", demo.add_demo_arguments, demo.cli_demo, "the bundled photo -> avatar, videos, GLB and a front/back sheet"),
+    ):
+        command = sub.add_parser(name, help=text, description=text)
+        add(command)
+        command.set_defaults(func=run)
     return parser
 
 

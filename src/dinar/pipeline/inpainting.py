@@ -1,0 +1,39 @@
+"""Step 4: diffusion inpainting of what no photo shows (paper 3.3, 3.4; figure 5).
+
+``T_c^j = E_VQ(T^j)`` → M denoising steps from pure noise, conditioned on ``T_c^j ⊕ b(B_fill^j)`` →
+``T_res = D_VQ(T_c)``. DDIM (deterministic after the initial noise, which a seeded CPU generator
+draws, so a seed gives the same texture on any device).
+
+The condition's mask is channel 20 of the texture itself, what the inpainter was trained with
+(:mod:`dinar.train.textures` writes the stage-1 texture as it is): B_fill in the ``both`` and ``rgb``
+modes, zeros in the ``neural`` mode. The mask eq. 6 keeps is Algorithm 1's B_fill in every mode
+(:mod:`dinar.pipeline.blending`).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from dinar.nn.config_stage23 import FILL_CHANNEL, NoiseScheduleConfig
+from dinar.nn.diffusion import LatentInpainter, inpaint_latent, make_scheduler
+from dinar.nn.vq import TextureVQModel, decode_latent, encode_texture
+
+
+@torch.no_grad()
+def restore_texture(
+    vq: TextureVQModel,
+    inpainter: LatentInpainter,
+    schedule: NoiseScheduleConfig,
+    texture: Tensor,  # [B, 21, S, S] T^j, the partial (or merged) texture
+    steps: int = 25,
+    seed: int = 0,
+) -> Tensor:
+    """T_res ``[B, 21, S, S]``: the whole texture as the VQ decoder gives it back after M = ``steps``
+    DDIM steps (module docstring). Known texels are put back afterwards by eq. 6."""
+    scheduler = make_scheduler(schedule, "ddim")
+    generator = torch.Generator().manual_seed(seed)
+    fill = texture[:, FILL_CHANNEL : FILL_CHANNEL + 1]
+    latent = inpaint_latent(inpainter, scheduler, encode_texture(vq, texture), fill, steps, generator)
+    return decode_latent(vq, latent).float()
+

@@ -1,0 +1,72 @@
+"""What the avatar pipeline does: one frozen dataclass, one switch per step of paper 3.4 and appendix B.
+
+Every switch off still gives a valid avatar (paper Table 2): without inpainting the renderer alone
+fills what the photos do not show; without RGB tuning the sampled colours stay as Algorithm 1 left
+them; and so on. :meth:`PipelineOptions.to_dict` goes into the Avatar file, so an avatar records how
+it was made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dinar.nn.avatar_model import TEXTURE_MODES
+from dinar.nn.config import ConfigMixin
+
+LPIPS_NETS = ("vgg", "alex")
+
+
+@dataclass(frozen=True)
+class PipelineOptions(ConfigMixin):
+    """Switches and settings of :class:`~dinar.pipeline.AvatarPipeline` (paper section in brackets)."""
+
+    occlusion: bool = True
+    """Leave the occlusion band out of the sampled pixels [3.5]."""
+    rgb_tuning: bool = True
+    """Optimize T_rgb with the renderer's gradients against each photo [appendix B]."""
+    rgb_tuning_steps: int = 64
+    rgb_tuning_lr: float = 0.03
+    """Adam step size on the (weighted) RGB texel offsets; colours live in [-1, 1]. The paper gives none;
+    on a briefly trained tiny model 64 steps lowered the input-view loss by 22 / 37 / 47 % at 0.01 /
+    0.03 / 0.1, and 0.03 keeps a texel's change within about 2·λ."""
+    lpips_net: str = "alex"
+    """Backbone of the LPIPS term of RGB tuning. AlexNet by default: on CPU its 64 tuning steps take
+    about a quarter of VGG's (7 s vs 28 s for one 128² photo); the stage-1 loss uses VGG."""
+    inpainting: bool = True
+    """VQ encode → latent diffusion → VQ decode for the texels no photo shows [3.3, 3.4]."""
+    diffusion_steps: int = 25
+    """M, DDIM steps (25 is where the tiny benchmark's quality levelled off)."""
+    color_adjust: bool = True
+    """Fit T_rgb·α + β of the restored texture to the photos before blending [eq. 7]."""
+    color_adjust_steps: int = 32
+    color_adjust_lr: float = 0.02
+    texture: str | None = None
+    """``both`` | ``rgb`` | ``neural``: must be the stage-1 checkpoint's mode; None = the checkpoint's."""
+    seed: int = 0
+    """Seeds the diffusion noise; the other steps are deterministic."""
+    tau: float = 0.1
+    """Temperature of the multi-photo merge, softmax(λ / τ) on normal-angle cosines [eq. 5]."""
+    blend_erode: int = 0
+    """Texels by which B_fill is eroded before eq. 6 (0: none; see :mod:`dinar.pipeline.blending` for why)."""
+    blend_blur: int | None = None
+    """Radius of the Gaussian blur of B_fill before eq. 6; None = max(1, texture_size / 128)."""
+
+    def __post_init__(self) -> None:
+        if self.texture is not None and self.texture not in TEXTURE_MODES:
+            raise ValueError(f"texture must be one of {TEXTURE_MODES} or None, got {self.texture!r}")
+        if self.lpips_net not in LPIPS_NETS:
+            raise ValueError(f"lpips_net must be one of {LPIPS_NETS}, got {self.lpips_net!r}")
+        for name in ("rgb_tuning_steps", "color_adjust_steps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.diffusion_steps < 1:
+            raise ValueError(f"diffusion_steps must be >= 1, got {self.diffusion_steps}")
+        if self.tau <= 0:
+            raise ValueError(f"tau must be > 0, got {self.tau}")
+        if self.blend_erode < 0 or (self.blend_blur is not None and self.blend_blur < 0):
+            raise ValueError(f"blend_erode and blend_blur must be >= 0, got {self.blend_erode}, {self.blend_blur}")
+
+    def blend_radii(self, texture_size: int) -> tuple[int, int]:
+        """(erosion, blur radius) of B_fill for eq. 6 at ``texture_size``: (0, 1) at 64² and 128², (0, 2) at 256²."""
+        blur = self.blend_blur if self.blend_blur is not None else max(1, texture_size // 128)
+        return self.blend_erode, blur

@@ -1,0 +1,297 @@
+"""Photo(s) → Avatar: DINAR inference (paper 3.4, 3.2, appendix A-B), one numbered step per paper idea.
+
+::
+
+    0. check inputs; photos → the model's square image size, cameras kept consistent
+    1. partial texture of each photo: UV-render, occlusion band out, Algorithm 1, E + G   [3.1, 3.5, A, eq. 2]
+    2. RGB tuning of each photo's T_rgb with the renderer's gradients                     [B]
+    3. several photos: merge by normal angle, B_fill = union                              [3.2, eq. 5]
+    4. VQ encode → latent diffusion inpainting (M DDIM steps) → VQ decode = T_res          [3.3, 3.4]
+    5. colour adjustment T_res,rgb·α + β fitted through the renderer on the photos        [B, eq. 7]
+    6. keep the photos' texels: T = T_res·(1 − m) + T_in·m, m = soft B_fill               [3.4, eq. 6]
+    7. the Avatar: texture, shape, checkpoint identity, how it was made
+
+Each step can be switched off (:class:`PipelineOptions`); without inpainting (steps 4-6) the avatar
+keeps the partial texture and the renderer alone fills what no photo shows (paper Table 2, row 3).
+Step 5 is fitted on the restored texture before eq. 6 (it adjusts what eq. 6 takes from T_res), which
+is the same as adjusting the restored part of the blended texture.
+
+Determinism: the networks run in eval mode (no encoder or generator noise, BatchNorm statistics
+fixed), RGB tuning and colour adjustment are plain gradient descent, and the diffusion noise comes from
+a CPU generator seeded with ``options.seed``: one seed, one texture.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from dinar.avatar import Avatar, CheckpointIdentity, default_model_dir
+from dinar.data.layout import FitParams
+from dinar.geometry.texture_lookup import uv_layout
+from dinar.nn.avatar_model import AvatarModel
+from dinar.nn.config_stage23 import NoiseScheduleConfig
+from dinar.nn.diffusion import LatentInpainter
+from dinar.nn.discriminator import Discriminator
+from dinar.nn.vq import TextureVQModel
+from dinar.texture.merging import merge_textures
+from dinar.utils import resolve_device
+
+from .blending import blend_known
+from .color_adjust import (
+    ColorAdjustment,
+    apply_color_adjustment,
+    fit_color_adjustment,
+    visible_pixels,
+)
+from .inpainting import restore_texture
+from .models import check_compatible, load_models, save_models
+from .options import PipelineOptions
+from .partial import PartialTexture, partial_texture, with_occlusion
+from .photos import Photo, prepare_photo
+from .rgb_tuning import texel_weights, tune_rgb
+
+log = logging.getLogger(__name__)
+
+
+class AvatarPipeline:
+    """DINAR inference with the three trained stages (module docstring).
+
+    ``stage1``: E, G and θ; ``vq`` and ``inpainter`` (with their noise ``schedule``): stages 2 and 3,
+    both None for a pipeline without inpainting; ``body``: the body model the stage-1 config names
+    (loaded when None); ``discriminator``: the stage-1 D for RGB tuning's adversarial term (optional).
+    The networks are used as given, never changed (eval mode is set only while a call runs).
+    """
+
+    def __init__(
+        self,
+        stage1: AvatarModel,
+        vq: TextureVQModel | None = None,
+        inpainter: LatentInpainter | None = None,
+        body: nn.Module | None = None,
+        *,
+        schedule: NoiseScheduleConfig | None = None,
+        discriminator: Discriminator | None = None,
+        identity: CheckpointIdentity | None = None,
+        background: float = 1.0,
+    ):
+        check_compatible(stage1, vq, inpainter)
+        if body is None:
+            from dinar.body import load_body_model
+
+            body = load_body_model(stage1.config.body_model)
+        if getattr(body, "name", stage1.config.body_model) != stage1.config.body_model:
+            raise ValueError(f"the stage-1 model was trained on body model {stage1.config.body_model!r}, got {body.name!r}")
+        self.stage1 = stage1
+        self.vq = vq
+        self.inpainter = inpainter
+        self.schedule = schedule or NoiseScheduleConfig()
+        self.discriminator = discriminator
+        self.body = body.to(self.device)
+        self.identity = identity or CheckpointIdentity.of_model(stage1)
+        self.background = background
+        self.layout = uv_layout(stage1.face_uvs, stage1.config.texture_size)
+        self.timings: dict[str, float] = {}
+        """Seconds per step of the last call."""
+        self._lpips: dict[str, nn.Module] = {}
+
+    # -- loading and saving --------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, model_dir: str | Path | None = None, device: str | torch.device = "auto", body=None) -> AvatarPipeline:
+        """A pipeline from a model folder (:mod:`dinar.pipeline.models`); None: the shipped default weights."""
+        model_dir = default_model_dir() if model_dir is None else Path(model_dir)
+        m = load_models(model_dir, resolve_device(device), body)
+        return cls(m.stage1, m.vq, m.inpainter, body, schedule=m.schedule, discriminator=m.discriminator,
+                   identity=m.identity, background=m.background)
+
+    def save_pretrained(self, model_dir: str | Path) -> Path:
+        """Write the networks as a model folder that :meth:`from_pretrained` reads."""
+        return save_models(model_dir, self.stage1, self.vq, self.inpainter, self.schedule, self.discriminator)
+
+    @property
+    def device(self) -> torch.device:
+        return self.stage1.faces.device
+
+    @property
+    def can_inpaint(self) -> bool:
+        return self.vq is not None and self.inpainter is not None
+
+    def lpips(self, net: str) -> nn.Module:
+        """The frozen LPIPS network of RGB tuning (built once per backbone)."""
+        if net not in self._lpips:
+            from dinar.losses import LPIPS
+
+            self._lpips[net] = LPIPS(net).to(self.device)  # type: ignore[arg-type]
+        return self._lpips[net]
+
+    # -- the call --------------------------------------------------------------------------------------
+    def __call__(
+        self,
+        images: Sequence[Any] | Any,  # each: uint8 H x W x 3 array, or [3, H, W] tensor (uint8, or float in [0, 1])
+        masks: Sequence[Any] | Any,  # each: H x W person mask (uint8 0..255, bool, or float in [0, 1])
+        fits: Sequence[FitParams] | FitParams,  # each: the photo's body fit and camera
+        options: PipelineOptions | None = None,
+        progress: bool = True,
+    ) -> Avatar:
+        """Make an avatar from one or several photos of a person (module docstring). Returns it bound
+        to this pipeline's stage-1 model, ready to render."""
+        options = options or PipelineOptions()
+        self.timings = {}
+        steps = 4 + 3 * options.inpainting
+        with self._eval_mode(), tqdm(total=steps, desc="avatar", disable=not progress) as bar:
+            # 0. Check inputs; photos at the model's image size.
+            with self._step("inputs", bar):
+                mode = self._check_options(options)
+                photos = self.prepare_photos(images, masks, fits)
+                model = with_occlusion(self.stage1, options.occlusion, self.body)
+                has_rgb = mode != "neural"  # the neural ablation has no RGB channels to tune or adjust
+
+            # 1. Partial texture of each photo [3.1, 3.5, A, eq. 2].
+            with self._step("partial_texture", bar):
+                partials = [partial_texture(model, photo, self.layout) for photo in photos]
+
+            # 2. RGB tuning with the renderer's gradients [B].
+            with self._step("rgb_tuning", bar):
+                if options.rgb_tuning and has_rgb and options.rgb_tuning_steps > 0:
+                    partials = [self.tune(p, photo, options, progress) for p, photo in zip(partials, photos)]
+
+            # 3. Several photos: merge by normal angle, B_fill = union [3.2, eq. 5].
+            with self._step("merge", bar):
+                known, filled = self.merge(partials, options.tau)  # T_in and its B_fill
+
+            texture, adjustment = known, ColorAdjustment.identity()
+            if options.inpainting:
+                # 4. VQ encode → diffusion inpainting → VQ decode [3.3, 3.4].
+                with self._step("inpainting", bar):
+                    restored = restore_texture(self.vq, self.inpainter, self.schedule, known, options.diffusion_steps, options.seed)
+
+                # 5. Colour adjustment of the restored texture [B, eq. 7].
+                with self._step("color_adjust", bar):
+                    if options.color_adjust and has_rgb and options.color_adjust_steps > 0:
+                        adjustment = self.adjust_colors(restored, photos, options, progress)
+                        restored = apply_color_adjustment(restored, adjustment.alpha, adjustment.beta)
+
+                # 6. Keep the photos' texels, soft border [3.4, eq. 6].
+                with self._step("blend", bar):
+                    texture = blend_known(restored, known, filled, *options.blend_radii(known.shape[-1]))
+
+        # 7. The avatar.
+        log.info("avatar made in %.2f s: %s", sum(self.timings.values()),
+                 ", ".join(f"{k} {v:.2f} s" for k, v in self.timings.items()))
+        return self.make_avatar(texture[0], photos, fits, options, mode, adjustment)
+
+    # -- the steps -----------------------------------------------------------------------------------
+    def _check_options(self, options: PipelineOptions) -> str:
+        """The texture mode (the checkpoint's); a clear error for a switch the models cannot honour."""
+        mode = self.stage1.config.texture
+        if options.texture is not None and options.texture != mode:
+            raise ValueError(
+                f"options.texture={options.texture!r}, but the stage-1 checkpoint {self.identity.short}"
+                f"{' (' + self.identity.source + ')' if self.identity.source else ''} was trained with texture={mode!r}; "
+                f"pass a checkpoint trained with that mode (dinar train avatar --texture {options.texture}), "
+                "or leave options.texture unset to use the checkpoint's"
+            )
+        if options.inpainting and not self.can_inpaint:
+            raise ValueError("options.inpainting needs the VQ and diffusion models (vq/ and diffusion/ of the model folder), "
+                             "which this pipeline has not: pass PipelineOptions(inpainting=False) or a complete model folder")
+        return mode
+
+    def prepare_photos(self, images, masks, fits) -> list[Photo]:
+        """Step 0: each (image, mask, fit) → :class:`~dinar.pipeline.photos.Photo` at the model's size."""
+        images, masks, fits = _as_list(images), _as_list(masks), _as_list(fits)
+        if not images or not (len(images) == len(masks) == len(fits)):
+            raise ValueError(f"give as many masks and fits as images (got {len(images)}, {len(masks)}, {len(fits)})")
+        return [prepare_photo(i, m, f, self.stage1, self.body) for i, m, f in zip(images, masks, fits)]
+
+    def tune(self, partial: PartialTexture, photo: Photo, options: PipelineOptions, progress: bool = False) -> PartialTexture:
+        """Step 2 for one photo: T_rgb tuned against it (:mod:`dinar.pipeline.rgb_tuning`)."""
+        out = tune_rgb(
+            self.stage1, partial.texture, texel_weights(partial.angle, partial.filled), photo.target(self.background),
+            photo.raster, options.rgb_tuning_steps, options.rgb_tuning_lr, lpips=self.lpips(options.lpips_net),
+            discriminator=self.discriminator, background=self.background, progress=progress,
+        )
+        return dataclasses.replace(partial, texture=out.texture)
+
+    @staticmethod
+    def merge(partials: Sequence[PartialTexture], tau: float) -> tuple[Tensor, Tensor]:
+        """Step 3: ``(T_in [1, 21, S, S], B_fill [1, 1, S, S])`` — the photo's own for one photo, else the
+        eq.-5 merge over the texels each photo filled and the union of their B_fill."""
+        if len(partials) == 1:
+            return partials[0].texture, partials[0].filled
+        textures = torch.cat([p.texture for p in partials])  # [N, 21, S, S]
+        angles = torch.cat([p.angle for p in partials])
+        filled = torch.cat([p.filled for p in partials])
+        merged = merge_textures(textures, angles, valid=filled, tau=tau)
+        return merged.texture[None], merged.covered[None]
+
+    def adjust_colors(self, restored: Tensor, photos: Sequence[Photo], options: PipelineOptions, progress: bool = False) -> ColorAdjustment:
+        """Step 5: α, β of eq. 7 fitted through the renderer on every photo's visible pixels."""
+        target = torch.cat([p.target(self.background) for p in photos])
+        uv = torch.cat([p.raster.uv for p in photos])
+        uv_mask = torch.cat([p.raster.mask for p in photos])
+        pixels = visible_pixels(torch.cat([p.mask for p in photos]), uv_mask)
+        return fit_color_adjustment(self.stage1, restored, target, uv, uv_mask, pixels, options.color_adjust_steps,
+                                    options.color_adjust_lr, self.background, progress)
+
+    def make_avatar(self, texture: Tensor, photos: Sequence[Photo], fits, options: PipelineOptions, mode: str,
+                    adjustment: ColorAdjustment) -> Avatar:
+        """Step 7: the :class:`~dinar.avatar.Avatar`, bound to this pipeline's stage-1 model and body."""
+        from dinar import __version__
+
+        fits = _as_list(fits)
+        config = self.stage1.config
+        metadata = {
+            "texture_mode": mode,
+            "image_size": config.image_size,
+            "sources": [{"sha256": p.sha256, "width": p.source_size[0], "height": p.source_size[1]} for p in photos],
+            "options": dataclasses.replace(options, texture=mode).to_dict(),
+            "color_adjustment": adjustment.to_json(),
+            "adversarial_tuning": self.discriminator is not None,
+            "dinar_version": __version__,
+            "torch_version": torch.__version__,
+            "device": self.device.type,
+        }
+        shape = torch.stack([f.shape.detach().float().cpu() for f in fits]).mean(0)  # one body for all photos
+        avatar = Avatar(texture=texture.detach().float().cpu().contiguous(), shape=shape, body_model=config.body_model,
+                        atlas=config.atlas, checkpoint=self.identity, metadata=metadata)
+        return avatar.bind(self.stage1, body=self.body)
+
+    # -- helpers -------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _step(self, name: str, bar: tqdm) -> Iterator[None]:
+        bar.set_postfix_str(name)
+        start = time.perf_counter()
+        yield
+        self.timings[name] = time.perf_counter() - start
+        bar.update(1)
+
+    @contextlib.contextmanager
+    def _eval_mode(self) -> Iterator[None]:
+        """Every network in eval mode for the call, then back to the mode it had."""
+        nets = [m for m in (self.stage1, self.vq, self.inpainter, self.discriminator) if m is not None]
+        modes = [m.training for m in nets]
+        for m in nets:
+            m.eval()
+        try:
+            yield
+        finally:
+            for m, mode in zip(nets, modes):
+                m.train(mode)
+
+
+def _as_list(x: Any) -> list:
+    """One input or a sequence of them → a list (an image array or tensor counts as one input)."""
+    if isinstance(x, (np.ndarray, Tensor, FitParams)):
+        return [x]
+    return list(x)
+
