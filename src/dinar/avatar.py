@@ -44,6 +44,7 @@ from torch import Tensor
 from dinar.geometry.camera import Camera, focal_from_fov, intrinsics, look_at
 from dinar.nn.config import TEXTURE_CHANNELS
 from dinar.utils import atomic_path
+from dinar.weights import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +60,8 @@ CameraSpec = Camera | Literal["front", "turntable"]
 # ---------------------------------------------------------------------------------------------------
 # Checkpoint identity
 # ---------------------------------------------------------------------------------------------------
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file's bytes (what ``sha256sum`` prints)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+file_sha256 = sha256_file
+"""SHA-256 of a file's bytes (what ``sha256sum`` prints)."""
 
 
 def state_digest(state_dict: Mapping[str, Tensor]) -> str:
