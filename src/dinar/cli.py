@@ -71,15 +71,17 @@ def build_parser() -> argparse.ArgumentParser:
     textures.set_defaults(func=cli_textures)
 
     from dinar.train.diffusion import add_train_diffusion_arguments, cli_train_diffusion
+    from dinar.train.finetune import add_finetune_arguments, cli_finetune
     from dinar.train.stage1 import add_train_avatar_arguments, cli_train_avatar
     from dinar.train.vq import add_train_vq_arguments, cli_train_vq
 
-    train = sub.add_parser("train", help="train a stage: avatar (stage 1), vq (stage 2), diffusion (stage 3)")
+    train = sub.add_parser("train", help="train a stage: avatar (stage 1), vq (stage 2), diffusion (stage 3), finetune (stage 1 through the VQ)")
     train_sub = train.add_subparsers(dest="train_command", metavar="STAGE", required=True)
     for name, add, run, text in (
         ("avatar", add_train_avatar_arguments, cli_train_avatar, "stage 1: encoder, generator and neural renderer on frame pairs"),
         ("vq", add_train_vq_arguments, cli_train_vq, "stage 2: the texture VQGAN on a texture folder"),
         ("diffusion", add_train_diffusion_arguments, cli_train_diffusion, "stage 3: latent-diffusion inpainting in the VQ latent"),
+        ("finetune", add_finetune_arguments, cli_finetune, "stage 2 end to end: stage 1 re-trained through the frozen VQ (paper 4.1)"),
     ):
         stage = train_sub.add_parser(name, help=text)
         add(stage)

@@ -1,0 +1,247 @@
+"""End-to-end fine-tuning of stage 1 through the frozen texture VQ (paper 3.3, 4.1).
+
+"After the pretraining of VQGAN, the pipeline is finetuned end-to-end in order to adapt the renderer
+to VQGAN decompression artifacts in the neural texture T_res" (20k steps in the paper). Each step
+is a stage-1 step (:class:`~dinar.train.stage1.Stage1Module`: same losses, discriminator, R1, Adam
+settings) except that the texture the renderer sees went through the VQ::
+
+    T     = AvatarModel.build_texture(input)                 E, G (trained)
+    T_vq  = D_VQ(quantize(E_VQ(T)))                          VQ frozen; straight-through quantizer,
+                                                             so gradients reach E and G
+    T_vq ← T_vq·(1 − B_fill) + T·B_fill                      optional (``keep_known``, paper eq. 6)
+    render = θ(R(T_vq, target view))                         θ (trained)
+
+E, G, θ train with the stage-1 optimiser at ``lr_scale`` × its learning rate (D too, lazily
+corrected as in stage 1); the VQ is frozen (no optimiser holds it, ``requires_grad`` off, eval mode).
+
+The output folder is a stage-1 export (``model.safetensors`` + ``config.json`` +
+``discriminator.safetensors``, :func:`~dinar.train.stage1.export_avatar_model`) to be used with the
+same VQ; ``finetune.json`` records which stage-1 and VQ runs it came from.
+
+``dinar train finetune --data DIR --stage1 RUN --vq RUN_VQ --out RUN [--steps N] [--max-minutes M]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from torch import Tensor
+
+from dinar.nn.avatar_model import TEXTURE_CHANNELS, AvatarOutput
+from dinar.nn.config_stage23 import FILL_CHANNEL
+from dinar.nn.vq import TextureVQModel
+from dinar.train import common
+from dinar.train.runs import WEIGHTS_FILE as VQ_WEIGHTS_FILE
+from dinar.train.stage1 import (
+    DISCRIMINATOR_FILE,
+    MODEL_KIND,
+    Stage1DataModule,
+    Stage1Module,
+    Stage1TrainConfig,
+    stage1_train_preset,
+)
+from dinar.train.vq import load_vq
+
+log = logging.getLogger(__name__)
+
+FINETUNE_FILE = "finetune.json"
+FINETUNE_STEPS = 20_000
+"""The paper's end-to-end fine-tuning length (4.1)."""
+
+
+# ---------------------------------------------------------------------------------------------------
+# The texture the renderer sees
+# ---------------------------------------------------------------------------------------------------
+def through_vq(vq: TextureVQModel, texture: Tensor, keep_known: bool = False) -> Tensor:
+    """T [B, 21, S, S] → T_vq = D_VQ(quantize(E_VQ(T))), differentiable w.r.t. ``texture``.
+
+    diffusers' quantizer is straight-through (``z + (z_q − z).detach()``), so the gradient of T_vq
+    flows through the decoder and the encoder back to T. ``keep_known`` keeps the texels of T where
+    B_fill is set (paper eq. 6: ``T_vq·(1 − B_fill) + T·B_fill``).
+    """
+    z_q, _, _ = vq.quantize(vq.encode(texture))
+    decoded = vq.decode(z_q).to(texture.dtype)
+    if keep_known:
+        fill = texture[:, FILL_CHANNEL : FILL_CHANNEL + 1]
+        decoded = decoded * (1 - fill) + texture * fill
+    return decoded
+
+
+class FinetuneModule(Stage1Module):
+    """Stage-1 training with the texture passed through a frozen VQ before rendering (module docstring).
+
+    The VQ is held outside the module's submodules (like the body model), so it is in no optimiser,
+    no checkpoint and no DDP bucket, and Lightning's ``train()`` leaves it in eval mode.
+    """
+
+    def __init__(self, config: Stage1TrainConfig | Mapping[str, Any], vq: TextureVQModel, keep_known: bool = False):
+        super().__init__(config)
+        if vq.config.texture_size != self.config.model.texture_size or vq.config.channels != TEXTURE_CHANNELS:
+            raise ValueError(
+                f"the VQ takes [{vq.config.channels}, {vq.config.texture_size}²] textures, stage 1 makes "
+                f"[{TEXTURE_CHANNELS}, {self.config.model.texture_size}²]"
+            )
+        vq.eval().requires_grad_(False)
+        object.__setattr__(self, "_vq", vq)
+        self.keep_known = keep_known
+
+    def vq(self) -> TextureVQModel:
+        if self._vq.codebook.device != self.device:
+            self._vq.to(self.device)
+        return self._vq
+
+    def render_pair(self, batch: Mapping[str, Any]):
+        inp, in_view, _ = self.prepare(batch["input"])
+        tgt, tgt_view, real = self.prepare(batch["target"])
+        texture = self.model.build_texture(inp["rgb"], inp["mask"], in_view)
+        seen = through_vq(self.vq(), texture.texture, self.keep_known)
+        # out.texture.texture is the texture the renderer saw (T_vq); T itself is not kept.
+        out = AvatarOutput(texture=dataclasses.replace(texture, texture=seen), target=self.model.render(seen, tgt_view))
+        fake = out.render.composite(self.config.background)
+        return inp, tgt, out, fake, real
+
+
+# ---------------------------------------------------------------------------------------------------
+# Entry point
+# ---------------------------------------------------------------------------------------------------
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _stage1_train_config(stage1_dir: Path) -> tuple[Stage1TrainConfig, dict[str, Tensor], dict[str, Any]]:
+    """The training config a stage-1 export was trained with (its ``train_config``, else the defaults of
+    its networks), its weights and its config document."""
+    from dinar.nn.avatar_model import AvatarModelConfig
+
+    state, config_dict, doc = common.load_weights(stage1_dir, MODEL_KIND)
+    model = AvatarModelConfig.from_dict(config_dict)
+    if "train_config" in doc:
+        train = Stage1TrainConfig.from_dict(doc["train_config"])
+        train = dataclasses.replace(train, model=model)
+    else:
+        train = dataclasses.replace(stage1_train_preset("tiny"), model=model)
+    return train, state, doc
+
+
+def finetune_stage1(
+    data_dir: str | Path,
+    stage1_dir: str | Path,
+    vq_dir: str | Path,
+    out_dir: str | Path,
+    steps: int = FINETUNE_STEPS,
+    batch_size: int = 4,
+    lr_scale: float = 0.1,
+    device: str = "auto",
+    max_minutes: float | None = None,
+    seed: int = 0,
+    keep_known: bool = False,
+    num_workers: int = 2,
+    precision: str = "auto",
+    progress: bool = True,
+) -> Path:
+    """Fine-tune the stage-1 export in ``stage1_dir`` through the VQ of ``vq_dir`` on the frame pairs of
+    ``data_dir`` for ``steps`` iterations (one G and one D update each); returns ``out_dir``, a stage-1
+    export (model, config, discriminator) plus ``finetune.json``."""
+    if steps < 1 or batch_size < 1 or lr_scale <= 0:
+        raise ValueError("steps and batch_size must be >= 1 and lr_scale > 0")
+    stage1_dir, vq_dir, out_dir = Path(stage1_dir), Path(vq_dir), Path(out_dir)
+    if (out_dir / common.WEIGHTS_FILE).exists() and out_dir.resolve() != stage1_dir.resolve():
+        raise ValueError(f"{out_dir} already holds {common.WEIGHTS_FILE}; choose another --out")
+    if out_dir.resolve() == stage1_dir.resolve():
+        raise ValueError("--out must differ from --stage1 (the fine-tuned model does not replace its source)")
+    base, state, doc = _stage1_train_config(stage1_dir)
+    config = dataclasses.replace(
+        base, steps=steps, batch_size=batch_size, lr=base.lr * lr_scale, seed=seed, num_workers=num_workers,
+        checkpoint_every=max(steps, 1), val_every=max(steps, 1),
+    )
+    vq_path = vq_dir / VQ_WEIGHTS_FILE if vq_dir.is_dir() else vq_dir
+    vq = load_vq(vq_path)
+
+    L.seed_everything(seed, workers=True, verbose=False)
+    module = FinetuneModule(config, vq, keep_known=keep_known)
+    module.model.load_state_dict(state, strict=True)
+    disc_path = stage1_dir / DISCRIMINATOR_FILE
+    if disc_path.is_file():
+        from safetensors.torch import load_file
+
+        module.discriminator.load_state_dict(load_file(str(disc_path)), strict=True)
+    else:
+        log.warning("%s: no %s; the discriminator starts from random weights", stage1_dir, DISCRIMINATOR_FILE)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    info = {
+        "format": "dinar-finetune/1",
+        "stage1": str(stage1_dir.resolve()),
+        "stage1_step": doc.get("step"),
+        "stage1_sha256": file_sha256(stage1_dir / common.WEIGHTS_FILE),
+        "vq": str(vq_path.resolve()),
+        "vq_sha256": file_sha256(vq_path),
+        "data": str(Path(data_dir).resolve()),
+        "steps": steps, "batch_size": batch_size, "lr_scale": lr_scale, "lr": config.lr,
+        "keep_known": keep_known, "seed": seed,
+    }
+    (out_dir / FINETUNE_FILE).write_text(json.dumps(info, indent=1) + "\n")
+
+    accelerator = common.resolve_accelerator(device)
+    data = Stage1DataModule(data_dir, batch_size, num_workers, config.val_batches, config.model.body_model)
+    module.run_dir = out_dir  # Stage1Module.export writes the stage-1 artifact there at the end
+    trainer = L.Trainer(
+        accelerator=accelerator, devices=1, precision=common.resolve_precision(precision, accelerator),
+        max_steps=2 * steps, max_epochs=-1, max_time={"minutes": max_minutes} if max_minutes else None,
+        logger=common.make_logger(out_dir), log_every_n_steps=max(1, min(config.log_every, steps)),
+        limit_val_batches=0, num_sanity_val_steps=0, enable_checkpointing=False,
+        enable_progress_bar=progress, enable_model_summary=False, default_root_dir=str(out_dir),
+    )
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        trainer.fit(module, datamodule=data)
+    info["iterations"] = module.iteration
+    (out_dir / FINETUNE_FILE).write_text(json.dumps(info, indent=1) + "\n")
+    log.info("fine-tune: %d iterations in %.0f s; exported %s", module.iteration, time.perf_counter() - start, out_dir / common.WEIGHTS_FILE)
+    return out_dir
+
+
+# ---------------------------------------------------------------------------------------------------
+# Command line: `dinar train finetune`
+# ---------------------------------------------------------------------------------------------------
+def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``dinar train finetune``."""
+    parser.add_argument("--data", type=Path, required=True, metavar="DIR", help="dataset folder of stage 1 (frame pairs, splits.json)")
+    parser.add_argument("--stage1", type=Path, required=True, metavar="RUN", help="stage-1 export to fine-tune (dinar train avatar --out)")
+    parser.add_argument("--vq", type=Path, required=True, metavar="RUN_VQ", help="run folder of the trained VQ (dinar train vq --out), kept frozen")
+    parser.add_argument("--out", type=Path, required=True, metavar="RUN", help="folder of the fine-tuned stage-1 export")
+    parser.add_argument("--steps", type=int, default=FINETUNE_STEPS, help=f"iterations (default {FINETUNE_STEPS}, the paper's)")
+    parser.add_argument("--batch-size", type=int, default=4, help="pairs per step (default 4)")
+    parser.add_argument("--lr-scale", type=float, default=0.1, help="learning rate as a fraction of stage 1's (default 0.1)")
+    parser.add_argument("--keep-known", action="store_true", help="render T_vq·(1 − B_fill) + T·B_fill (eq. 6) instead of T_vq alone")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto picks CUDA when present")
+    parser.add_argument("--precision", choices=common.PRECISIONS, default="auto", help="auto: bf16/fp16 mixed on GPUs, 32 on CPU")
+    parser.add_argument("--num-workers", type=int, default=2, help="data loader processes (default 2)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-minutes", type=float, help="stop (and export) after this much training time")
+
+
+def cli_finetune(args: argparse.Namespace) -> int:
+    """``dinar train finetune``: :func:`finetune_stage1` with the options."""
+    out = finetune_stage1(
+        args.data, args.stage1, args.vq, args.out, steps=args.steps, batch_size=args.batch_size, lr_scale=args.lr_scale,
+        device=args.device, max_minutes=args.max_minutes, seed=args.seed, keep_known=args.keep_known,
+        num_workers=args.num_workers, precision=args.precision,
+    )
+    print(f"fine-tuned stage 1: {out / common.WEIGHTS_FILE} (use it with the VQ {args.vq})")
+    return 0
