@@ -18,8 +18,7 @@ from pathlib import Path
 
 import torch
 
-from dinar.data.layout import read_mask, read_params, read_rgb
-from dinar.demo import PHOTO, PHOTO_MASK, PHOTO_PARAMS
+from dinar.demo import bundled_photo
 from dinar.pipeline import AvatarPipeline, PipelineOptions
 
 
@@ -34,9 +33,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     pipe = AvatarPipeline.from_pretrained(args.checkpoint, device=args.device)
-    body = pipe.body
-    image, mask = read_rgb(PHOTO), read_mask(PHOTO_MASK)
-    fit = read_params(PHOTO_PARAMS, body_model=body.name, num_joints=body.num_joints).fit
+    image, mask, fit = bundled_photo(pipe.body)
     options = PipelineOptions(seed=0)
     preset = pipe.stage1.config.networks.name
 

@@ -15,10 +15,10 @@ import json
 import statistics
 
 import torch
+from timing import timed_ms as timed
 
 from dinar.nn import Discriminator, Encoder, Generator, Renderer, preset
 from dinar.utils import resolve_device
-from timing import timed_ms as timed
 
 
 def bench_ms(fn, repeats: int, max_seconds: float, device: torch.device) -> tuple[float, bool]:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
+
 import torch
+from timing import median_ms
 
 from dinar.body import load_body_model
 from dinar.geometry.camera import orbit_cameras
 from dinar.geometry.raster import rasterize
 from dinar.utils import resolve_device
-from timing import median_ms
 
 
 def main() -> None:

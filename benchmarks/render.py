@@ -17,13 +17,12 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import median_ms  # noqa: E402
+from timing import median_ms
 
-from dinar.avatar import framing_cameras  # noqa: E402
-from dinar.body.motion import builtin_motion  # noqa: E402
-from dinar.data.layout import read_mask, read_params, read_rgb  # noqa: E402
-from dinar.demo import PHOTO, PHOTO_MASK, PHOTO_PARAMS  # noqa: E402
-from dinar.pipeline import AvatarPipeline, PipelineOptions  # noqa: E402
+from dinar.avatar import framing_cameras
+from dinar.body.motion import builtin_motion
+from dinar.demo import bundled_photo
+from dinar.pipeline import AvatarPipeline, PipelineOptions
 
 
 def main() -> None:
@@ -39,9 +38,9 @@ def main() -> None:
 
     pipe = AvatarPipeline.from_pretrained(args.checkpoint, device=args.device)
     body = pipe.body
-    fit = read_params(PHOTO_PARAMS, body_model=body.name, num_joints=body.num_joints).fit
+    image, mask, fit = bundled_photo(body)
     options = PipelineOptions(inpainting=False, rgb_tuning=False, color_adjust=False)
-    avatar = pipe([read_rgb(PHOTO)], [read_mask(PHOTO_MASK)], [fit], options=options, progress=False)
+    avatar = pipe([image], [mask], [fit], options=options, progress=False)
     size = pipe.stage1.config.image_size
     motion = builtin_motion("walk", body)
     results = {}
@@ -51,7 +50,7 @@ def main() -> None:
         with torch.no_grad():
             verts = body(pose=pose.to(pipe.device), shape=avatar.shape[None].expand(batch, -1).to(pipe.device)).vertices
         cameras = framing_cameras(verts, batch, size, up=body.up_axis, front=body.front_axis)
-        ms = median_ms(lambda: avatar.render(pose, cameras, orient, transl), args.repeats, pipe.device, warmup=1)
+        ms = median_ms(lambda p=pose, c=cameras, o=orient, t=transl: avatar.render(p, c, o, t), args.repeats, pipe.device, warmup=1)
         results[batch] = batch * 1000 / ms
         print(f"batch {batch:3d}: {ms:8.1f} ms per call, {results[batch]:7.1f} frames/s at {size}x{size}")
     print(json.dumps({"bench": "render", "preset": pipe.stage1.config.networks.name, "device": str(pipe.device),

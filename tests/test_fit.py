@@ -179,8 +179,20 @@ def test_procrustes_alignment_removes_similarity():
 def test_overlay_and_parameter_file_without_mediapipe(body, fits, tmp_path):
     """photo_fit's writers on a synthetic observation (landmarks taken from the true keypoints)."""
     from dinar.data.layout import read_params
-    from dinar.data.photo import BLAZEPOSE_LANDMARKS, BLAZEPOSE_TO_COCO, CropBox, Photo, PhotoObservation
-    from dinar.data.photo_fit import PhotoFit, overlay_image, render_shaded, write_fit, write_layout
+    from dinar.data.photo import (
+        BLAZEPOSE_LANDMARKS,
+        BLAZEPOSE_TO_COCO,
+        CropBox,
+        Photo,
+        PhotoObservation,
+    )
+    from dinar.data.photo_fit import (
+        PhotoFit,
+        overlay_image,
+        render_shaded,
+        write_fit,
+        write_layout,
+    )
 
     pose, shape = walking(body), TRUE_SHAPE
     target, cam, result = fits[0]

@@ -1,6 +1,5 @@
 """The UV rasterizer against cases checkable by hand and against the float64 reference."""
 
-import math
 
 import pytest
 import torch

@@ -12,7 +12,12 @@ from dinar.body.base import BodyOutput
 
 smplx = pytest.importorskip("smplx")
 
-from smplx_fixture import make_smplx_arrays, small_vertex_ids, write_smplx_model, write_uv_obj
+from smplx_fixture import (
+    make_smplx_arrays,
+    small_vertex_ids,
+    write_smplx_model,
+    write_uv_obj,
+)
 
 from dinar.body.smplx_body import SMPLXBody
 

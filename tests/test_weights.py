@@ -4,7 +4,13 @@ import json
 
 import pytest
 
-from dinar.weights import MODEL_FILES, ModelDirError, shipped_dir, verify_model_dir, write_manifest
+from dinar.weights import (
+    MODEL_FILES,
+    ModelDirError,
+    shipped_dir,
+    verify_model_dir,
+    write_manifest,
+)
 
 
 def _fake_model_dir(root):

@@ -29,9 +29,16 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the inpainting noise")
 
 
+def bundled_photo(body):
+    """(image uint8 HxWx3, mask uint8 HxW, exact FitParams) of the bundled demo photo."""
+    from dinar.data.layout import read_mask, read_params, read_rgb
+
+    fit = read_params(PHOTO_PARAMS, body_model=body.name, num_joints=body.num_joints).fit
+    return read_rgb(PHOTO), read_mask(PHOTO_MASK), fit
+
+
 def _fit(photo_copy: Path, out: Path, body, exact: bool):
     """(image, mask, FitParams, how) for the demo photo: fitted here when mediapipe is available."""
-    from dinar.data.layout import read_mask, read_params, read_rgb
     from dinar.data.photo import mediapipe_available
 
     if not exact and mediapipe_available():
@@ -40,8 +47,7 @@ def _fit(photo_copy: Path, out: Path, body, exact: bool):
         image, mask, fit = fit_photos([photo_copy], body, overlay_dir=out)[0]
         return image, mask, fit, f"fitted here (BlazePose + SMPLify-style fit), overlay {out / (photo_copy.stem + '.fit.png')}"
     how = "the bundled exact fit" + ("" if exact else " (install the photo extra to fit the photo itself)")
-    fit = read_params(PHOTO_PARAMS, body_model=body.name, num_joints=body.num_joints).fit
-    return read_rgb(PHOTO), read_mask(PHOTO_MASK), fit, how
+    return (*bundled_photo(body), how)
 
 
 def _label(image, text: str):

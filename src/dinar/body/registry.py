@@ -12,7 +12,7 @@ def available_body_models() -> dict[str, str]:
     """Name -> one-line status of every backend on this machine."""
     status = {}
     try:
-        import anny  # noqa: F401
+        import anny
 
         status["anny"] = f"available (anny {anny.__version__})"
     except ImportError:

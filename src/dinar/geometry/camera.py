@@ -42,14 +42,14 @@ class Camera:
         """Camera centres in world coordinates, ``[B, 3]``."""
         return -(self.R.transpose(1, 2) @ self.t[..., None])[..., 0]
 
-    def to(self, device: torch.device | str) -> "Camera":
+    def to(self, device: torch.device | str) -> Camera:
         return replace(self, K=self.K.to(device), R=self.R.to(device), t=self.t.to(device))
 
-    def __getitem__(self, index) -> "Camera":
+    def __getitem__(self, index) -> Camera:
         sl = slice(index, index + 1) if isinstance(index, int) else index
         return replace(self, K=self.K[sl], R=self.R[sl], t=self.t[sl])
 
-    def expand(self, batch_size: int) -> "Camera":
+    def expand(self, batch_size: int) -> Camera:
         """Repeat a single camera ``batch_size`` times."""
         if self.batch_size == batch_size:
             return self
@@ -86,7 +86,7 @@ class Camera:
         return {"K": self.K.tolist(), "R": self.R.tolist(), "t": self.t.tolist(), "width": self.width, "height": self.height}
 
     @classmethod
-    def from_state(cls, state: dict) -> "Camera":
+    def from_state(cls, state: dict) -> Camera:
         f = torch.tensor
         return cls(K=f(state["K"]), R=f(state["R"]), t=f(state["t"]), width=int(state["width"]), height=int(state["height"]))
 
