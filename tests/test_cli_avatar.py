@@ -102,3 +102,20 @@ def _has_pyav() -> bool:
     except ImportError:
         return False
     return True
+
+
+def test_a_dinar_fit_file_for_the_whole_photo_uses_its_photo_camera(person_dir, model_dir, avatar_file, tmp_path):  # noqa: F811
+    """`dinar fit` writes the crop's camera plus ``photo_camera``; given the original photo (here of the same
+    size as the crop, so sizes cannot tell them apart) the avatar must be made with the photo camera."""
+    stem = "pose000_view000"
+    image = person_dir / "rgb" / f"{stem}.png"
+    doc = json.loads((person_dir / "params" / f"{stem}.json").read_text())
+    crop_camera = json.loads(json.dumps(doc["camera"]))
+    crop_camera["K"][0][2] += 9.0  # a crop's principal point: another camera of the same size
+    fit_doc = {**doc, "camera": crop_camera, "photo_camera": doc["camera"], "source": {"photo": str(image)}}
+    fit_path = tmp_path / "fit.json"
+    fit_path.write_text(json.dumps(fit_doc))
+    out = tmp_path / "from_fit.avatar"
+    assert main(["avatar", str(image), "--fit", str(fit_path), "--checkpoint", str(model_dir), "--device", "cpu",
+                 "-o", str(out), *FAST]) == 0
+    assert Avatar.load(out).texture.equal(Avatar.load(avatar_file).texture)

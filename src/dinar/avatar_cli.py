@@ -90,15 +90,20 @@ def read_fitted_photo(image_path: Path, fit_path: Path, mask_path: Path | None, 
     height, width = image.shape[:2]
     record = read_params(fit_path, body_model=body.name, num_joints=body.num_joints)
     fit = record.fit
-    photo_camera = json.loads(fit_path.read_text()).get("photo_camera")
-    if (fit.camera.width, fit.camera.height) != (width, height):
-        if photo_camera and (photo_camera["width"], photo_camera["height"]) == (width, height):
-            fit = FitParams.from_json({**fit.to_json(), "camera": photo_camera}, fit_path)
-        else:
-            raise ValueError(
-                f"{fit_path}: its camera is {fit.camera.width}x{fit.camera.height} but {image_path} is {width}x{height}; "
-                "give the image the fit was made for (the crop of `dinar fit --layout`, or the original photo)"
-            )
+    doc = json.loads(fit_path.read_text())
+    photo_camera = doc.get("photo_camera")  # `dinar fit` output: the fit's camera is its crop's, this is the photo's
+    source = (doc.get("source") or {}).get("photo")
+    is_source_photo = bool(source) and Path(source).resolve() == image_path.resolve()
+    if photo_camera and (is_source_photo or (fit.camera.width, fit.camera.height) != (width, height)):
+        if (photo_camera["width"], photo_camera["height"]) != (width, height):
+            raise ValueError(f"{fit_path}: made for a {photo_camera['width']}x{photo_camera['height']} photo, "
+                             f"but {image_path} is {width}x{height}")
+        fit = FitParams.from_json({**fit.to_json(), "camera": photo_camera}, fit_path)
+    elif (fit.camera.width, fit.camera.height) != (width, height):
+        raise ValueError(
+            f"{fit_path}: its camera is {fit.camera.width}x{fit.camera.height} but {image_path} is {width}x{height}; "
+            "give the image the fit was made for (the crop of `dinar fit --layout`, or the original photo)"
+        )
     mask_path = mask_path or _layout_mask(image_path)
     if mask_path is not None:
         mask = read_mask(mask_path)
