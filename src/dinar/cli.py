@@ -41,7 +41,48 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+# (group, name, module, add-arguments function, run function, help). Group None: a top-level command.
+# Modules are imported only for the command being run, so `dinar --help` does not load torch or Lightning.
+COMMANDS: tuple[tuple[str | None, str, str, str, str, str], ...] = (
+    ("data", "synth", "dinar.data.synth", "add_synth_arguments", "cli_synth",
+     "write a dataset of synthetic clothed people (rgb/ segm/ params/, card, contact sheet)"),
+    ("data", "textures", "dinar.train.textures", "add_textures_arguments", "cli_textures",
+     "write per-view and merged (eq. 5) neural textures of a dataset: the data of stages 2 and 3"),
+    ("train", "avatar", "dinar.train.stage1", "add_train_avatar_arguments", "cli_train_avatar",
+     "stage 1: encoder, generator and neural renderer on frame pairs"),
+    ("train", "vq", "dinar.train.vq", "add_train_vq_arguments", "cli_train_vq", "stage 2: the texture VQGAN on a texture folder"),
+    ("train", "diffusion", "dinar.train.diffusion", "add_train_diffusion_arguments", "cli_train_diffusion",
+     "stage 3: latent-diffusion inpainting in the VQ latent"),
+    ("train", "finetune", "dinar.train.finetune", "add_finetune_arguments", "cli_finetune",
+     "stage 2 end to end: stage 1 re-trained through the frozen VQ (paper 4.1)"),
+    (None, "fit", "dinar.data.photo_cli", "add_fit_arguments", "cli_fit",
+     "fit the body model to a photo: FIT.json (pose, shape, camera, crop) + overlay PNG"),
+    (None, "avatar", "dinar.avatar_cli", "add_avatar_arguments", "cli_avatar", "photo(s) (+ fits) -> an avatar file"),
+    (None, "render", "dinar.avatar_cli", "add_render_arguments", "cli_render", "an MP4 of an avatar performing a motion"),
+    (None, "export", "dinar.avatar_cli", "add_export_arguments", "cli_export", "a rigged, skinned, textured GLB of an avatar"),
+    (None, "eval", "dinar.eval.cli", "add_eval_arguments", "cli_eval",
+     "the benchmark: avatars of held-out people vs ground truth (Tables 1-2)"),
+    (None, "demo", "dinar.demo", "add_demo_arguments", "cli_demo", "the bundled photo -> avatar, videos, GLB and a front/back sheet"),
+)
+GROUPS = {
+    "data": "datasets: make synthetic people, texture folders",
+    "train": "train a stage: avatar (stage 1), vq (stage 2), diffusion (stage 3), finetune (stage 1 through the VQ)",
+}
+
+
+def _wanted(argv: list[str]) -> tuple[str | None, str | None]:
+    """The command (and group sub-command) named on the command line: their options are the only ones loaded."""
+    words = [a for a in argv if not a.startswith("-")]
+    first = words[0] if words else None
+    second = words[1] if first in GROUPS and len(words) > 1 else None
+    return first, second
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The ``dinar`` parser; with ``argv``, only the named command's options are built (None: all of them)."""
+    import importlib
+
+    want = _wanted(argv) if argv is not None else None
     parser = argparse.ArgumentParser(
         prog="dinar",
         description="One photo of a person -> a rigged, animatable full-body avatar (DINAR), with training code.",
@@ -52,65 +93,23 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="versions, device, body models and cache folders")
     info.add_argument("--atlas", type=Path, metavar="PNG", help="also draw the UV atlases (native and front cut) to this PNG")
     info.set_defaults(func=_cmd_info)
-
-    data = sub.add_parser("data", help="datasets: make synthetic people")
-    data_sub = data.add_subparsers(dest="data_command", metavar="DATA_COMMAND", required=True)
-    synth = data_sub.add_parser(
-        "synth", help="write a dataset of synthetic clothed people (rgb/ segm/ params/, card, contact sheet)"
-    )
-    from dinar.data.synth import add_synth_arguments, cli_synth
-
-    add_synth_arguments(synth)
-    synth.set_defaults(func=cli_synth)
-    from dinar.train.textures import add_textures_arguments, cli_textures
-
-    textures = data_sub.add_parser(
-        "textures", help="write per-view and merged (eq. 5) neural textures of a dataset: the data of stages 2 and 3"
-    )
-    add_textures_arguments(textures)
-    textures.set_defaults(func=cli_textures)
-
-    from dinar.train.diffusion import add_train_diffusion_arguments, cli_train_diffusion
-    from dinar.train.finetune import add_finetune_arguments, cli_finetune
-    from dinar.train.stage1 import add_train_avatar_arguments, cli_train_avatar
-    from dinar.train.vq import add_train_vq_arguments, cli_train_vq
-
-    train = sub.add_parser("train", help="train a stage: avatar (stage 1), vq (stage 2), diffusion (stage 3), finetune (stage 1 through the VQ)")
-    train_sub = train.add_subparsers(dest="train_command", metavar="STAGE", required=True)
-    for name, add, run, text in (
-        ("avatar", add_train_avatar_arguments, cli_train_avatar, "stage 1: encoder, generator and neural renderer on frame pairs"),
-        ("vq", add_train_vq_arguments, cli_train_vq, "stage 2: the texture VQGAN on a texture folder"),
-        ("diffusion", add_train_diffusion_arguments, cli_train_diffusion, "stage 3: latent-diffusion inpainting in the VQ latent"),
-        ("finetune", add_finetune_arguments, cli_finetune, "stage 2 end to end: stage 1 re-trained through the frozen VQ (paper 4.1)"),
-    ):
-        stage = train_sub.add_parser(name, help=text)
-        add(stage)
-        stage.set_defaults(func=run)
-
-    from dinar.data.photo_cli import add_fit_arguments, cli_fit
-
-    fit = sub.add_parser("fit", help="fit the body model to a photo: FIT.json (pose, shape, camera, crop) + overlay PNG")
-    add_fit_arguments(fit)
-    fit.set_defaults(func=cli_fit)
-
-    from dinar import avatar_cli, demo
-    from dinar.eval import cli as eval_cli
-
-    for name, add, run, text in (
-        ("avatar", avatar_cli.add_avatar_arguments, avatar_cli.cli_avatar, "photo(s) (+ fits) -> an avatar file"),
-        ("render", avatar_cli.add_render_arguments, avatar_cli.cli_render, "an MP4 of an avatar performing a motion"),
-        ("export", avatar_cli.add_export_arguments, avatar_cli.cli_export, "a rigged, skinned, textured GLB of an avatar"),
-        ("eval", eval_cli.add_eval_arguments, eval_cli.cli_eval, "the benchmark: avatars of held-out people vs ground truth (Tables 1-2)"),
-        ("demo", demo.add_demo_arguments, demo.cli_demo, "the bundled photo -> avatar, videos, GLB and a front/back sheet"),
-    ):
-        command = sub.add_parser(name, help=text, description=text)
-        add(command)
-        command.set_defaults(func=run)
+    group_subs = {}
+    for group, text in GROUPS.items():
+        group_parser = sub.add_parser(group, help=text, description=text)
+        group_subs[group] = group_parser.add_subparsers(dest=f"{group}_command", metavar=group.upper() + "_COMMAND", required=True)
+    for group, name, module, add, run, text in COMMANDS:
+        command = (group_subs[group] if group else sub).add_parser(name, help=text, description=text)
+        if want is not None and want != ((group, name) if group else (name, None)):
+            continue  # another command runs: no need to import this one's module
+        mod = importlib.import_module(module)
+        getattr(mod, add)(command)
+        command.set_defaults(func=getattr(mod, run))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):
