@@ -31,7 +31,7 @@ def main() -> None:
     for batch in (1, 8):
         cam = orbit_cameras(batch, radius=3.2, size=args.size, fov_deg=35).to(device)
         v = verts.expand(batch, -1, -1).contiguous()
-        ms = median_ms(lambda: rasterize(v, body.faces, cam, body.face_uvs), args.repeats, device)
+        ms = median_ms(lambda v=v, cam=cam: rasterize(v, body.faces, cam, body.face_uvs), args.repeats, device)
         result[f"ms_b{batch}"] = round(ms / batch, 3)
         print(f"batch {batch}: {ms:.2f} ms per call, {ms / batch:.2f} ms per frame")
     print(json.dumps(result))

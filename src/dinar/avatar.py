@@ -44,7 +44,7 @@ from torch import Tensor
 from dinar.geometry.camera import Camera, focal_from_fov, intrinsics, look_at
 from dinar.nn.config import TEXTURE_CHANNELS
 from dinar.utils import atomic_path
-from dinar.weights import sha256_file
+from dinar.weights import default_model_dir, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -138,18 +138,6 @@ def load_stage1(model_dir: str | Path, body=None, device: str | torch.device = "
     model = load_avatar_model(directory, body=body, device=device)
     identity = CheckpointIdentity.of_model(model, file_sha256(directory / WEIGHTS_FILE), str(Path(model_dir).resolve()))
     return model, identity
-
-
-def default_model_dir() -> Path:
-    """The shipped default weights (:func:`dinar.weights.default_model_dir`, which checks their SHA-256)."""
-    try:
-        from dinar.weights import default_model_dir as shipped
-    except ImportError as err:
-        raise FileNotFoundError(
-            "this dinar install has no default weights (dinar.weights is missing); pass a model folder "
-            "holding stage1/ (and vq/, diffusion/)"
-        ) from err
-    return Path(shipped())
 
 
 # ---------------------------------------------------------------------------------------------------

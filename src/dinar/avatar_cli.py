@@ -61,16 +61,15 @@ def _layout_mask(image_path: Path) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def _silhouette(fit, body, width: int, height: int):
-    """The fitted body's own silhouette, [H, W] float: the mask of last resort."""
+def _silhouette(fit, body):
+    """The fitted body's own silhouette at the fit camera's size, [H, W] float: the mask of last resort."""
     import torch
 
     from dinar.geometry.raster import rasterize
 
     with torch.no_grad():
         out = body(pose=fit.pose[None], shape=fit.shape[None], global_orient=fit.global_orient[None], transl=fit.transl[None])
-        camera = fit.camera
-        return rasterize(out.vertices, body.faces, camera, body.face_uvs).mask[0, 0].numpy()
+        return rasterize(out.vertices, body.faces, fit.camera, body.face_uvs).mask[0, 0].numpy()
 
 
 def read_fitted_photo(image_path: Path, fit_path: Path, mask_path: Path | None, body) -> tuple[Any, Any, Any]:
@@ -110,7 +109,7 @@ def read_fitted_photo(image_path: Path, fit_path: Path, mask_path: Path | None, 
     else:
         log.warning("%s: no person mask (--mask or segm/); using the fitted body's silhouette, so hair and loose "
                     "clothes outside the body are not sampled", image_path)
-        mask = (_silhouette(fit, body, width, height) * 255).astype(np.uint8)
+        mask = (_silhouette(fit, body) * 255).astype(np.uint8)
     return image, mask, fit
 
 

@@ -181,6 +181,5 @@ def interpolate_face_attr(raster: RasterOutput, face_attr: Tensor, background: f
 
 def interpolate_vertex_attr(raster: RasterOutput, faces: Tensor, vertex_attr: Tensor, background: float = 0.0) -> Tensor:
     """Interpolate per-vertex attributes ``[B, V, C]`` (e.g. normals, part colours) -> ``[B, C, H, W]``."""
-    B = vertex_attr.shape[0]
     face_attr = vertex_attr[:, faces]  # [B, F, 3, C]
     return interpolate_face_attr(raster, face_attr, background)

@@ -28,6 +28,7 @@ from dinar.nn.config_stage23 import NoiseScheduleConfig
 from dinar.nn.diffusion import LatentInpainter
 from dinar.nn.discriminator import Discriminator
 from dinar.nn.vq import TextureVQModel
+from dinar.train.common import DISCRIMINATOR_FILE, DISCRIMINATOR_KIND
 from dinar.utils import atomic_path
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,6 @@ log = logging.getLogger(__name__)
 VQ_DIR = "vq"
 DIFFUSION_DIR = "diffusion"
 WEIGHTS_FILE = "model.safetensors"
-DISCRIMINATOR_FILE = "discriminator.safetensors"
-DISCRIMINATOR_KIND = "dinar-stage1-discriminator"
 
 
 @dataclass

@@ -108,7 +108,9 @@ class AvatarPipeline:
     # -- loading and saving --------------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, model_dir: str | Path | None = None, device: str | torch.device = "auto", body=None) -> AvatarPipeline:
-        """A pipeline from a model folder (:mod:`dinar.pipeline.models`); None: the shipped default weights."""
+        """A pipeline from a local model folder (:mod:`dinar.pipeline.models`); None: the default weights that
+        ship inside the package (SHA-256 checked). Named as in diffusers, but it only reads local files: nothing
+        is downloaded, so it works offline."""
         model_dir = default_model_dir() if model_dir is None else Path(model_dir)
         m = load_models(model_dir, resolve_device(device), body)
         return cls(m.stage1, m.vq, m.inpainter, body, schedule=m.schedule, discriminator=m.discriminator,

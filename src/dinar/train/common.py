@@ -38,6 +38,9 @@ CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.safetensors"  # Lightning state through runs.SafetensorsCheckpointIO: no pickles
 WEIGHTS_FORMAT = "dinar-weights/1"
+DISCRIMINATOR_FILE = "discriminator.safetensors"
+"""Stage 1's discriminator beside its export (the inference pipeline's RGB tuning reads it)."""
+DISCRIMINATOR_KIND = "dinar-stage1-discriminator"
 
 PRECISIONS = ("auto", "32", "bf16-mixed", "16-mixed")
 

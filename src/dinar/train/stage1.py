@@ -72,7 +72,7 @@ from dinar.utils import atomic_path
 log = logging.getLogger(__name__)
 
 MODEL_KIND = "dinar-avatar-model"
-DISCRIMINATOR_FILE = "discriminator.safetensors"
+DISCRIMINATOR_FILE, DISCRIMINATOR_KIND = common.DISCRIMINATOR_FILE, common.DISCRIMINATOR_KIND
 TRAIN_CONFIG_FILE = "train_config.json"
 
 
@@ -457,7 +457,7 @@ def export_avatar_model(
         Path(directory).mkdir(parents=True, exist_ok=True)
         tensors = {k: v.detach().cpu().contiguous().clone() for k, v in discriminator.state_dict().items()}
         with atomic_path(Path(directory) / DISCRIMINATOR_FILE) as tmp:
-            save_file(tensors, str(tmp), metadata={"format": common.WEIGHTS_FORMAT, "kind": "dinar-stage1-discriminator"})
+            save_file(tensors, str(tmp), metadata={"format": common.WEIGHTS_FORMAT, "kind": DISCRIMINATOR_KIND})
     extra: dict[str, Any] = {"atlas_sha256": model.atlas_digest()}
     if train_config is not None:
         extra["train_config"] = train_config.to_dict()
