@@ -8,7 +8,11 @@ image of it (``--source mediapipe``: the whole ``dinar fit`` path; needs the ``p
 Errors: mean 2D keypoint error (pixels of the 512-pixel crop, or of the photo for mediapipe),
 silhouette IoU, PA-MPJPE (mm).
 
-Usage: python benchmarks/fit.py [--people 4] [--source truth|mediapipe|both] [--preset default|fast] [--seed 0]
+``--source real`` runs ``dinar fit``'s path on the real photos in ``tests/data`` (README there: source
+and licence of each). They have no ground truth: it prints how well each fit agrees with the detected
+keypoints and mask, and ``--sheet PATH`` writes their overlays in one image for a person to judge.
+
+Usage: python benchmarks/fit.py [--people 4] [--source truth|mediapipe|both|real|all] [--preset default|fast] [--seed 0] [--sheet PATH]
 The last line printed is JSON: {"bench": "fit", "seconds_per_photo": ..., "views": {...}, ...}.
 """
 
@@ -21,6 +25,7 @@ import math
 import statistics
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -35,6 +40,15 @@ from dinar.geometry.camera import Camera, intrinsics, look_at
 from dinar.geometry.raster import rasterize
 
 VIEWS = {"front": 0.0, "side": 90.0, "back": 180.0}
+DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
+REAL_PHOTOS = [  # file in tests/data, --person-index
+    ("sports2d_walk_two_people.jpg", 0),
+    ("sports2d_walk_two_people.jpg", 1),
+    ("pose2sim_lab_two_people.jpg", 0),
+    ("pose2sim_lab_two_people.jpg", 1),
+    ("sports2d_jumping_jack.jpg", None),
+    ("loc_furnace_worker.jpg", None),
+]
 
 
 def make_case(body, rng: np.random.Generator, name: str, azimuth: float, size: tuple[int, int]):
@@ -68,23 +82,56 @@ def photo_of(body, pose, shape, cam, rng) -> np.ndarray:
     return (np.where(mask[..., None], rgb, background).clip(0, 1) * 255).astype(np.uint8)
 
 
+def real_photos(body, fitter: BodyFitter, sheet: Path | None) -> tuple[list[dict], list[float]]:
+    """Fit each of :data:`REAL_PHOTOS`; their agreement with the detections, and the seconds each took."""
+    from PIL import Image
+
+    from dinar.data.photo_fit import fit_photo, overlay_image
+
+    rows, times, overlays = [], [], []
+    for name, index in REAL_PHOTOS:
+        start = time.perf_counter()
+        fit = fit_photo(DATA / name, person_index=index, fitter=fitter)
+        times.append(time.perf_counter() - start)
+        row = {"photo": name, "person_index": index, "people": fit.observation.num_people, "seconds": round(times[-1], 2), **fit.agreement.as_dict()}
+        print(f"real      {name} person {index}: {row}", flush=True)
+        rows.append(row)
+        if sheet is not None:
+            overlays.append(overlay_image(body, fit))
+    if sheet is not None:
+        width = 1200
+        scaled = [Image.fromarray(o).resize((width, round(o.shape[0] * width / o.shape[1])), Image.Resampling.LANCZOS) for o in overlays]
+        canvas = Image.new("RGB", (width, sum(im.height for im in scaled)), "white")
+        y = 0
+        for im in scaled:
+            canvas.paste(im, (0, y))
+            y += im.height
+        sheet.parent.mkdir(parents=True, exist_ok=True)
+        tmp = sheet.with_name(sheet.stem + ".tmp" + sheet.suffix)
+        canvas.save(tmp, quality=88) if sheet.suffix.lower() in (".jpg", ".jpeg") else canvas.save(tmp)
+        tmp.replace(sheet)
+        print(f"overlays of the real photos written to {sheet}")
+    return rows, times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=4, help="people per view")
-    parser.add_argument("--source", choices=["truth", "mediapipe", "both"], default="both")
+    parser.add_argument("--source", choices=["truth", "mediapipe", "both", "real", "all"], default="both", help="both: truth + mediapipe; all: both + real")
+    parser.add_argument("--sheet", type=Path, help="with real photos: write their fit overlays, stacked, to this image")
     parser.add_argument("--preset", choices=["default", "fast"], default="default")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     body = load_body_model()
     fitter = BodyFitter(body, FitConfig.preset(args.preset), prior_poses=library_prior(body))
-    sources = ["truth", "mediapipe"] if args.source == "both" else [args.source]
-    if "mediapipe" in sources:
+    sources = {"both": ["truth", "mediapipe"], "all": ["truth", "mediapipe", "real"]}.get(args.source, [args.source])
+    if "mediapipe" in sources or "real" in sources:
         from dinar.data.photo import mediapipe_available
 
         if not mediapipe_available():
             print("mediapipe is not installed (pip install 'dinar[photo]'): benchmarking the fitter on true keypoints only")
-            sources = [s for s in sources if s != "mediapipe"]
+            sources = [s for s in sources if s == "truth"]
     rng = np.random.default_rng(args.seed)
     names = [n for n in pose_names() if n != "a_pose"]
     result = {
@@ -96,6 +143,10 @@ def main() -> None:
     }
     seconds: list[float] = []
     for source in sources:
+        if source == "real":
+            result["real_photos"], times = real_photos(body, fitter, args.sheet)
+            seconds += times
+            continue
         per_view = {}
         for view, azimuth in VIEWS.items():
             errs, times = [], []

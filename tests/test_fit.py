@@ -23,7 +23,7 @@ from dinar.body.fit import (
     gmof,
     silhouette_losses,
 )
-from dinar.body.fit_eval import fit_errors, procrustes_align
+from dinar.body.fit_eval import fit_agreement, fit_errors, procrustes_align
 from dinar.body.fit_model import COCO_KEYPOINTS, AnnyFitPoints, fit_points_for
 from dinar.geometry.camera import Camera, intrinsics, look_at
 from dinar.geometry.raster import rasterize
@@ -166,6 +166,29 @@ def test_missing_torso_keypoints_is_a_clear_error(body, fitter, fits):
     target.confidence[COCO_KEYPOINTS.index("left_hip")] = 0
     with pytest.raises(ValueError, match="shoulders and both hips"):
         fitter(target)
+
+
+def test_fit_agreement_by_hand(body):
+    """The true body agrees perfectly with its own keypoints and mask; shifting the keypoints by
+    (3, 4) px gives 5 px; masking out the right half of the image halves the mask IoU's overlap."""
+    target, cam = scene(body, walking(body), TRUE_SHAPE, 0)
+    zeros = torch.zeros(1, 3)
+    truth = FitResult("anny", walking(body), TRUE_SHAPE, zeros, zeros, cam, target.keypoints)
+    exact = fit_agreement(body, truth, target)
+    assert exact.keypoints_px < 1e-3 and exact.silhouette_iou == pytest.approx(1.0)
+    rows = torch.nonzero(target.mask.bool().any(dim=1))
+    assert exact.keypoints_rel == pytest.approx(exact.keypoints_px / float(rows[-1] - rows[0] + 1))
+    shifted = FitTarget(target.keypoints + torch.tensor([3.0, 4.0]), target.confidence, target.width, target.height, target.mask, target.K)
+    assert fit_agreement(body, truth, shifted).keypoints_px == pytest.approx(5.0, abs=1e-3)
+    half = target.mask.clone()
+    half[:, SIZE // 2 :] = 0
+    expected = float(half.sum() / target.mask.sum())  # |fit & half| / |fit | half| = |half| / |fit|
+    assert fit_agreement(body, truth, FitTarget(target.keypoints, target.confidence, SIZE, SIZE, half, target.K)).silhouette_iou == pytest.approx(expected, abs=1e-4)
+    unsure = target.confidence.clone()
+    unsure[:5] = 0.3  # the head's points fall under the confidence cut and are not compared
+    moved = target.keypoints.clone()
+    moved[:5] += 50
+    assert fit_agreement(body, truth, FitTarget(moved, unsure, SIZE, SIZE, target.mask, target.K)).keypoints_px < 1e-3
 
 
 def test_procrustes_alignment_removes_similarity():

@@ -247,6 +247,8 @@ def test_fit_command_on_a_rendered_photo(body, mediapipe, tmp_path):
     assert (tmp_path / "fit.overlay.png").exists()
     record = read_params(tmp_path / "fit.json", body_model="anny", num_joints=body.num_joints)
     assert record.extra["source"]["width"] == 384 and record.fit.camera.width == 512
+    agreement = record.extra["fit_agreement"]  # the fit against its own detections, also printed
+    assert agreement["keypoints_rel"] < 0.03 and agreement["silhouette_iou"] > 0.75
     # map the fit back to the photo with photo_camera and compare with the truth
     pc = record.extra["photo_camera"]
     from dinar.geometry.camera import Camera

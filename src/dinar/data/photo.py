@@ -345,29 +345,134 @@ def _downscale(image: np.ndarray, max_side: int) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.BILINEAR))
 
 
-def detect_people(photo: Photo, max_side: int = 1280, min_score: float = 0.5) -> list[PersonDetection]:
-    """Everyone BlazePose's person detector finds, numbered left to right (by hip centre)."""
-    small = _downscale(photo.image, max_side)
+def _detection_windows(width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """Where to run the person detector: the whole image, then squares of its shorter side and of half
+    that, each overlapping its neighbours by half.
+
+    BlazePose's detector sees its input at 224 x 224 and is trained on people who fill much of it: a
+    second person a few metres behind the first falls under its threshold on the whole photo, but not
+    in a window around them (measured on the real test photos).
+    """
+    windows = [(0, 0, width, height)]
+    for side in (min(width, height), min(width, height) // 2):
+        if side < 96:
+            continue
+        step = side // 2
+        xs = sorted({*range(0, width - side + 1, step), width - side})
+        ys = sorted({*range(0, height - side + 1, step), height - side})
+        windows += [(x, y, x + side, y + side) for y in ys for x in xs if (x, y, x + side, y + side) not in windows]
+    return windows
+
+
+def _detect_in(image: np.ndarray, window: tuple[int, int, int, int], min_score: float) -> list[PersonDetection]:
+    """People the detector finds in one window of ``image``, in ``image`` pixels.
+
+    A detection whose body circle reaches well past a window edge that is not the image's edge is a
+    person the window cuts through; the window that holds them whole reports them instead.
+    """
+    x0, y0, x1, y1 = window
+    H, W = image.shape[:2]
     with _LOCK:
-        result = _pose_detector().process({"image": small})
+        result = _pose_detector().process({"image": np.ascontiguousarray(image[y0:y1, x0:x1])})
     found = []
-    W, H = photo.width, photo.height
     for det in result.detections or []:
         score = float(det.score[0]) if det.score else 0.0
         if score < min_score:
             continue
         kps = det.location_data.relative_keypoints
-        hip = np.array([kps[0].x * W, kps[0].y * H])
-        edge = np.array([kps[1].x * W, kps[1].y * H])
+        hip = np.array([x0 + kps[0].x * (x1 - x0), y0 + kps[0].y * (y1 - y0)])
+        edge = np.array([x0 + kps[1].x * (x1 - x0), y0 + kps[1].y * (y1 - y0)])
         r = float(np.linalg.norm(edge - hip))
-        found.append(PersonDetection((hip[0] - r, hip[1] - r, hip[0] + r, hip[1] + r), score, (float(hip[0]), float(hip[1]))))
-    return sorted(found, key=lambda d: d.hip_centre[0])
+        slack = 0.25 * r
+        cut = (x0 > 0 and hip[0] - r < x0 - slack) or (y0 > 0 and hip[1] - r < y0 - slack) or (x1 < W and hip[0] + r > x1 + slack) or (y1 < H and hip[1] + r > y1 + slack)
+        if not cut:
+            found.append(PersonDetection((hip[0] - r, hip[1] - r, hip[0] + r, hip[1] + r), score, (float(hip[0]), float(hip[1]))))
+    return found
+
+
+def _has_torso(image: np.ndarray, box: tuple[float, float, float, float], min_visibility: float = 0.5) -> bool:
+    """Whether BlazePose's landmark model finds both shoulders and both hips inside ``box``."""
+    x0, y0, x1, y1 = _clip_box(box, image.shape[1], image.shape[0], 0.15)
+    with _LOCK:
+        result = _pose_landmarker().process({"image": np.ascontiguousarray(image[y0:y1, x0:x1])})
+    if result.pose_landmarks is None:
+        return False
+    lm = result.pose_landmarks.landmark
+    return all(lm[BLAZEPOSE_LANDMARKS.index(n)].visibility >= min_visibility for n in _REQUIRED)
+
+
+def detect_people(photo: Photo, max_side: int = 1280, min_score: float = 0.5, min_relative_size: float = 0.3) -> list[PersonDetection]:
+    """Everyone BlazePose's person detector finds, numbered left to right (by hip centre).
+
+    The detector runs on the whole photo and on overlapping windows (:func:`_detection_windows`);
+    detections of one person from several windows are merged (hip centres closer than half the body
+    radius). People smaller than ``min_relative_size`` times the largest one (passers-by far behind
+    the subject) are not counted.
+    """
+    small = _downscale(photo.image, max_side)
+    scale = photo.width / small.shape[1]
+    candidates = [d for w in _detection_windows(small.shape[1], small.shape[0]) for d in _detect_in(small, w, min_score)]
+    kept: list[PersonDetection] = []
+    for d in sorted(candidates, key=lambda d: -d.score):
+        r = (d.box[2] - d.box[0]) / 2
+        if all(np.hypot(d.hip_centre[0] - k.hip_centre[0], d.hip_centre[1] - k.hip_centre[1]) >= 0.5 * max(r, (k.box[2] - k.box[0]) / 2) for k in kept):
+            kept.append(d)
+    if kept:
+        largest = max(k.box[2] - k.box[0] for k in kept)
+        small_ones = [k for k in kept if k.box[2] - k.box[0] < min_relative_size * largest]
+        if small_ones:
+            logger.info("ignoring %d much smaller person(s) in the background", len(small_ones))
+        kept = [k for k in kept if k not in small_ones]
+    if len(kept) > 1:  # the windows' weaker detections include objects: keep whom BlazePose finds a torso for
+        kept = [k for k in kept if _has_torso(small, k.box)]
+    people = [PersonDetection(tuple(v * scale for v in k.box), k.score, (k.hip_centre[0] * scale, k.hip_centre[1] * scale)) for k in kept]
+    return sorted(people, key=lambda d: d.hip_centre[0])
 
 
 def _clip_box(box: tuple[float, float, float, float], width: int, height: int, grow: float) -> tuple[int, int, int, int]:
     x0, y0, x1, y1 = box
     dx, dy = (x1 - x0) * grow, (y1 - y0) * grow
     return max(0, int(x0 - dx)), max(0, int(y0 - dy)), min(width, int(np.ceil(x1 + dx))), min(height, int(np.ceil(y1 + dy)))
+
+
+def _landmarks_in(photo: Photo, region: tuple[int, int, int, int], max_side: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple[int, int, int, int]] | None:
+    """BlazePose on one region of the photo: landmarks ``[33, 2]`` (photo pixels), their visibility
+    (0 outside the photo), the region's segmentation (or None) and the region; None if nobody is there."""
+    W, H = photo.width, photo.height
+    x0, y0, x1, y1 = region
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        raise PhotoError(f"the person's region {region} is empty or outside the photo ({W}x{H})")
+    with _LOCK:
+        result = _pose_landmarker().process({"image": _downscale(photo.image[y0:y1, x0:x1], max_side)})
+    if result.pose_landmarks is None:
+        return None
+    lm = result.pose_landmarks.landmark
+    landmarks = np.array([[p.x * (x1 - x0) + x0, p.y * (y1 - y0) + y0] for p in lm], dtype=np.float64)
+    visibility = np.array([p.visibility for p in lm], dtype=np.float64)
+    inside = (landmarks[:, 0] >= 0) & (landmarks[:, 0] < W) & (landmarks[:, 1] >= 0) & (landmarks[:, 1] < H)
+    segmentation = None if result.segmentation_mask is None else np.asarray(result.segmentation_mask, dtype=np.float32)
+    return landmarks, np.where(inside, visibility, 0.0), segmentation, region
+
+
+def _landmarks_of(photo: Photo, people: list[PersonDetection], index: int, max_side: int):
+    """BlazePose landmarks of ``people[index]``: in the widest region around them where the landmark
+    model finds that person (its hips near the detection's) and not a neighbour.
+
+    A tight box around the detection can cut off raised arms or a pole held far out, which makes
+    the landmark model guess; so wide regions are tried first. One person: the whole photo.
+    """
+    W, H = photo.width, photo.height
+    if len(people) == 1:
+        return _landmarks_in(photo, (0, 0, W, H), max_side)
+    person = people[index]
+    radius = (person.box[2] - person.box[0]) / 2
+    hips = [BLAZEPOSE_LANDMARKS.index("left_hip"), BLAZEPOSE_LANDMARKS.index("right_hip")]
+    found = None
+    for grow in (0.6, 0.3, 0.1):
+        found = _landmarks_in(photo, _clip_box(person.box, W, H, grow), max_side)
+        if found is not None and np.hypot(*(found[0][hips].mean(0) - person.hip_centre)) < 0.5 * radius:
+            return found
+    return found
 
 
 def observe_person(
@@ -386,40 +491,31 @@ def observe_person(
     """
     W, H = photo.width, photo.height
     people = detect_people(photo, max_side)
-    region = (0, 0, W, H)
     if box is not None:
         x0, y0, x1, y1 = box
         if not (x1 > x0 and y1 > y0):
             raise PhotoError(f"--box must be X0 Y0 X1 Y1 with X1 > X0 and Y1 > Y0, got {box}")
-        region = _clip_box(box, W, H, 0.1)
+        found = _landmarks_in(photo, _clip_box(box, W, H, 0.1), max_side)
     elif person_index is not None:
         if not people:
             raise NoPersonError("no person found in the photo")
         if not 0 <= person_index < len(people):
             raise PhotoError(f"--person-index {person_index} is out of range: found {len(people)} people (0..{len(people) - 1}, left to right)")
-        region = _clip_box(people[person_index].box, W, H, 0.15)
+        found = _landmarks_of(photo, people, person_index, max_side)
     elif len(people) > 1:
         raise SeveralPeopleError([p.box for p in people])
-    x0, y0, x1, y1 = region
-    if x1 - x0 < 8 or y1 - y0 < 8:
-        raise PhotoError(f"the person's region {region} is empty or outside the photo ({W}x{H})")
-    sub = photo.image[y0:y1, x0:x1]
-    small = _downscale(sub, max_side)
-    with _LOCK:
-        result = _pose_landmarker().process({"image": small})
-    if result.pose_landmarks is None:
+    else:
+        found = _landmarks_in(photo, (0, 0, W, H), max_side)
+    if found is None:
         raise NoPersonError("no person found in the photo" + (" inside the given box" if box is not None else ""))
-    lm = result.pose_landmarks.landmark
+    landmarks, visibility, segmentation, region = found
+    x0, y0, x1, y1 = region
     sw, sh = x1 - x0, y1 - y0
-    landmarks = np.array([[p.x * sw + x0, p.y * sh + y0] for p in lm], dtype=np.float64)
-    visibility = np.array([p.visibility for p in lm], dtype=np.float64)
-    inside = (landmarks[:, 0] >= 0) & (landmarks[:, 0] < W) & (landmarks[:, 1] >= 0) & (landmarks[:, 1] < H)
-    visibility = np.where(inside, visibility, 0.0)
     _check_body_visible(visibility, min_visibility)
 
     mask = np.zeros((H, W), dtype=np.float32)
-    if result.segmentation_mask is not None:
-        seg = Image.fromarray(np.asarray(result.segmentation_mask, dtype=np.float32), mode="F").resize((sw, sh), Image.Resampling.BILINEAR)
+    if segmentation is not None:
+        seg = Image.fromarray(segmentation, mode="F").resize((sw, sh), Image.Resampling.BILINEAR)
         mask[y0:y1, x0:x1] = np.clip(np.asarray(seg), 0, 1)
     if photo.alpha is not None and photo.alpha.min() < 0.5 < photo.alpha.max():
         mask = np.zeros_like(mask)

@@ -47,4 +47,9 @@ def cli_fit(args: argparse.Namespace) -> int:
         print(f"crop, mask and parameters written under {write_layout(fit, args.layout)}")
     losses = ", ".join(f"{k} {v:.3g}" for k, v in fit.result.losses.items())
     print(f"{fit.observation.num_people} person(s) in the photo; fit {fit.result.seconds:.1f} s (total {time.perf_counter() - start:.1f} s); losses: {losses}")
+    a = fit.agreement
+    print(
+        f"agreement with the photo: keypoints {a.keypoints_px:.1f} px ({100 * a.keypoints_rel:.1f}% of the person's height), silhouette IoU {a.silhouette_iou:.3f}"
+        " (check the overlay: this cannot catch a wrong detection)"
+    )
     return 0

@@ -22,6 +22,7 @@ from torch import Tensor
 
 from dinar.body.base import BodyModel
 from dinar.body.fit import BodyFitter, FitConfig, FitResult
+from dinar.body.fit_eval import FitAgreement, fit_agreement
 from dinar.body.fit_model import COCO_KEYPOINTS, COCO_SKELETON
 from dinar.data.layout import FitParams, ImageRecord, write_json, write_png
 from dinar.data.photo import PhotoObservation, load_photo, observe_person
@@ -45,6 +46,7 @@ class PhotoFit:
 
     observation: PhotoObservation
     result: FitResult  # camera = the crop image's
+    agreement: FitAgreement | None = None  # how well the fit matches the detected keypoints and mask
 
     def photo_camera(self) -> Camera:
         """The fitted camera for the whole photo (same extrinsics, the photo's intrinsics)."""
@@ -72,6 +74,8 @@ class PhotoFit:
             "fit_losses": res.losses,
             "fit_seconds": round(res.seconds, 2),
         }
+        if self.agreement is not None:
+            extra["fit_agreement"] = self.agreement.as_dict()
         if obs.person_index is not None:
             extra["person_index"] = obs.person_index
         params = FitParams(pose=res.pose[0], shape=res.shape[0], global_orient=res.global_orient[0], transl=res.transl[0], camera=res.camera)
@@ -97,8 +101,9 @@ def fit_photo(
             body = load_body_model()
         fitter = BodyFitter(body, config, prior_poses=library_prior(body))
     obs = observe_person(load_photo(photo), person_index=person_index, box=box, crop_size=crop_size)
-    result = fitter.fit(obs.fit_target(focal))
-    return PhotoFit(obs, result)
+    target = obs.fit_target(focal)
+    result = fitter.fit(target)
+    return PhotoFit(obs, result, fit_agreement(fitter.body, result, target))
 
 
 def library_prior(body: BodyModel) -> Tensor | None:
