@@ -119,3 +119,43 @@ def test_a_dinar_fit_file_for_the_whole_photo_uses_its_photo_camera(person_dir, 
     assert main(["avatar", str(image), "--fit", str(fit_path), "--checkpoint", str(model_dir), "--device", "cpu",
                  "-o", str(out), *FAST]) == 0
     assert Avatar.load(out).texture.equal(Avatar.load(avatar_file).texture)
+
+
+def test_a_dinar_fit_file_with_a_crop_cuts_the_person_out_of_the_photo(person_dir, model_dir, tmp_path):  # noqa: F811
+    """Given the original photo, a `dinar fit` file's crop is cut from it (and from its mask) and the
+    crop's camera used: the same avatar as from the crop itself, however small the person in the photo."""
+    from PIL import Image
+
+    from dinar.data.layout import read_mask, read_rgb
+    from dinar.data.photo import CropBox
+    from dinar.geometry.camera import Camera
+
+    stem = "pose000_view000"
+    image, mask = person_dir / "rgb" / f"{stem}.png", person_dir / "segm" / f"{stem}.png"
+    doc = json.loads((person_dir / "params" / f"{stem}.json").read_text())
+    crop = CropBox(x0=-10.0, y0=8.0, size=112.0, out_size=128)  # reaches past the left edge: padded black
+    photo_camera = Camera.from_state({k: [v] if k in ("K", "R", "t") else v for k, v in doc["camera"].items()})
+    K = crop.crop_intrinsics(photo_camera.K[0])
+    crop_camera = {**doc["camera"], "K": K.tolist(), "width": 128, "height": 128}
+    fit_doc = {**doc, "camera": crop_camera, "photo_camera": doc["camera"], "crop": crop.state(), "source": {"photo": str(image)}}
+    (tmp_path / "fit.json").write_text(json.dumps(fit_doc))
+    Image.fromarray(crop.apply(read_rgb(image))).save(tmp_path / "crop.png")
+    cut_mask = np.clip(crop.apply(read_mask(mask).astype(np.float32)), 0, 255).round().astype(np.uint8)
+    Image.fromarray(cut_mask).save(tmp_path / "crop_mask.png")
+    (tmp_path / "crop_fit.json").write_text(json.dumps({**doc, "camera": crop_camera}))
+    common = ["--checkpoint", str(model_dir), "--device", "cpu", *FAST]
+    assert main(["avatar", str(image), "--fit", str(tmp_path / "fit.json"), "--mask", str(mask), "-o", str(tmp_path / "a.avatar"), *common]) == 0
+    assert main(["avatar", str(tmp_path / "crop.png"), "--fit", str(tmp_path / "crop_fit.json"), "--mask", str(tmp_path / "crop_mask.png"),
+                 "-o", str(tmp_path / "b.avatar"), *common]) == 0
+    a, b = Avatar.load(tmp_path / "a.avatar"), Avatar.load(tmp_path / "b.avatar")
+    assert a.texture.equal(b.texture)
+    full = main(["avatar", str(image), "--fit", str(person_dir / "params" / f"{stem}.json"), "-o", str(tmp_path / "c.avatar"), *common])
+    assert full == 0 and not Avatar.load(tmp_path / "c.avatar").texture.equal(a.texture)  # the crop made a difference
+
+
+def test_person_index_goes_with_fitting_not_with_a_fit(person_dir, model_dir, tmp_path, capsys):  # noqa: F811
+    stem = "pose000_view000"
+    code = main(["avatar", str(person_dir / "rgb" / f"{stem}.png"), "--fit", str(person_dir / "params" / f"{stem}.json"),
+                 "--person-index", "1", "--checkpoint", str(model_dir), "-o", str(tmp_path / "x.avatar")])
+    assert code != 0 and "--person-index" in capsys.readouterr().err
+    assert not (tmp_path / "x.avatar").exists()

@@ -76,8 +76,11 @@ def read_fitted_photo(image_path: Path, fit_path: Path, mask_path: Path | None, 
     """(image, mask, FitParams) of a photo whose fit is given.
 
     The fit is a ``params/<stem>.json`` of the dataset layout (camera = this image's) or the output of
-    ``dinar fit`` for the whole photo (its ``photo_camera`` is then used). The mask is ``mask_path``, the
-    dataset layout's ``segm/<stem>.png``, or else the fitted body's silhouette (with a warning).
+    ``dinar fit`` for the whole photo: then the person's square crop that the fit was made in is cut
+    from the photo (and from ``mask_path``), so the avatar sees the person at the framing the model
+    was trained on however small they are in the photo (a file with a ``photo_camera`` but no ``crop``
+    is used with the photo camera). The mask is ``mask_path``, the dataset layout's
+    ``segm/<stem>.png``, or else the fitted body's silhouette (with a warning).
     """
     import json
 
@@ -93,11 +96,18 @@ def read_fitted_photo(image_path: Path, fit_path: Path, mask_path: Path | None, 
     photo_camera = doc.get("photo_camera")  # `dinar fit` output: the fit's camera is its crop's, this is the photo's
     source = (doc.get("source") or {}).get("photo")
     is_source_photo = bool(source) and Path(source).resolve() == image_path.resolve()
+    crop = None
     if photo_camera and (is_source_photo or (fit.camera.width, fit.camera.height) != (width, height)):
         if (photo_camera["width"], photo_camera["height"]) != (width, height):
             raise ValueError(f"{fit_path}: made for a {photo_camera['width']}x{photo_camera['height']} photo, "
                              f"but {image_path} is {width}x{height}")
-        fit = FitParams.from_json({**fit.to_json(), "camera": photo_camera}, fit_path)
+        if doc.get("crop"):
+            from dinar.data.photo import CropBox
+
+            crop = CropBox.from_state(doc["crop"])
+            image = crop.apply(image)
+        else:
+            fit = FitParams.from_json({**fit.to_json(), "camera": photo_camera}, fit_path)
     elif (fit.camera.width, fit.camera.height) != (width, height):
         raise ValueError(
             f"{fit_path}: its camera is {fit.camera.width}x{fit.camera.height} but {image_path} is {width}x{height}; "
@@ -106,6 +116,10 @@ def read_fitted_photo(image_path: Path, fit_path: Path, mask_path: Path | None, 
     mask_path = mask_path or _layout_mask(image_path)
     if mask_path is not None:
         mask = read_mask(mask_path)
+        if crop is not None:
+            if mask.shape != (height, width):
+                raise ValueError(f"{mask_path} is {mask.shape[1]}x{mask.shape[0]}, the photo {image_path} is {width}x{height}")
+            mask = np.clip(crop.apply(mask.astype(np.float32)), 0, 255).round().astype(np.uint8)
     else:
         log.warning("%s: no person mask (--mask or segm/); using the fitted body's silhouette, so hair and loose "
                     "clothes outside the body are not sampled", image_path)
@@ -113,8 +127,10 @@ def read_fitted_photo(image_path: Path, fit_path: Path, mask_path: Path | None, 
     return image, mask, fit
 
 
-def fit_photos(paths: list[Path], body, overlay_dir: Path | None = None) -> list[tuple[Any, Any, Any]]:
-    """(crop, mask, FitParams) per photo from the built-in preprocessing (person mask, keypoints, body fit)."""
+def fit_photos(paths: list[Path], body, overlay_dir: Path | None = None, person_index: int | None = None,
+               box: tuple[float, float, float, float] | None = None) -> list[tuple[Any, Any, Any]]:
+    """(crop, mask, FitParams) per photo from the built-in preprocessing (person mask, keypoints, body
+    fit); ``person_index`` or ``box`` choose the person in every photo that shows several."""
     import numpy as np
 
     from dinar.body.fit import BodyFitter, FitConfig
@@ -124,7 +140,7 @@ def fit_photos(paths: list[Path], body, overlay_dir: Path | None = None) -> list
     out = []
     for path in paths:
         start = time.perf_counter()
-        fit = fit_photo(path, fitter=fitter)
+        fit = fit_photo(path, fitter=fitter, person_index=person_index, box=box)
         obs = fit.observation
         mask = (np.clip(obs.crop_mask(), 0, 1) * 255).round().astype(np.uint8)
         out.append((obs.crop_image(), mask, fit.record().fit))
@@ -145,13 +161,16 @@ def add_avatar_arguments(parser: argparse.ArgumentParser) -> None:
                         help="one body fit per photo (dataset-layout params JSON or `dinar fit` output); "
                              "without it the photos are fitted here (needs the photo extra)")
     parser.add_argument("--mask", type=Path, nargs="+", metavar="MASK.png", help="one person mask per photo (with --fit)")
+    parser.add_argument("--person-index", type=int, metavar="I", help="without --fit: which person when a photo shows several (0 = leftmost)")
+    parser.add_argument("--box", type=float, nargs=4, metavar=("X0", "Y0", "X1", "Y1"), help="without --fit: the person's box in photo pixels")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="NAME.avatar", help="avatar file to write (safetensors)")
     add_model_arguments(parser)
     add_pipeline_switches(parser)
 
 
 def make_avatar(photos: list[Path], fits: list[Path] | None, masks: list[Path] | None, checkpoint: Path | None,
-                device: str, options, output: Path, overlay_dir: Path | None = None):
+                device: str, options, output: Path, overlay_dir: Path | None = None, person_index: int | None = None,
+                box: tuple[float, float, float, float] | None = None):
     """Photos (+ fits) → avatar file; returns the bound :class:`~dinar.avatar.Avatar`."""
     from dinar.pipeline import AvatarPipeline
 
@@ -162,10 +181,12 @@ def make_avatar(photos: list[Path], fits: list[Path] | None, masks: list[Path] |
         raise ValueError(f"{len(photos)} photos but {len(fits)} --fit files: give one fit per photo")
     if masks is not None and (fits is None or len(masks) != len(photos)):
         raise ValueError("--mask needs --fit, and one mask per photo")
+    if fits is not None and (person_index is not None or box is not None):
+        raise ValueError("--person-index and --box choose whom to fit: with --fit the fit already says (use them with `dinar fit`)")
     pipe = AvatarPipeline.from_pretrained(checkpoint, device=device)
     body = pipe.body
     if fits is None:
-        inputs = fit_photos(photos, body, overlay_dir)
+        inputs = fit_photos(photos, body, overlay_dir, person_index, box)
     else:
         inputs = [read_fitted_photo(p, f, masks[i] if masks else None, body) for i, (p, f) in enumerate(zip(photos, fits))]
     images, person_masks, params = (list(x) for x in zip(*inputs))
@@ -178,7 +199,8 @@ def make_avatar(photos: list[Path], fits: list[Path] | None, masks: list[Path] |
 def cli_avatar(args: argparse.Namespace) -> int:
     """``dinar avatar``: make an avatar file from photos."""
     start = time.perf_counter()
-    make_avatar(args.photos, args.fit, args.mask, args.checkpoint, args.device, pipeline_options(args), args.output)
+    make_avatar(args.photos, args.fit, args.mask, args.checkpoint, args.device, pipeline_options(args), args.output,
+                person_index=args.person_index, box=tuple(args.box) if args.box else None)
     print(f"avatar written to {args.output} ({time.perf_counter() - start:.1f} s)")
     return 0
 

@@ -422,12 +422,16 @@ class BodyFitter:
 
     # -- the three stages ---------------------------------------------------------------------
     def fit(self, target: FitTarget, init: FitResult | None = None) -> FitResult:
-        """Fit the body to ``target``; ``init`` (a previous fit) skips the heading search."""
+        """Fit the body to ``target``; ``init`` (a previous fit) skips the heading search.
+
+        Works inside ``torch.no_grad()`` too: the fit is an optimisation and turns gradients on for itself.
+        """
         threads = torch.get_num_threads()
         if self.config.num_threads:
             torch.set_num_threads(self.config.num_threads)
         try:
-            return self._fit(target, init)
+            with torch.enable_grad():
+                return self._fit(target, init)
         finally:
             torch.set_num_threads(threads)
 

@@ -57,6 +57,9 @@ from .encoder import Encoder
 from .generator import Generator, NoiseMode
 from .renderer import Renderer, RenderOutput
 
+ENCODER_BACKGROUND = 1.0
+"""What the encoder sees outside the person mask (in [-1, 1]; white, like the synthetic training photos)."""
+
 TextureMode = Literal["both", "rgb", "neural"]
 TEXTURE_MODES: tuple[str, ...] = ("both", "rgb", "neural")
 
@@ -275,12 +278,14 @@ class AvatarModel(nn.Module):
         # 3. Algorithm 1 (differentiable w.r.t. the image; the image is data here).
         with no_autocast(image.device):
             sample = sample_rgb_texture(image.float(), raster.uv, used, c.texture_size)
-        # 4. T_gen = G(E(I_rgb ⊕ mask ⊕ noise)).
+        # 4. T_gen = G(E(I_rgb ⊕ mask ⊕ noise)), I_rgb the segmented person (paper 3.1): matted over
+        # white, so a photo's background never reaches E (the synthetic photos' own background is white).
         generated = code = None
         if self.encoder is not None:
             if encoder_noise is None:
                 encoder_noise = torch.randn_like(mask) if self.training else torch.zeros_like(mask)
-            code = self.encoder(image, mask, encoder_noise).code
+            segmented = image * mask + ENCODER_BACKGROUND * (1 - mask)
+            code = self.encoder(segmented, mask, encoder_noise).code
             mode = noise_mode or ("random" if self.training else "const")
             generated = self.generator(code, noise_mode=mode).texture
         # 5. T = T_gen ⊕ T_rgb ⊕ B_smp ⊕ B_fill, unused channels zero; float32 whatever autocast did.
