@@ -85,32 +85,43 @@ def orbit_camera(camera, centre, up, degrees: float):
     return Camera(K=camera.K, R=R2, t=t2, width=camera.width, height=camera.height)
 
 
-def front_back_sheet(avatar, fit, photo, path: Path) -> Path:
-    """PNG: input photo | avatar front (the photo's camera) | avatar back (that camera orbited 180° about
-    the body) | the true back view."""
-    import numpy as np
+def turned_views(avatar, fit, degrees: list[float]):
+    """Renders ``[N, H, W, 3]`` uint8 of ``avatar`` in the pose of ``fit`` (a FitParams), seen by the fit's
+    camera orbited about the body by each of ``degrees`` (0 = the photo's view, 180 = the back)."""
     import torch
 
     from dinar.avatar import scale_camera
-    from dinar.data.layout import read_rgb, write_png
 
     body = avatar.body
     with torch.no_grad():
         verts = body(pose=fit.pose[None], shape=avatar.shape[None].cpu(), global_orient=fit.global_orient[None],
                      transl=fit.transl[None]).vertices[0]
     centre = (verts.amin(0) + verts.amax(0)) / 2
-    front = scale_camera(fit.camera, avatar.model.config.image_size)  # demo photos and crops are square
-    back = orbit_camera(front, centre, body.up_axis, 180.0)
-    cameras = _stack_cameras(front, back)
-    pose = fit.pose[None].expand(2, -1, -1)
-    frames = avatar.render(pose, cameras, fit.global_orient[None].expand(2, -1), fit.transl[None].expand(2, -1)).to_uint8()
-    cells = [
-        _label(_cell(photo), "input photo"),
-        _label(_cell(frames[0]), "avatar, front"),
-        _label(_cell(frames[1]), "avatar, back (invented)"),
-        _label(_cell(read_rgb(BACK)), "true back (never shown)"),
-    ]
-    write_png(path, np.concatenate(cells, axis=1))
+    front = scale_camera(fit.camera, avatar.model.config.image_size)  # photos and crops are square
+    cameras = [orbit_camera(front, centre, body.up_axis, d) for d in degrees]
+    camera = cameras[0]
+    for other in cameras[1:]:
+        camera = _stack_cameras(camera, other)
+    n = len(degrees)
+    pose = fit.pose[None].expand(n, -1, -1)
+    return avatar.render(pose, camera, fit.global_orient[None].expand(n, -1), fit.transl[None].expand(n, -1)).to_uint8()
+
+
+def sheet_row(images, labels: list[str]):
+    """One row of labelled, equally sized cells (uint8 HxWx3 each)."""
+    import numpy as np
+
+    return np.concatenate([_label(_cell(image), text) for image, text in zip(images, labels)], axis=1)
+
+
+def front_back_sheet(avatar, fit, photo, path: Path) -> Path:
+    """PNG: input photo | avatar front (the photo's camera) | avatar back (that camera orbited 180° about
+    the body) | the true back view."""
+    from dinar.data.layout import read_rgb, write_png
+
+    frames = turned_views(avatar, fit, [0.0, 180.0])
+    labels = ["input photo", "avatar, front", "avatar, back (invented)", "true back (never shown)"]
+    write_png(path, sheet_row([photo, frames[0], frames[1], read_rgb(BACK)], labels))
     return path
 
 
