@@ -390,17 +390,6 @@ def _detect_in(image: np.ndarray, window: tuple[int, int, int, int], min_score: 
     return found
 
 
-def _has_torso(image: np.ndarray, box: tuple[float, float, float, float], min_visibility: float = 0.5) -> bool:
-    """Whether BlazePose's landmark model finds both shoulders and both hips inside ``box``."""
-    x0, y0, x1, y1 = _clip_box(box, image.shape[1], image.shape[0], 0.15)
-    with _LOCK:
-        result = _pose_landmarker().process({"image": np.ascontiguousarray(image[y0:y1, x0:x1])})
-    if result.pose_landmarks is None:
-        return False
-    lm = result.pose_landmarks.landmark
-    return all(lm[BLAZEPOSE_LANDMARKS.index(n)].visibility >= min_visibility for n in _REQUIRED)
-
-
 def detect_people(photo: Photo, max_side: int = 1280, min_score: float = 0.5, min_relative_size: float = 0.3) -> list[PersonDetection]:
     """Everyone BlazePose's person detector finds, numbered left to right (by hip centre).
 
@@ -423,10 +412,16 @@ def detect_people(photo: Photo, max_side: int = 1280, min_score: float = 0.5, mi
         if small_ones:
             logger.info("ignoring %d much smaller person(s) in the background", len(small_ones))
         kept = [k for k in kept if k not in small_ones]
-    if len(kept) > 1:  # the windows' weaker detections include objects: keep whom BlazePose finds a torso for
-        kept = [k for k in kept if _has_torso(small, k.box)]
     people = [PersonDetection(tuple(v * scale for v in k.box), k.score, (k.hip_centre[0] * scale, k.hip_centre[1] * scale)) for k in kept]
+    if len(people) > 1:  # the windows' weaker detections include objects: keep whom BlazePose finds a torso for
+        people = [p for p in people if _has_torso(photo, p.box, max_side)]
     return sorted(people, key=lambda d: d.hip_centre[0])
+
+
+def _has_torso(photo: Photo, box: tuple[float, float, float, float], max_side: int, min_visibility: float = 0.5) -> bool:
+    """Whether BlazePose's landmark model finds both shoulders and both hips around ``box``."""
+    found = _landmarks_in(photo, _clip_box(box, photo.width, photo.height, 0.15), max_side)
+    return found is not None and all(found[1][BLAZEPOSE_LANDMARKS.index(n)] >= min_visibility for n in _REQUIRED)
 
 
 def _clip_box(box: tuple[float, float, float, float], width: int, height: int, grow: float) -> tuple[int, int, int, int]:
@@ -459,7 +454,8 @@ def _landmarks_of(photo: Photo, people: list[PersonDetection], index: int, max_s
     model finds that person (its hips near the detection's) and not a neighbour.
 
     A tight box around the detection can cut off raised arms or a pole held far out, which makes
-    the landmark model guess; so wide regions are tried first. One person: the whole photo.
+    the landmark model guess; so wide regions are tried first (when none matches, the tightest one's
+    landmarks are returned). One person: the whole photo.
     """
     W, H = photo.width, photo.height
     if len(people) == 1:
