@@ -9,7 +9,7 @@ front view with the full pipeline (``dinar eval``, :mod:`dinar.eval.runner`) of 
 
 Usage: python benchmarks/quality.py [--checkpoint MODEL_DIR] [--people 6] [--views 8] [--size 128]
        [--seed 77] [--data DIR] [--report DIR] [--device auto] [--diffusion-steps M] [--rgb-tuning-steps N]
-       [--color-adjust-steps N]   (fewer steps: a quicker, rougher CPU run; the defaults are the pipeline's)
+       [--color-adjust-steps N] [--rgb-tuning-loss paper|l2]   (fewer steps: a quicker, rougher CPU run; the defaults are the pipeline's)
 The last line printed is JSON: {"bench": "quality", "front_psnr": ..., "front_lpips": ..., "back_psnr": ...,
 "back_lpips": ..., "back_dists": ..., "novel_kid": ..., "identity": ..., "seconds": ..., "people": ...,
 "checkpoint": ...}. ``identity`` is the MobileNetV2 cosine similarity (higher is better), not the paper's
@@ -65,13 +65,14 @@ def main() -> int:
     parser.add_argument("--diffusion-steps", type=int, default=None, help="DDIM steps M (default: the pipeline's)")
     parser.add_argument("--rgb-tuning-steps", type=int, default=None, help="default: the pipeline's (64)")
     parser.add_argument("--color-adjust-steps", type=int, default=None, help="default: the pipeline's (32)")
+    parser.add_argument("--rgb-tuning-loss", choices=("paper", "l2"), default=None, help="default: the pipeline's (paper)")
     args = parser.parse_args()
 
     cfg = SynthConfig(people=args.people, poses=1, views=args.views, size=args.size, seed=args.seed)
     data = args.data or dinar_cache_dir() / "benchmarks" / f"quality_s{cfg.seed}_p{cfg.people}_v{cfg.views}_{cfg.size}"
     test_set(data, cfg)
     steps = {"diffusion_steps": args.diffusion_steps, "rgb_tuning_steps": args.rgb_tuning_steps,
-             "color_adjust_steps": args.color_adjust_steps}
+             "color_adjust_steps": args.color_adjust_steps, "rgb_tuning_loss": args.rgb_tuning_loss}
     options = dataclasses.replace(PipelineOptions(), **{k: v for k, v in steps.items() if v is not None})
     with tempfile.TemporaryDirectory() as tmp:
         report = args.report or Path(tmp) / "report"

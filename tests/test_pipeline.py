@@ -186,6 +186,23 @@ def test_rgb_tuning_lowers_the_input_view_l2_and_moves_only_seen_known_texels(pi
     assert all(param.grad is None for param in pipe.stage1.parameters())
 
 
+def test_rgb_tuning_loss_l2_is_the_l2_term_alone(pipe, front, monkeypatch):
+    """``rgb_tuning_loss="l2"`` tunes with 2.2·L2 only: the same texture as tune_rgb without LPIPS and
+    discriminator, and the LPIPS network is never built; ``paper`` uses both."""
+    photo, p = front
+    options = PipelineOptions(rgb_tuning_steps=3, rgb_tuning_loss="l2")
+    monkeypatch.setattr(type(pipe), "lpips", lambda self, net: pytest.fail("l2 tuning built LPIPS"))
+    tuned = pipe.tune(p, photo, options).texture
+    alone = tune_rgb(pipe.stage1, p.texture, texel_weights(p.angle, p.filled), photo.target(pipe.background), photo.raster,
+                     steps=3, lr=options.rgb_tuning_lr, lpips=None, discriminator=None, background=pipe.background).texture
+    assert torch.equal(tuned, alone)
+    monkeypatch.undo()
+    paper = pipe.tune(p, photo, dataclasses.replace(options, rgb_tuning_loss="paper")).texture
+    assert not torch.equal(paper, alone)
+    with pytest.raises(ValueError, match="rgb_tuning_loss"):
+        PipelineOptions(rgb_tuning_loss="lpips")
+
+
 # -- steps 4 and 6: inpainting and eq. 6 -----------------------------------------------------------
 def test_inpainting_changes_only_texels_outside_b_fill(plain_avatars, front, pipe):
     _, p = front

@@ -34,6 +34,8 @@ def add_pipeline_switches(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-occlusion", action="store_true", help="keep the occlusion band when sampling the photo")
     parser.add_argument("--no-rgb-tuning", action="store_true", help="skip the 64 steps of RGB texel tuning")
     parser.add_argument("--no-color-adjust", action="store_true", help="skip the colour matching of the restored texels (eq. 7)")
+    parser.add_argument("--rgb-tuning-loss", choices=("paper", "l2"), default="paper",
+                        help="paper: L2 + LPIPS + adversarial (default); l2: L2 alone, cleaner on real photos with the shipped model")
     parser.add_argument("--texture", choices=("both", "rgb", "neural"),
                         help="texture mode; must be the checkpoint's (train one per mode for the ablation)")
     parser.add_argument("--diffusion-steps", type=int, default=25, help="DDIM steps of the inpainting (default 25)")
@@ -47,6 +49,7 @@ def pipeline_options(args: argparse.Namespace):
     return PipelineOptions(
         occlusion=not args.no_occlusion, rgb_tuning=not args.no_rgb_tuning, inpainting=not args.no_inpainting,
         color_adjust=not args.no_color_adjust, texture=args.texture, diffusion_steps=args.diffusion_steps, seed=args.seed,
+        rgb_tuning_loss=args.rgb_tuning_loss,
     )
 
 

@@ -38,6 +38,7 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--diffusion-steps", type=int, default=None, help="DDIM steps M of inpainting (default: the pipeline's)")
     parser.add_argument("--rgb-tuning-steps", type=int, default=None, help="RGB tuning steps (default: the pipeline's, 64)")
     parser.add_argument("--color-adjust-steps", type=int, default=None, help="eq.-7 colour adjustment steps (default: the pipeline's)")
+    parser.add_argument("--rgb-tuning-loss", choices=("paper", "l2"), default=None, help="RGB tuning's losses (default: the pipeline's, paper)")
     parser.add_argument("--metrics", nargs="+", choices=ALL_EVAL_METRICS, default=list(ALL_EVAL_METRICS),
                         help="metric families to compute (default: all)")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="REPORT",
@@ -50,7 +51,8 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
     from dinar.pipeline.options import PipelineOptions
 
     overrides = {k: v for k, v in (("diffusion_steps", args.diffusion_steps), ("rgb_tuning_steps", args.rgb_tuning_steps),
-                                                     ("color_adjust_steps", args.color_adjust_steps)) if v is not None}
+                                                     ("color_adjust_steps", args.color_adjust_steps),
+                                                     ("rgb_tuning_loss", args.rgb_tuning_loss)) if v is not None}
     options = dataclasses.replace(PipelineOptions(seed=args.seed), **overrides)
     return EvalConfig(
         data_dir=args.data, output_dir=args.output, split=None if args.split == "all" else args.split,

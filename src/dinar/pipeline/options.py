@@ -14,6 +14,7 @@ from dinar.nn.avatar_model import TEXTURE_MODES
 from dinar.nn.config import ConfigMixin
 
 LPIPS_NETS = ("vgg", "alex")
+RGB_TUNING_LOSSES = ("paper", "l2")
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,11 @@ class PipelineOptions(ConfigMixin):
     """Adam step size on the (weighted) RGB texel offsets; colours live in [-1, 1]. The paper gives none;
     on a briefly trained tiny model 64 steps lowered the input-view loss by 22 / 37 / 47 % at 0.01 /
     0.03 / 0.1, and 0.03 keeps a texel's change within about 2·λ."""
+    rgb_tuning_loss: str = "paper"
+    """``paper``: 2.2·L2 + LPIPS + 0.01·adversarial (paper 4.1, the stage-1 generator losses); ``l2``: the
+    L2 term alone. With the shipped model (trained on synthetic people only) ``l2`` suits real photos:
+    there the LPIPS and adversarial terms (a discriminator that never saw a real person) paint coloured
+    speckle over the front (docs/real_photo_avatars.py measures both)."""
     lpips_net: str = "alex"
     """Backbone of the LPIPS term of RGB tuning. AlexNet by default: on CPU its 64 tuning steps take
     about a quarter of VGG's (7 s vs 28 s for one 128² photo); the stage-1 loss uses VGG."""
@@ -54,6 +60,8 @@ class PipelineOptions(ConfigMixin):
     def __post_init__(self) -> None:
         if self.texture is not None and self.texture not in TEXTURE_MODES:
             raise ValueError(f"texture must be one of {TEXTURE_MODES} or None, got {self.texture!r}")
+        if self.rgb_tuning_loss not in RGB_TUNING_LOSSES:
+            raise ValueError(f"rgb_tuning_loss must be one of {RGB_TUNING_LOSSES}, got {self.rgb_tuning_loss!r}")
         if self.lpips_net not in LPIPS_NETS:
             raise ValueError(f"lpips_net must be one of {LPIPS_NETS}, got {self.lpips_net!r}")
         for name in ("rgb_tuning_steps", "color_adjust_steps"):

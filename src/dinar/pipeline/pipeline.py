@@ -217,10 +217,11 @@ class AvatarPipeline:
 
     def tune(self, partial: PartialTexture, photo: Photo, options: PipelineOptions, progress: bool = False) -> PartialTexture:
         """Step 2 for one photo: T_rgb tuned against it (:mod:`dinar.pipeline.rgb_tuning`)."""
+        paper = options.rgb_tuning_loss == "paper"
         out = tune_rgb(
             self.stage1, partial.texture, texel_weights(partial.angle, partial.filled), photo.target(self.background),
-            photo.raster, options.rgb_tuning_steps, options.rgb_tuning_lr, lpips=self.lpips(options.lpips_net),
-            discriminator=self.discriminator, background=self.background, progress=progress,
+            photo.raster, options.rgb_tuning_steps, options.rgb_tuning_lr, lpips=self.lpips(options.lpips_net) if paper else None,
+            discriminator=self.discriminator if paper else None, background=self.background, progress=progress,
         )
         return dataclasses.replace(partial, texture=out.texture)
 
