@@ -44,12 +44,16 @@ def test_a_real_photo_with_two_people_needs_a_choice(mediapipe):
     from dinar.data.photo import SeveralPeopleError, load_photo, observe_person
 
     photo = load_photo(DATA / "pose2sim_lab_two_people.jpg")
-    with pytest.raises(SeveralPeopleError, match="found 2 people.*--person-index 0..1"):
+    with pytest.raises(SeveralPeopleError, match="found 2 people.*--person-index 0..1") as err:
         observe_person(photo)
     man, woman = observe_person(photo, person_index=0), observe_person(photo, person_index=1)
     man_hips, woman_hips = man.landmarks[23:25].mean(0), woman.landmarks[23:25].mean(0)
     assert man_hips[0] < 450 < woman_hips[0]  # the man stands left of x 450, the woman right of it
     assert man.crop.size > 1.5 * woman.crop.size  # he is nearer the camera
+    # the boxes the message lists hold each person whole: given back as --box, they pick the same person
+    for listed, chosen in zip(err.value.boxes, (man, woman)):
+        boxed = observe_person(photo, box=listed)
+        assert abs(boxed.landmarks[23:25].mean(0) - chosen.landmarks[23:25].mean(0)).max() < 10
 
 
 def _body_axes(body, fit) -> tuple[torch.Tensor, torch.Tensor]:

@@ -14,6 +14,7 @@ the paper's framing); :class:`CropBox` maps points and cameras between the two.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -231,6 +232,7 @@ class PersonDetection:
     box: tuple[float, float, float, float]  # x0, y0, x1, y1 around the whole body (from the body circle)
     score: float
     hip_centre: tuple[float, float]
+    extent: tuple[float, float, float, float] | None = None  # around the visible landmarks, when several people were checked
 
 
 @dataclass
@@ -414,14 +416,21 @@ def detect_people(photo: Photo, max_side: int = 1280, min_score: float = 0.5, mi
         kept = [k for k in kept if k not in small_ones]
     people = [PersonDetection(tuple(v * scale for v in k.box), k.score, (k.hip_centre[0] * scale, k.hip_centre[1] * scale)) for k in kept]
     if len(people) > 1:  # the windows' weaker detections include objects: keep whom BlazePose finds a torso for
-        people = [p for p in people if _has_torso(photo, p.box, max_side)]
+        checked = [(p, _torso_extent(photo, p.box, max_side)) for p in people]
+        people = [dataclasses.replace(p, extent=extent) for p, extent in checked if extent is not None]
     return sorted(people, key=lambda d: d.hip_centre[0])
 
 
-def _has_torso(photo: Photo, box: tuple[float, float, float, float], max_side: int, min_visibility: float = 0.5) -> bool:
-    """Whether BlazePose's landmark model finds both shoulders and both hips around ``box``."""
+def _torso_extent(photo: Photo, box: tuple[float, float, float, float], max_side: int, min_visibility: float = 0.5):
+    """If BlazePose's landmark model finds both shoulders and both hips around ``box``: a box around the
+    visible landmarks (grown by 10% of their height, so the top of the head is in), else None."""
     found = _landmarks_in(photo, _clip_box(box, photo.width, photo.height, 0.15), max_side)
-    return found is not None and all(found[1][BLAZEPOSE_LANDMARKS.index(n)] >= min_visibility for n in _REQUIRED)
+    if found is None or not all(found[1][BLAZEPOSE_LANDMARKS.index(n)] >= min_visibility for n in _REQUIRED):
+        return None
+    points = found[0][found[1] >= min_visibility]
+    (x0, y0), (x1, y1) = points.min(0), points.max(0)
+    pad = 0.1 * (y1 - y0)
+    return (max(0.0, x0 - pad), max(0.0, y0 - pad), min(float(photo.width), x1 + pad), min(float(photo.height), y1 + pad))
 
 
 def _clip_box(box: tuple[float, float, float, float], width: int, height: int, grow: float) -> tuple[int, int, int, int]:
@@ -499,7 +508,7 @@ def observe_person(
             raise PhotoError(f"--person-index {person_index} is out of range: found {len(people)} people (0..{len(people) - 1}, left to right)")
         found = _landmarks_of(photo, people, person_index, max_side)
     elif len(people) > 1:
-        raise SeveralPeopleError([p.box for p in people])
+        raise SeveralPeopleError([p.extent or p.box for p in people])
     else:
         found = _landmarks_in(photo, (0, 0, W, H), max_side)
     if found is None:
