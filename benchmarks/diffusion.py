@@ -26,12 +26,11 @@ from dinar.nn.diffusion import inpaint_texture, make_scheduler
 from dinar.nn.vq import decode_latent, encode_texture
 from dinar.train.diffusion import (
     inpainting_grid,
-    load_inpainter,
     mean_colour_fill,
     rgb_psnr_unknown,
 )
 from dinar.train.textures import InpaintingDataset
-from dinar.train.vq import load_vq
+from dinar.weights.networks import load_inpainter, load_vq
 
 
 def _sync(device: torch.device) -> None:

@@ -37,10 +37,11 @@ from dinar.train.stage1 import (
     Stage1Module,
     evaluate_avatar_model,
     heldout_pairs,
-    load_avatar_model,
     spread_subset,
     stage1_train_preset,
 )
+from dinar.weights.format import CONFIG_FILE
+from dinar.weights.networks import load_stage1_model as load_avatar_model
 
 
 def _heldout(data: Path, splits: list[str]) -> FramePairDataset:
@@ -78,7 +79,7 @@ def cmd_eval(args) -> dict:
     results: dict[str, dict] = {}
     for run in args.runs:
         model = load_avatar_model(run, body=body)
-        doc = json.loads((Path(run) / common.CONFIG_FILE).read_text())
+        doc = json.loads((Path(run) / CONFIG_FILE).read_text())
         name = f"{model.config.texture}" + ("" if model.config.occlusion else "-noocc")
         models[name] = model
         results[name] = {"run": str(run), "step": doc.get("step")}

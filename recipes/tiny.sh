@@ -41,10 +41,11 @@ run diffusion dinar train diffusion --textures "$WORK/textures" --vq "$WORK/vq" 
 # 6. The model folder: exports only (no optimizer state), pinned by SHA-256 with the training times.
 [[ pin == "$FROM" ]] && started=true
 if $started; then
-  rm -rf "$DEST" && mkdir -p "$DEST/stage1" "$DEST/vq" "$DEST/diffusion"
-  cp "$WORK/stage1/model.safetensors" "$WORK/stage1/config.json" "$WORK/stage1/discriminator.safetensors" "$DEST/stage1/"
-  cp "$WORK/vq/model.safetensors" "$DEST/vq/"
-  cp "$WORK/diffusion/model.safetensors" "$DEST/diffusion/"
+  rm -rf "$DEST" && mkdir -p "$DEST/stage1/discriminator" "$DEST/vq" "$DEST/diffusion"
+  cp "$WORK"/stage1/{model.safetensors,config.json,atlas.safetensors} "$DEST/stage1/"
+  cp "$WORK"/stage1/discriminator/{model.safetensors,config.json} "$DEST/stage1/discriminator/"
+  cp "$WORK"/vq/{model.safetensors,config.json} "$DEST/vq/"
+  cp "$WORK"/diffusion/{model.safetensors,config.json} "$DEST/diffusion/"
   times=$(awk '{printf "%s\"%s\": %s", (NR>1?", ":""), $1, $2}' "$WORK/times")
   python -m dinar.weights pin "$DEST" --info "{\"preset\": \"tiny\", \"recipe\": \"recipes/tiny.sh\", \"train_seconds\": {$times}}"
 fi

@@ -76,9 +76,10 @@ def test_render_refuses_another_checkpoint(avatar_file, tmp_path, capsys):
     assert code == 2
 
 
-def test_export_command_writes_a_rigged_textured_glb(avatar_file, tmp_path):
+def test_export_command_writes_a_rigged_textured_glb(avatar_file, model_dir, tmp_path):
     out = tmp_path / "person.glb"
-    assert main(["export", str(avatar_file), "--motion", "builtin:squat", "--texture-scale", "2", "-o", str(out)]) == 0
+    assert main(["export", str(avatar_file), "--motion", "builtin:squat", "--texture-scale", "2", "--checkpoint", str(model_dir),
+                 "-o", str(out)]) == 0
     gltf = pygltflib.GLTF2().load(str(out))
     assert len(gltf.skins) == 1 and len(gltf.skins[0].joints) == 104
     assert len(gltf.animations) == 1 and gltf.animations[0].channels

@@ -171,11 +171,11 @@ def test_train_diffusion_runs_with_a_trained_vq_and_reports(tmp_path):
     from dinar.train.diffusion import (
         DIFFUSION_TRAIN_PRESETS,
         inpainting_report,
-        load_inpainter,
         train_diffusion,
     )
     from dinar.train.runs import load_checkpoint_dict
-    from dinar.train.vq import VQ_TRAIN_PRESETS, load_vq, train_vq
+    from dinar.train.vq import VQ_TRAIN_PRESETS, train_vq
+    from dinar.weights.networks import load_inpainter, load_vq
 
     root = write_fake_texture_folder(tmp_path / "tex")
     vq_run = train_vq(root, tmp_path / "vq", "tiny", dataclasses.replace(VQ_TRAIN_PRESETS["tiny"], steps=1, batch_size=2, val_every=1),

@@ -19,21 +19,19 @@ from dinar.nn import Discriminator
 from dinar.nn.avatar_model import AvatarModelConfig, avatar_model_from_body
 from dinar.nn.config_stage23 import FILL_CHANNEL, VQConfig
 from dinar.nn.vq import TextureVQModel, decode_latent, encode_texture
-from dinar.train import common
 from dinar.train.finetune import (
     FinetuneModule,
     add_finetune_arguments,
     cli_finetune,
     through_vq,
 )
-from dinar.train.runs import save_weights
 from dinar.train.stage1 import (
-    DISCRIMINATOR_FILE,
     export_avatar_model,
-    load_avatar_model,
     stage1_train_preset,
 )
-from dinar.train.vq import load_vq
+from dinar.weights.format import CONFIG_FILE
+from dinar.weights.networks import DISCRIMINATOR_DIR, load_vq, save_vq
+from dinar.weights.networks import load_stage1_model as load_avatar_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -56,7 +54,7 @@ def stage1_data(tmp_path_factory) -> Path:
 def vq_dir(tmp_path_factory) -> Path:
     torch.manual_seed(1)
     run = tmp_path_factory.mktemp("vq_run")
-    save_weights(run / "model.safetensors", TextureVQModel(MICRO_VQ).state_dict(), {"kind": "texture-vq", "config": MICRO_VQ.to_dict()})
+    save_vq(TextureVQModel(MICRO_VQ), run)
     return run
 
 
@@ -135,7 +133,7 @@ def test_two_step_cli_run_exports_a_tuned_stage1_and_leaves_the_vq_alone(stage1_
 
     tuned = load_avatar_model(out, body=body)
     source = load_avatar_model(stage1_dir, body=body)
-    assert (out / DISCRIMINATOR_FILE).is_file()
+    assert (out / DISCRIMINATOR_DIR / "model.safetensors").is_file()
     moved = [k for k, v in tuned.renderer.state_dict().items() if not torch.equal(v, source.renderer.state_dict()[k])]
     assert moved, "the renderer did not train"
     assert any(not torch.equal(v, source.state_dict()[k]) for k, v in tuned.state_dict().items() if k.startswith("generator."))
@@ -143,7 +141,7 @@ def test_two_step_cli_run_exports_a_tuned_stage1_and_leaves_the_vq_alone(stage1_
     vq_after = load_file(str(vq_dir / "model.safetensors"))
     assert vq_before.keys() == vq_after.keys() and all(torch.equal(vq_before[k], vq_after[k]) for k in vq_before)
 
-    doc = json.loads((out / common.CONFIG_FILE).read_text())
+    doc = json.loads((out / CONFIG_FILE).read_text())
     assert doc["step"] == 2
     assert doc["train_config"]["lr"] == pytest.approx(0.1 * micro_config().lr)
     info = json.loads((out / "finetune.json").read_text())

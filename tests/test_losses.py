@@ -273,3 +273,9 @@ def test_lpips_matches_the_lpips_package_when_installed(net):
         ours = LPIPS(net)(ref.expand(3, -1, -1, -1), torch.cat(others))
         them = theirs(ref.expand(3, -1, -1, -1), torch.cat(others)).flatten()
     assert torch.allclose(ours, them, atol=1e-6)
+
+
+def test_alexnet_lpips_ships_in_the_package():
+    """RGB tuning's LPIPS-AlexNet needs no side install: its weights are package data, digest-checked."""
+    assert lw.PACKAGED["alex"].is_file()
+    assert lw.state_dict_digest(lw.lpips_state_dict("alex")) == lw.STATE_SHA256["alex"]

@@ -94,7 +94,7 @@ def plain_avatars(pipe, person):
 def test_from_pretrained_reads_the_three_stages(model_dir, pipe):
     from dinar.avatar import file_sha256
 
-    for rel in ("stage1/config.json", "stage1/model.safetensors", "stage1/discriminator.safetensors", "vq/model.safetensors",
+    for rel in ("stage1/config.json", "stage1/model.safetensors", "stage1/discriminator/model.safetensors", "stage1/atlas.safetensors", "vq/model.safetensors",
                 "diffusion/model.safetensors"):
         assert (model_dir / rel).is_file(), rel
     assert pipe.can_inpaint and not pipe.stage1.training and not pipe.vq.training

@@ -29,9 +29,9 @@ from dinar.train.stage1 import (
     config_from_args,
     crop_boxes,
     export_avatar_model,
-    load_avatar_model,
     stage1_train_preset,
 )
+from dinar.weights.networks import load_stage1_model as load_avatar_model
 
 
 @pytest.fixture(scope="session")

@@ -207,7 +207,8 @@ def test_texture_folder_from_synthetic_people_without_the_network(tmp_path, body
 
 def test_train_vq_runs_writes_safetensors_and_resumes(tmp_path):
     from dinar.train.runs import load_checkpoint_dict
-    from dinar.train.vq import VQ_TRAIN_PRESETS, load_vq, train_vq, vq_report
+    from dinar.train.vq import VQ_TRAIN_PRESETS, train_vq, vq_report
+    from dinar.weights.networks import load_vq
 
     root = write_fake_texture_folder(tmp_path / "tex")
     train = dataclasses.replace(VQ_TRAIN_PRESETS["tiny"], steps=2, batch_size=2, val_every=2, checkpoint_every=2, restart_dead_codes_every=1)

@@ -11,7 +11,7 @@ File format ``dinar-avatar/1`` — one safetensors file:
 
 - tensors ``texture`` [21, S, S] float32 and ``shape`` [S_body] float32;
 - header metadata ``format`` = ``"dinar-avatar/1"`` and ``avatar`` = JSON with ``body_model``,
-  ``atlas``, ``texture_mode``, ``image_size``, ``checkpoint`` (``weights_sha256`` of the stage-1
+  ``atlas``, ``atlas_sha256`` (the UVs the texture is laid out in), ``texture_mode``, ``image_size``, ``checkpoint`` (``weights_sha256`` of the stage-1
   ``model.safetensors`` file, ``config_sha256`` of its config, ``state_sha256`` of its tensors,
   ``source``), ``texture_sha256`` (detects a corrupted payload), ``sources`` (SHA-256 and size of
   each input image), ``options`` (the pipeline options), ``dinar_version``.
@@ -27,11 +27,10 @@ background colour (white by default, like the training photos).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -44,100 +43,26 @@ from torch import Tensor
 from dinar.geometry.camera import Camera, focal_from_fov, intrinsics, look_at
 from dinar.nn.config import TEXTURE_CHANNELS
 from dinar.utils import atomic_path
-from dinar.weights import default_model_dir, sha256_file
+from dinar.weights.digests import sha256_file, state_digest, tensor_sha256, uv_digest
+from dinar.weights.model_dir import default_model_dir
+from dinar.weights.networks import (
+    STAGE1_DIR,
+    CheckpointIdentity,
+    load_stage1,
+    stage1_dir,
+)
+
+file_sha256 = sha256_file
+"""SHA-256 of a file's bytes (what ``sha256sum`` prints)."""
+__all__ = ["STAGE1_DIR", "Avatar", "AvatarFrames", "CheckpointIdentity", "file_sha256", "load_stage1", "stage1_dir", "state_digest"]
 
 log = logging.getLogger(__name__)
 
 AVATAR_FORMAT = "dinar-avatar/1"
-STAGE1_DIR = "stage1"
 WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
 TENSOR_NAMES = ("shape", "texture")
 
 CameraSpec = Camera | Literal["front", "turntable"]
-
-
-# ---------------------------------------------------------------------------------------------------
-# Checkpoint identity
-# ---------------------------------------------------------------------------------------------------
-file_sha256 = sha256_file
-"""SHA-256 of a file's bytes (what ``sha256sum`` prints)."""
-
-
-def state_digest(state_dict: Mapping[str, Tensor]) -> str:
-    """SHA-256 of a state dict's content: for each key in sorted order its name, dtype, shape and bytes.
-
-    Independent of the device and of how the tensors were stored, so a model loaded from a file and
-    the model it was saved from give the same digest.
-    """
-    h = hashlib.sha256()
-    for name in sorted(state_dict):
-        t = state_dict[name].detach().to("cpu").contiguous()
-        h.update(f"{name}|{t.dtype}|{list(t.shape)}|".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
-
-
-def stage1_dir(model_dir: str | Path) -> Path:
-    """The stage-1 folder of a model folder: ``DIR/stage1`` (pipeline layout) or ``DIR`` itself when it
-    holds ``model.safetensors`` + ``config.json`` (a ``dinar train avatar`` run folder)."""
-    model_dir = Path(model_dir)
-    if (model_dir / STAGE1_DIR / WEIGHTS_FILE).is_file():
-        return model_dir / STAGE1_DIR
-    if (model_dir / WEIGHTS_FILE).is_file() and (model_dir / CONFIG_FILE).is_file():
-        return model_dir
-    raise FileNotFoundError(
-        f"{model_dir}: no stage-1 weights (expected {STAGE1_DIR}/{WEIGHTS_FILE} + {STAGE1_DIR}/{CONFIG_FILE}, "
-        "as `dinar train avatar` exports them)"
-    )
-
-
-@dataclass(frozen=True)
-class CheckpointIdentity:
-    """Which stage-1 checkpoint (E, G, θ) a texture was made for."""
-
-    config_sha256: str
-    """SHA-256 of the model config's canonical JSON (:func:`dinar.train.common.config_digest`)."""
-    state_sha256: str
-    """:func:`state_digest` of the weights."""
-    weights_sha256: str = ""
-    """SHA-256 of the ``model.safetensors`` file ("" for a model that never came from a file)."""
-    source: str = ""
-    """Where it was read from (a folder), for messages only."""
-
-    @property
-    def short(self) -> str:
-        """12 hex digits naming the checkpoint in messages (the file's SHA-256 when known)."""
-        return (self.weights_sha256 or self.state_sha256)[:12]
-
-    def matches(self, other: CheckpointIdentity) -> bool:
-        return self.config_sha256 == other.config_sha256 and self.state_sha256 == other.state_sha256
-
-    @classmethod
-    def of_model(cls, model: torch.nn.Module, weights_sha256: str = "", source: str = "") -> CheckpointIdentity:
-        """The identity of a stage-1 :class:`~dinar.nn.avatar_model.AvatarModel` in memory."""
-        from dinar.train.common import config_digest
-
-        return cls(config_digest(model.config.to_dict()), state_digest(model.state_dict()), weights_sha256, source)
-
-    def to_json(self) -> dict[str, str]:
-        return {"config_sha256": self.config_sha256, "state_sha256": self.state_sha256,
-                "weights_sha256": self.weights_sha256, "source": self.source}
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> CheckpointIdentity:
-        return cls(str(d["config_sha256"]), str(d["state_sha256"]), str(d.get("weights_sha256", "")), str(d.get("source", "")))
-
-
-def load_stage1(model_dir: str | Path, body=None, device: str | torch.device = "cpu"):
-    """``(AvatarModel in eval mode, CheckpointIdentity)`` of the stage-1 weights in ``model_dir``
-    (:func:`stage1_dir`); ``body`` is loaded from the config's body model when not given."""
-    from dinar.train.stage1 import load_avatar_model
-
-    directory = stage1_dir(model_dir)
-    model = load_avatar_model(directory, body=body, device=device)
-    identity = CheckpointIdentity.of_model(model, file_sha256(directory / WEIGHTS_FILE), str(Path(model_dir).resolve()))
-    return model, identity
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -256,7 +181,7 @@ class Avatar:
             "body_model": self.body_model,
             "atlas": self.atlas,
             "checkpoint": self.checkpoint.to_json(),
-            "texture_sha256": _tensor_sha256(self.texture),
+            "texture_sha256": tensor_sha256(self.texture),
         }
 
     def save(self, path: str | Path) -> Path:
@@ -316,6 +241,9 @@ class Avatar:
         if (config.body_model, config.atlas) != (self.body_model, self.atlas):
             raise ValueError(f"avatar is for body model {self.body_model!r} / atlas {self.atlas!r}, the model for "
                              f"{config.body_model!r} / {config.atlas!r}")
+        recorded = self.metadata.get("atlas_sha256")
+        if recorded and recorded != uv_digest(model.face_uvs):
+            raise ValueError(self._mismatch(f"its UV atlas ({str(recorded)[:12]}) is not the renderer's ({uv_digest(model.face_uvs)[:12]})"))
         if body is None:
             from dinar.body import load_body_model
 
@@ -466,10 +394,6 @@ class Avatar:
 # ---------------------------------------------------------------------------------------------------
 # Reading and checking a file
 # ---------------------------------------------------------------------------------------------------
-def _tensor_sha256(t: Tensor) -> str:
-    return hashlib.sha256(t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()).hexdigest()
-
-
 def _read_avatar(path: Path) -> Avatar:
     from safetensors import SafetensorError, safe_open
 
@@ -503,7 +427,7 @@ def _read_avatar(path: Path) -> Avatar:
     if texture.dim() != 3 or texture.shape[0] != TEXTURE_CHANNELS or texture.shape[1] != texture.shape[2] or shape.dim() != 1:
         raise ValueError(f"{path}: texture {list(texture.shape)} / shape {list(shape.shape)}, expected "
                          f"[{TEXTURE_CHANNELS}, S, S] / [S]; {fix}")
-    if _tensor_sha256(texture) != texture_sha:
+    if tensor_sha256(texture) != texture_sha:
         raise ValueError(f"{path}: the texture's SHA-256 does not match the one recorded when it was saved (corrupt file); {fix}")
     return Avatar(texture=texture, shape=shape, body_model=body_model, atlas=atlas, checkpoint=checkpoint, metadata=doc,
                   _source=path)

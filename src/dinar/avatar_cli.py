@@ -257,6 +257,8 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--motion", help="also store a motion as a glTF animation (builtin:NAME, .npz or .bvh)")
     parser.add_argument("--texture-scale", type=int, default=4,
                         help="upsample the RGB texture by this factor (bilinear) for viewers (default 4)")
+    parser.add_argument("--checkpoint", type=Path, metavar="MODEL_DIR",
+                        help="the model folder that made the avatar (its UV atlas lays out the texture); default: the shipped model")
 
 
 def avatar_rgb_texture(avatar, scale: int = 1):
@@ -276,19 +278,17 @@ def avatar_rgb_texture(avatar, scale: int = 1):
     return ((rgb[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
 
 
-def export_avatar(avatar_path: Path, output: Path, motion_spec: str | None = None, texture_scale: int = 4) -> Path:
+def export_avatar(avatar_path: Path, output: Path, motion_spec: str | None = None, texture_scale: int = 4,
+                  checkpoint: Path | None = None) -> Path:
     """Avatar file → rigged GLB with the RGB texture (and a motion)."""
     from dinar.avatar import Avatar
-    from dinar.body import load_body_model
-    from dinar.body.atlas import load_atlas
     from dinar.body.gltf_export import export_glb
     from dinar.body.motion import load_motion
 
     if not avatar_path.is_file():
         raise FileNotFoundError(f"{avatar_path}: no such avatar file")
-    avatar = Avatar.load(avatar_path)
-    body = load_body_model(avatar.body_model)
-    face_uvs = body.face_uvs if avatar.atlas == "native" else load_atlas(body, avatar.atlas).face_uvs
+    avatar = Avatar.load(avatar_path).bind(checkpoint)  # the texture is laid out in its model's atlas
+    body, face_uvs = avatar.body, avatar.model.face_uvs
     motion = load_motion(motion_spec, body) if motion_spec else None
     return export_glb(body, avatar.shape, avatar_rgb_texture(avatar, texture_scale), output, face_uvs=face_uvs, motion=motion,
                       name=avatar_path.stem)
@@ -296,7 +296,7 @@ def export_avatar(avatar_path: Path, output: Path, motion_spec: str | None = Non
 
 def cli_export(args: argparse.Namespace) -> int:
     """``dinar export``: a rigged, skinned GLB of the avatar for Blender, Unity or three.js."""
-    path = export_avatar(args.avatar, args.output, args.motion, args.texture_scale)
+    path = export_avatar(args.avatar, args.output, args.motion, args.texture_scale, args.checkpoint)
     print(f"GLB written to {path} ({path.stat().st_size / 2**20:.2f} MiB); only the RGB texture travels, "
           "the neural channels need dinar's renderer")
     return 0

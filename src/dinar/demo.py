@@ -165,7 +165,7 @@ def run_demo(output: Path, checkpoint: Path | None = None, device: str = "auto",
     times["videos"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    files["glb"] = export_avatar(files["avatar"], output / "person.glb", motion_spec="builtin:walk")
+    files["glb"] = export_avatar(files["avatar"], output / "person.glb", motion_spec="builtin:walk", checkpoint=checkpoint)
     files["sheet"] = front_back_sheet(avatar, fit, image, output / "front_back.png")
     times["glb + sheet"] = time.perf_counter() - t
 

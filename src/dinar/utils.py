@@ -1,8 +1,10 @@
-"""Small shared helpers: device choice and atomic file writes."""
+"""Small shared helpers: device choice, atomic file writes, silencing native libraries' stderr."""
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,3 +42,27 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Send what native libraries (mediapipe's absl/TFLite logging) write to file descriptor 2 to
+    /dev/null for the block, unless dinar logs at INFO (``dinar -v``): their start-up warnings are
+    not the user's business. Python's own ``sys.stderr`` is flushed first and keeps working."""
+    if logging.getLogger("dinar").isEnabledFor(logging.INFO):
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real file descriptor 2 (embedded interpreters)
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)

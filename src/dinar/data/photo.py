@@ -29,6 +29,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from dinar.body.fit import FitTarget
 from dinar.body.fit_model import COCO_KEYPOINTS
 from dinar.geometry.camera import intrinsics
+from dinar.utils import quiet_native_stderr
 
 logger = logging.getLogger(__name__)
 
@@ -288,7 +289,8 @@ def _import_mediapipe():
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        import mediapipe
+        with quiet_native_stderr():
+            import mediapipe
     except ImportError as err:
         raise MissingPhotoExtraError() from err
     return mediapipe
@@ -374,7 +376,7 @@ def _detect_in(image: np.ndarray, window: tuple[int, int, int, int], min_score: 
     """
     x0, y0, x1, y1 = window
     H, W = image.shape[:2]
-    with _LOCK:
+    with _LOCK, quiet_native_stderr():
         result = _pose_detector().process({"image": np.ascontiguousarray(image[y0:y1, x0:x1])})
     found = []
     for det in result.detections or []:
@@ -446,7 +448,7 @@ def _landmarks_in(photo: Photo, region: tuple[int, int, int, int], max_side: int
     x0, y0, x1, y1 = region
     if x1 - x0 < 8 or y1 - y0 < 8:
         raise PhotoError(f"the person's region {region} is empty or outside the photo ({W}x{H})")
-    with _LOCK:
+    with _LOCK, quiet_native_stderr():
         result = _pose_landmarker().process({"image": _downscale(photo.image[y0:y1, x0:x1], max_side)})
     if result.pose_landmarks is None:
         return None

@@ -395,12 +395,12 @@ class Predictor(Protocol):
 
 def model_fingerprint(model_dir: Path) -> dict[str, str]:
     """SHA-256 of every weight and config file of a model folder (relative path → digest)."""
-    from dinar.avatar import stage1_dir
+    from dinar.weights.digests import sha256_file as file_sha256
+    from dinar.weights.networks import stage1_dir
 
     s1 = stage1_dir(model_dir)
-    files = [s1 / "model.safetensors", s1 / "config.json", s1 / "discriminator.safetensors",
+    files = [s1 / "model.safetensors", s1 / "config.json", s1 / "atlas.safetensors", s1 / "discriminator" / "model.safetensors",
              model_dir / "vq" / "model.safetensors", model_dir / "diffusion" / "model.safetensors"]
-    from dinar.avatar import file_sha256
 
     return {p.relative_to(model_dir).as_posix() if p.is_relative_to(model_dir) else p.name: file_sha256(p)
             for p in files if p.is_file()}

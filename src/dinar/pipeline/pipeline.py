@@ -46,6 +46,7 @@ from dinar.nn.discriminator import Discriminator
 from dinar.nn.vq import TextureVQModel
 from dinar.texture.merging import merge_textures
 from dinar.utils import resolve_device
+from dinar.weights.digests import uv_digest
 
 from .blending import blend_known
 from .color_adjust import (
@@ -256,6 +257,7 @@ class AvatarPipeline:
         metadata = {
             "texture_mode": mode,
             "image_size": config.image_size,
+            "atlas_sha256": uv_digest(self.stage1.face_uvs),
             "sources": [{"sha256": p.sha256, "width": p.source_size[0], "height": p.source_size[1]} for p in photos],
             "options": dataclasses.replace(options, texture=mode).to_dict(),
             "color_adjustment": adjustment.to_json(),

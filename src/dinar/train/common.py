@@ -3,21 +3,14 @@ exported weights (safetensors + JSON config), frames → posed bodies, image gri
 
 Two kinds of files come out of a run folder ``RUN/``:
 
-- ``RUN/checkpoints/*.ckpt`` — Lightning's own checkpoints (networks, optimizers, loop state) for
-  ``--resume``. They are torch pickles written by the user's own run; Lightning 2.6 loads them with
-  ``torch.load``'s default ``weights_only=True`` (torch >= 2.6), which they pass because every
-  hyper-parameter we store is a plain dict of numbers and strings (tested). Only a checkpoint from
-  some other code that stores objects would need ``weights_only=False``: :func:`fit_with_resume`
-  accepts ``weights_only`` for that, and it should only be used on files you made yourself.
-- ``RUN/model.safetensors`` + ``RUN/config.json`` — the inference artifact: tensors only, and a JSON
-  config that rebuilds the network exactly. The safetensors header records the SHA-256 of the
-  config, and :func:`load_weights` refuses a config that is not the one the weights were saved with.
+- ``RUN/checkpoints/last.safetensors`` — the Lightning state (networks, optimizers, loop state) for
+  ``--resume``, as safetensors (:mod:`dinar.train.runs`);
+- ``RUN/model.safetensors`` + ``RUN/config.json`` — the inference artifact, written through
+  :mod:`dinar.weights` (the one format of every network).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -33,14 +26,8 @@ from dinar.utils import atomic_path
 
 log = logging.getLogger(__name__)
 
-WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.safetensors"  # Lightning state through runs.SafetensorsCheckpointIO: no pickles
-WEIGHTS_FORMAT = "dinar-weights/1"
-DISCRIMINATOR_FILE = "discriminator.safetensors"
-"""Stage 1's discriminator beside its export (the inference pipeline's RGB tuning reads it)."""
-DISCRIMINATOR_KIND = "dinar-stage1-discriminator"
 
 PRECISIONS = ("auto", "32", "bf16-mixed", "16-mixed")
 
@@ -101,59 +88,6 @@ def make_logger(run_dir: str | Path):
     from lightning.pytorch.loggers import TensorBoardLogger
 
     return TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version="", default_hp_metric=False)
-
-
-# -- exported weights ----------------------------------------------------------------------------
-def config_digest(config: Mapping[str, Any]) -> str:
-    """SHA-256 of a config's canonical JSON (sorted keys, no whitespace)."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-def save_weights(directory: str | Path, state_dict: Mapping[str, Tensor], config: Mapping[str, Any], kind: str, extra: Mapping[str, Any] | None = None) -> Path:
-    """Write ``DIR/model.safetensors`` (tensors) and ``DIR/config.json`` ({format, kind, config, ...extra}).
-
-    The safetensors header carries ``kind`` and the config's digest, checked by :func:`load_weights`.
-    """
-    from safetensors.torch import save_file
-
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state_dict.items()}
-    meta = {"format": WEIGHTS_FORMAT, "kind": kind, "config_sha256": config_digest(config)}
-    with atomic_path(directory / WEIGHTS_FILE) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
-    doc = {"format": WEIGHTS_FORMAT, "kind": kind, "config": dict(config)}
-    if extra:
-        doc.update(extra)
-    with atomic_path(directory / CONFIG_FILE) as tmp:
-        tmp.write_text(json.dumps(doc, indent=2) + "\n")
-    return directory / WEIGHTS_FILE
-
-
-def load_weights(directory: str | Path, kind: str) -> tuple[dict[str, Tensor], dict[str, Any], dict[str, Any]]:
-    """Read ``DIR/model.safetensors`` and ``DIR/config.json``; check the kind and the config digest.
-
-    Returns (state dict on CPU, the ``config`` dict, the whole JSON document).
-    """
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    directory = Path(directory)
-    weights, config_path = directory / WEIGHTS_FILE, directory / CONFIG_FILE
-    for path in (weights, config_path):
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: missing (an exported model folder holds {WEIGHTS_FILE} and {CONFIG_FILE})")
-    doc = json.loads(config_path.read_text())
-    with safe_open(str(weights), framework="pt") as f:
-        meta = f.metadata() or {}
-    if doc.get("kind") != kind or meta.get("kind") != kind:
-        raise ValueError(f"{directory}: holds a {doc.get('kind') or meta.get('kind')!r} model, expected {kind!r}")
-    if meta.get("config_sha256") != config_digest(doc["config"]):
-        raise ValueError(
-            f"{config_path}: this config is not the one {weights.name} was saved with (SHA-256 differs); "
-            "re-export the model instead of editing config.json"
-        )
-    return load_file(str(weights)), doc["config"], doc
 
 
 # -- frames → posed bodies -------------------------------------------------------------------------

@@ -38,7 +38,6 @@ from dinar.nn.config_stage23 import (
     FILL_CHANNEL,
     NoiseScheduleConfig,
     Stage23Config,
-    UNetConfig,
     stage23_preset,
 )
 from dinar.nn.diffusion import (
@@ -50,15 +49,15 @@ from dinar.nn.diffusion import (
     resize_fill_mask,
 )
 from dinar.nn.vq import TextureVQModel, encode_texture, psnr
-from dinar.train.runs import load_weights, make_trainer, prepare_run, save_weights
+from dinar.train.runs import make_trainer, prepare_run
 from dinar.train.textures import InpaintingDataset, TextureIndex
 from dinar.train.vq import (
     add_train_common_arguments,
-    load_vq,
     rgb_preview,
     split_with_people,
     train_overrides,
 )
+from dinar.weights.networks import load_inpainter, load_vq, save_inpainter
 
 logger = logging.getLogger(__name__)
 
@@ -236,20 +235,8 @@ class DiffusionLightning(pl.LightningModule):
         if self.logger is not None and hasattr(self.logger.experiment, "add_image"):
             self.logger.experiment.add_image("val/input_gt_inpainted", inpainting_grid(partial, merged, inpainted, covered).cpu(), self.global_step)
 
-    def export_weights(self, path: Path) -> None:
-        meta = {"kind": "texture-inpainter", "config": self.config.unet.to_dict(), "schedule": self.config.schedule.to_dict(),
-                "step": self.global_step, "vq_run": self.vq_run}
-        save_weights(path, self.ema.shadow.state_dict(), meta)
-
-
-def load_inpainter(path: str | Path, device: str | torch.device = "cpu") -> tuple[LatentInpainter, NoiseScheduleConfig]:
-    """The EMA inpainter of a run folder (or its ``model.safetensors``), in eval mode, and its schedule."""
-    state, meta = load_weights(path, device)
-    if meta.get("kind") != "texture-inpainter":
-        raise ValueError(f"{path}: not texture-inpainter weights (kind {meta.get('kind')!r})")
-    model = LatentInpainter(UNetConfig.from_dict(meta["config"]))
-    model.load_state_dict(state)
-    return model.to(device).eval(), NoiseScheduleConfig.from_dict(meta["schedule"])
+    def export_weights(self, run_dir: Path) -> None:
+        save_inpainter(self.ema.shadow, self.config.schedule, run_dir, {"step": self.global_step, "vq_run": self.vq_run})
 
 
 def _val_textures(textures: str | Path, split: str, n: int) -> dict[str, Tensor] | None:

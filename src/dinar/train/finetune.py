@@ -15,7 +15,7 @@ E, G, θ train with the stage-1 optimiser at ``lr_scale`` × its learning rate (
 corrected as in stage 1); the VQ is frozen (no optimiser holds it, ``requires_grad`` off, eval mode).
 
 The output folder is a stage-1 export (``model.safetensors`` + ``config.json`` +
-``discriminator.safetensors``, :func:`~dinar.train.stage1.export_avatar_model`) to be used with the
+``discriminator/``, :func:`~dinar.train.stage1.export_avatar_model`) to be used with the
 same VQ; ``finetune.json`` records which stage-1 and VQ runs it came from.
 
 ``dinar train finetune --data DIR --stage1 RUN --vq RUN_VQ --out RUN [--steps N] [--max-minutes M]``.
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import logging
 import time
@@ -41,16 +40,21 @@ from dinar.nn.avatar_model import TEXTURE_CHANNELS, AvatarOutput
 from dinar.nn.config_stage23 import FILL_CHANNEL
 from dinar.nn.vq import TextureVQModel
 from dinar.train import common
-from dinar.train.runs import WEIGHTS_FILE as VQ_WEIGHTS_FILE
 from dinar.train.stage1 import (
-    DISCRIMINATOR_FILE,
     MODEL_KIND,
     Stage1DataModule,
     Stage1Module,
     Stage1TrainConfig,
     stage1_train_preset,
 )
-from dinar.train.vq import load_vq
+from dinar.weights.digests import sha256_file
+from dinar.weights.format import WEIGHTS_FILE, load_network
+from dinar.weights.networks import (
+    DISCRIMINATOR_DIR,
+    load_discriminator,
+    load_vq,
+    read_atlas,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +88,9 @@ class FinetuneModule(Stage1Module):
     no checkpoint and no DDP bucket, and Lightning's ``train()`` leaves it in eval mode.
     """
 
-    def __init__(self, config: Stage1TrainConfig | Mapping[str, Any], vq: TextureVQModel, keep_known: bool = False):
-        super().__init__(config)
+    def __init__(self, config: Stage1TrainConfig | Mapping[str, Any], vq: TextureVQModel, keep_known: bool = False,
+                 face_uvs: Tensor | None = None):
+        super().__init__(config, face_uvs)
         if vq.config.texture_size != self.config.model.texture_size or vq.config.channels != TEXTURE_CHANNELS:
             raise ValueError(
                 f"the VQ takes [{vq.config.channels}, {vq.config.texture_size}²] textures, stage 1 makes "
@@ -114,20 +119,12 @@ class FinetuneModule(Stage1Module):
 # ---------------------------------------------------------------------------------------------------
 # Entry point
 # ---------------------------------------------------------------------------------------------------
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _stage1_train_config(stage1_dir: Path) -> tuple[Stage1TrainConfig, dict[str, Tensor], dict[str, Any]]:
     """The training config a stage-1 export was trained with (its ``train_config``, else the defaults of
     its networks), its weights and its config document."""
     from dinar.nn.avatar_model import AvatarModelConfig
 
-    state, config_dict, doc = common.load_weights(stage1_dir, MODEL_KIND)
+    state, config_dict, doc = load_network(stage1_dir, MODEL_KIND)
     model = AvatarModelConfig.from_dict(config_dict)
     if "train_config" in doc:
         train = Stage1TrainConfig.from_dict(doc["train_config"])
@@ -159,8 +156,8 @@ def finetune_stage1(
     if steps < 1 or batch_size < 1 or lr_scale <= 0:
         raise ValueError("steps and batch_size must be >= 1 and lr_scale > 0")
     stage1_dir, vq_dir, out_dir = Path(stage1_dir), Path(vq_dir), Path(out_dir)
-    if (out_dir / common.WEIGHTS_FILE).exists() and out_dir.resolve() != stage1_dir.resolve():
-        raise ValueError(f"{out_dir} already holds {common.WEIGHTS_FILE}; choose another --out")
+    if (out_dir / WEIGHTS_FILE).exists() and out_dir.resolve() != stage1_dir.resolve():
+        raise ValueError(f"{out_dir} already holds {WEIGHTS_FILE}; choose another --out")
     if out_dir.resolve() == stage1_dir.resolve():
         raise ValueError("--out must differ from --stage1 (the fine-tuned model does not replace its source)")
     base, state, doc = _stage1_train_config(stage1_dir)
@@ -168,28 +165,26 @@ def finetune_stage1(
         base, steps=steps, batch_size=batch_size, lr=base.lr * lr_scale, seed=seed, num_workers=num_workers,
         checkpoint_every=max(steps, 1), val_every=max(steps, 1),
     )
-    vq_path = vq_dir / VQ_WEIGHTS_FILE if vq_dir.is_dir() else vq_dir
+    vq_path = vq_dir / WEIGHTS_FILE if vq_dir.is_dir() else vq_dir
     vq = load_vq(vq_path)
 
     L.seed_everything(seed, workers=True, verbose=False)
-    module = FinetuneModule(config, vq, keep_known=keep_known)
+    module = FinetuneModule(config, vq, keep_known=keep_known, face_uvs=read_atlas(stage1_dir).face_uvs)
     module.model.load_state_dict(state, strict=True)
-    disc_path = stage1_dir / DISCRIMINATOR_FILE
-    if disc_path.is_file():
-        from safetensors.torch import load_file
-
-        module.discriminator.load_state_dict(load_file(str(disc_path)), strict=True)
+    discriminator = load_discriminator(stage1_dir)
+    if discriminator is not None:
+        module.discriminator.load_state_dict(discriminator.state_dict(), strict=True)
     else:
-        log.warning("%s: no %s; the discriminator starts from random weights", stage1_dir, DISCRIMINATOR_FILE)
+        log.warning("%s: no %s/; the discriminator starts from random weights", stage1_dir, DISCRIMINATOR_DIR)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     info = {
         "format": "dinar-finetune/1",
         "stage1": str(stage1_dir.resolve()),
         "stage1_step": doc.get("step"),
-        "stage1_sha256": file_sha256(stage1_dir / common.WEIGHTS_FILE),
+        "stage1_sha256": sha256_file(stage1_dir / WEIGHTS_FILE),
         "vq": str(vq_path.resolve()),
-        "vq_sha256": file_sha256(vq_path),
+        "vq_sha256": sha256_file(vq_path),
         "data": str(Path(data_dir).resolve()),
         "steps": steps, "batch_size": batch_size, "lr_scale": lr_scale, "lr": config.lr,
         "keep_known": keep_known, "seed": seed,
@@ -212,7 +207,7 @@ def finetune_stage1(
         trainer.fit(module, datamodule=data)
     info["iterations"] = module.iteration
     (out_dir / FINETUNE_FILE).write_text(json.dumps(info, indent=1) + "\n")
-    log.info("fine-tune: %d iterations in %.0f s; exported %s", module.iteration, time.perf_counter() - start, out_dir / common.WEIGHTS_FILE)
+    log.info("fine-tune: %d iterations in %.0f s; exported %s", module.iteration, time.perf_counter() - start, out_dir / WEIGHTS_FILE)
     return out_dir
 
 
@@ -243,5 +238,5 @@ def cli_finetune(args: argparse.Namespace) -> int:
         device=args.device, max_minutes=args.max_minutes, seed=args.seed, keep_known=args.keep_known,
         num_workers=args.num_workers, precision=args.precision,
     )
-    print(f"fine-tuned stage 1: {out / common.WEIGHTS_FILE} (use it with the VQ {args.vq})")
+    print(f"fine-tuned stage 1: {out / WEIGHTS_FILE} (use it with the VQ {args.vq})")
     return 0

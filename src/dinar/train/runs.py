@@ -5,7 +5,7 @@ A run folder::
     RUN/
       run.json                      {"format": "dinar-run/1", "stage": "vq" | "diffusion", "preset", "model": {config},
                                      "train": {config}, "data": {...}}   written at the start, checked on resume
-      model.safetensors             the released weights (the EMA weights for diffusion), config in the header
+      model.safetensors, config.json  the released weights (the EMA weights for diffusion), :mod:`dinar.weights.format`
       checkpoints/last.safetensors  the full Lightning state (weights, optimizers, loop counters) for resume
       tb/                           TensorBoard logs (tensorboardX)
 
@@ -117,7 +117,6 @@ class SafetensorsCheckpointIO(CheckpointIO):
 
 RUN_FORMAT = "dinar-run/1"
 RUN_FILE = "run.json"
-WEIGHTS_FILE = "model.safetensors"
 LAST_CHECKPOINT = "checkpoints/last.safetensors"
 
 
@@ -145,30 +144,10 @@ def prepare_run(run_dir: str | Path, info: dict[str, Any], resume: bool = True) 
     return last if last.exists() else None
 
 
-def save_weights(path: str | Path, state_dict: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
-    """Released weights: a safetensors file whose header holds ``metadata`` (config etc.) as JSON."""
-    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state_dict.items()}
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"dinar": json.dumps(metadata)})
-
-
-def load_weights(path: str | Path, device: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """``(state_dict, metadata)`` of a :func:`save_weights` file; ``path`` may be the run folder."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / WEIGHTS_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no weights (train first, or give the run folder / model.safetensors)")
-    with safe_open(str(path), framework="pt", device=str(device)) as f:
-        meta = json.loads((f.metadata() or {}).get("dinar", "{}"))
-        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
-    return tensors, meta
-
-
 class PeriodicCheckpoint(Callback):
     """Every ``every_n_steps`` optimizer steps and at the end of training: the Lightning state to
-    ``checkpoints/last.safetensors`` and the released weights to ``model.safetensors`` (through the
-    LightningModule's ``export_weights(path)``)."""
+    ``checkpoints/last.safetensors`` and the released weights to ``model.safetensors`` + ``config.json``
+    (through the LightningModule's ``export_weights(run_dir)``)."""
 
     def __init__(self, run_dir: Path, every_n_steps: int):
         self.run_dir = Path(run_dir)
@@ -180,7 +159,7 @@ class PeriodicCheckpoint(Callback):
             return
         trainer.save_checkpoint(self.run_dir / LAST_CHECKPOINT, weights_only=False)
         if trainer.is_global_zero:
-            pl_module.export_weights(self.run_dir / WEIGHTS_FILE)
+            pl_module.export_weights(self.run_dir)
         self.last_saved = trainer.global_step
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:

@@ -67,12 +67,18 @@ from dinar.nn.config import ConfigMixin
 from dinar.nn.renderer import composite
 from dinar.train import common
 from dinar.train.runs import SafetensorsCheckpointIO
-from dinar.utils import atomic_path
+from dinar.weights.format import WEIGHTS_FILE
+from dinar.weights.networks import (
+    ATLAS_FILE,
+    STAGE1_KIND,
+    read_atlas,
+    save_stage1,
+    training_atlas,
+)
 
 log = logging.getLogger(__name__)
 
-MODEL_KIND = "dinar-avatar-model"
-DISCRIMINATOR_FILE, DISCRIMINATOR_KIND = common.DISCRIMINATOR_FILE, common.DISCRIMINATOR_KIND
+MODEL_KIND = STAGE1_KIND
 TRAIN_CONFIG_FILE = "train_config.json"
 
 
@@ -299,7 +305,9 @@ class Stage1DataModule(L.LightningDataModule):
 class Stage1Module(L.LightningModule):
     """E, G, θ (``self.model``) and D, trained with manual optimization (module docstring)."""
 
-    def __init__(self, config: Stage1TrainConfig | Mapping[str, Any]):
+    def __init__(self, config: Stage1TrainConfig | Mapping[str, Any], face_uvs: Tensor | None = None):
+        """``face_uvs``: the UV atlas to train on ([F, 3, 2]); None: the one a model folder already holds
+        for this body and atlas name (:func:`dinar.weights.networks.training_atlas`), else computed."""
         super().__init__()
         if isinstance(config, Mapping):
             config = Stage1TrainConfig.from_dict(config)
@@ -307,7 +315,9 @@ class Stage1Module(L.LightningModule):
         self.save_hyperparameters({"config": config.to_dict()})  # plain types: loads with weights_only=True
         self.automatic_optimization = False
         body = load_body_model(config.model.body_model)
-        self.model: AvatarModel = avatar_model_from_body(config.model, body)
+        if face_uvs is None:
+            face_uvs = training_atlas(body, config.model.atlas)
+        self.model: AvatarModel = avatar_model_from_body(config.model, body, face_uvs)
         self.discriminator = Discriminator(config.model.networks.discriminator)
         # Shared, frozen assets: not submodules, so they stay out of checkpoints and DDP.
         object.__setattr__(self, "_body", body)
@@ -445,40 +455,14 @@ def export_avatar_model(
     step: int | None = None,
     discriminator: torch.nn.Module | None = None,
 ) -> Path:
-    """``DIR/model.safetensors`` (E, G, θ weights and BatchNorm statistics) + ``DIR/config.json``, and with
-    ``discriminator`` also ``DIR/discriminator.safetensors`` (the RGB tuning of the inference pipeline
-    uses it for its adversarial term, appendix B).
-
-    BatchNorm layers converted to SyncBatchNorm for DDP are saved under the same keys.
-    """
-    if discriminator is not None:
-        from safetensors.torch import save_file
-
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        tensors = {k: v.detach().cpu().contiguous().clone() for k, v in discriminator.state_dict().items()}
-        with atomic_path(Path(directory) / DISCRIMINATOR_FILE) as tmp:
-            save_file(tensors, str(tmp), metadata={"format": common.WEIGHTS_FORMAT, "kind": DISCRIMINATOR_KIND})
-    extra: dict[str, Any] = {"atlas_sha256": model.atlas_digest()}
+    """The stage-1 export (:func:`dinar.weights.networks.save_stage1`: E, G, θ, the atlas, optionally D)
+    with the training config and iteration recorded in ``config.json``."""
+    extra: dict[str, Any] = {}
     if train_config is not None:
         extra["train_config"] = train_config.to_dict()
     if step is not None:
         extra["step"] = int(step)
-    return common.save_weights(directory, model.state_dict(), model.config.to_dict(), MODEL_KIND, extra)
-
-
-def load_avatar_model(directory: str | Path, body=None, device: str | torch.device = "cpu") -> AvatarModel:
-    """The exported stage-1 model in ``directory``, in eval mode; checks config and weights agree."""
-    state, config_dict, doc = common.load_weights(directory, MODEL_KIND)
-    config = AvatarModelConfig.from_dict(config_dict)
-    body = body or load_body_model(config.body_model)
-    model = avatar_model_from_body(config, body)
-    if doc.get("atlas_sha256") != model.atlas_digest():
-        raise ValueError(
-            f"{directory}: the model was trained with another version of the {config.atlas!r} UV atlas of "
-            f"{config.body_model!r} (its SHA-256 differs); retrain, or rebuild the atlas it was trained with"
-        )
-    model.load_state_dict(state, strict=True)
-    return model.to(device).eval()
+    return save_stage1(model, directory, extra, discriminator)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -594,7 +578,8 @@ def train_stage1(config: Stage1TrainConfig, options: RunOptions) -> Stage1Module
     sync_bn = world > 1 and accelerator == "gpu"  # SyncBatchNorm needs GPUs; on CPU each process keeps its own statistics
 
     data = Stage1DataModule(options.data_dir, config.batch_size, config.num_workers, config.val_batches, config.model.body_model)
-    module = Stage1Module(config)
+    atlas = read_atlas(run_dir).face_uvs if (options.resume and (run_dir / ATLAS_FILE).is_file()) else None
+    module = Stage1Module(config, atlas)  # a resumed run keeps the atlas it started with
     module.run_dir = run_dir
     checkpoint = ModelCheckpoint(
         dirpath=run_dir / common.CHECKPOINT_DIR, filename="last-step", save_top_k=0, save_last=True,
@@ -617,7 +602,7 @@ def train_stage1(config: Stage1TrainConfig, options: RunOptions) -> Stage1Module
         warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
         trainer.fit(module, datamodule=data, ckpt_path=str(ckpt) if options.resume else None)
     if trainer.global_rank == 0:
-        log.info("stage 1: %d iterations in %.0f s; exported %s", module.iteration, time.perf_counter() - start, run_dir / common.WEIGHTS_FILE)
+        log.info("stage 1: %d iterations in %.0f s; exported %s", module.iteration, time.perf_counter() - start, run_dir / WEIGHTS_FILE)
     return module
 
 
@@ -672,7 +657,7 @@ def cli_train_avatar(args: argparse.Namespace) -> int:
     )
     module = train_stage1(config, options)
     if module.global_rank == 0:
-        print(f"stage 1 trained {module.iteration} iterations; model: {Path(args.out) / common.WEIGHTS_FILE}, "
+        print(f"stage 1 trained {module.iteration} iterations; model: {Path(args.out) / WEIGHTS_FILE}, "
               f"logs: tensorboard --logdir {Path(args.out) / 'tensorboard'}")
     return 0
 

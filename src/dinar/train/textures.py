@@ -199,12 +199,9 @@ def build_textures(
 
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     body = load_body_model(body_model)
-    if atlas == "native":
-        face_uvs = body.face_uvs
-    else:
-        from dinar.body.atlas import load_atlas
+    from dinar.weights.networks import training_atlas
 
-        face_uvs = load_atlas(body, atlas).face_uvs
+    face_uvs = training_atlas(body, atlas)
     dataset = PersonViewsDataset(data_dir, body_model=body_model)
 
     def groups():
@@ -266,13 +263,14 @@ def export_textures(
     from dinar.geometry.texture_lookup import uv_layout
     from dinar.nn.avatar_model import pose_body
     from dinar.texture import normal_angle_texture
-    from dinar.train.common import frame_camera, load_weights, resize_frame
-    from dinar.train.stage1 import MODEL_KIND, load_avatar_model
+    from dinar.train.common import frame_camera, resize_frame
+    from dinar.weights.format import read_config
+    from dinar.weights.networks import STAGE1_KIND, load_stage1_model
 
     data_dir, out_dir = Path(data_dir), Path(out_dir)
-    _, config, _ = load_weights(stage1_run, MODEL_KIND)
+    config = read_config(stage1_run, STAGE1_KIND)["config"]
     body = load_body_model(config["body_model"]).to(device)
-    model = load_avatar_model(stage1_run, body, device)
+    model = load_stage1_model(stage1_run, body, device)
     size, S = model.config.image_size, model.config.texture_size
     layout = uv_layout(model.face_uvs, S)
     dataset = PersonViewsDataset(data_dir, body_model=model.config.body_model)

@@ -41,7 +41,6 @@ from dinar.nn.config_stage23 import (
     FILL_CHANNEL,
     STAGE23_PRESETS,
     Stage23Config,
-    VQConfig,
     stage23_preset,
 )
 from dinar.nn.vq import (
@@ -53,8 +52,9 @@ from dinar.nn.vq import (
     reconstruction_errors,
     reconstruction_loss,
 )
-from dinar.train.runs import load_weights, make_trainer, prepare_run, save_weights
+from dinar.train.runs import make_trainer, prepare_run
 from dinar.train.textures import TextureDataset, TextureIndex
+from dinar.weights.networks import load_vq, save_vq
 
 logger = logging.getLogger(__name__)
 
@@ -180,8 +180,8 @@ class VQLightning(pl.LightningModule):
         self._val = {}
 
     # Weights -------------------------------------------------------------------------------------------
-    def export_weights(self, path: Path) -> None:
-        save_weights(path, self.model.state_dict(), {"kind": "texture-vq", "config": self.config.vq.to_dict(), "step": self.global_step})
+    def export_weights(self, run_dir: Path) -> None:
+        save_vq(self.model, run_dir, {"step": self.global_step})
 
 
 @torch.no_grad()
@@ -196,16 +196,6 @@ def restart_dead_codes(codebook: Tensor, hits: Tensor, latents: Tensor, generato
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.broadcast(codebook.data, 0)
     return int(dead.numel())
-
-
-def load_vq(path: str | Path, device: str | torch.device = "cpu") -> TextureVQModel:
-    """The VQ model of a run folder (or its ``model.safetensors``), in eval mode."""
-    state, meta = load_weights(path, device)
-    if meta.get("kind") != "texture-vq":
-        raise ValueError(f"{path}: not texture-VQ weights (kind {meta.get('kind')!r})")
-    model = TextureVQModel(VQConfig.from_dict(meta["config"]))
-    model.load_state_dict(state)
-    return model.to(device).eval()
 
 
 def split_with_people(index: TextureIndex, split: str, fallback: str = "train") -> str:

@@ -1,126 +1,36 @@
-"""The shipped default model: ``tiny`` weights of all three stages, installed with the package.
+"""Weights: the one save/load format of every network, model folders, the shipped model, digests.
 
-A model folder holds ``stage1/`` (``model.safetensors`` + ``config.json``, optionally
-``discriminator.safetensors``), ``vq/model.safetensors`` and ``diffusion/model.safetensors``, as the
-``dinar train …`` commands export them, plus ``manifest.json`` with the SHA-256 of every file. The
-shipped folder (``dinar/weights/tiny``) is made by ``recipes/tiny.sh``; :func:`default_model_dir`
-checks its hashes before anything reads it, so a truncated or swapped file is refused, not loaded.
+- :mod:`dinar.weights.format` — ``model.safetensors`` + ``config.json`` for any network;
+- :mod:`dinar.weights.networks` — stage 1 (with its UV atlas and discriminator), the VQ, the inpainter;
+- :mod:`dinar.weights.model_dir` — model folders, their SHA-256 manifest, the shipped ``tiny`` model;
+- :mod:`dinar.weights.digests` — every SHA-256 dinar records.
+
+Training (:mod:`dinar.train`) and inference (:mod:`dinar.pipeline`) both go through these modules, and
+neither this package nor inference imports training code.
 """
 
-from __future__ import annotations
+from dinar.weights.digests import config_digest, sha256_file, state_digest
+from dinar.weights.model_dir import (
+    DEFAULT_PRESET,
+    MANIFEST_FILE,
+    MODEL_FILES,
+    ModelDirError,
+    default_model_dir,
+    shipped_dir,
+    verify_model_dir,
+    write_manifest,
+)
 
-import argparse
-import hashlib
-import json
-from pathlib import Path
-from typing import Any
-
-from dinar.utils import atomic_path
-
-MANIFEST_FILE = "manifest.json"
-MANIFEST_FORMAT = "dinar-model-dir/1"
-DEFAULT_PRESET = "tiny"
-MODEL_FILES = ("stage1/model.safetensors", "stage1/config.json", "vq/model.safetensors", "diffusion/model.safetensors")
-"""Files a model folder must have (``stage1/discriminator.safetensors`` is optional)."""
-
-
-class ModelDirError(ValueError):
-    """A model folder that is missing, incomplete or does not match its manifest."""
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def shipped_dir(preset: str = DEFAULT_PRESET) -> Path:
-    """Where the package keeps the shipped weights of ``preset`` (may not exist in a source checkout
-    before ``recipes/tiny.sh`` has run)."""
-    return Path(__file__).resolve().parent / preset
-
-
-def write_manifest(model_dir: str | Path, info: dict[str, Any] | None = None) -> Path:
-    """Pin the SHA-256 and size of every file of a model folder in ``manifest.json``."""
-    model_dir = Path(model_dir)
-    missing = [name for name in MODEL_FILES if not (model_dir / name).is_file()]
-    if missing:
-        raise ModelDirError(f"{model_dir}: missing {', '.join(missing)}")
-    files = sorted(p for p in model_dir.rglob("*") if p.is_file() and p.name != MANIFEST_FILE)
-    doc = {
-        "format": MANIFEST_FORMAT,
-        "files": {p.relative_to(model_dir).as_posix(): {"sha256": sha256_file(p), "bytes": p.stat().st_size} for p in files},
-        **(info or {}),
-    }
-    with atomic_path(model_dir / MANIFEST_FILE) as tmp:
-        tmp.write_text(json.dumps(doc, indent=1) + "\n")
-    return model_dir / MANIFEST_FILE
-
-
-def verify_model_dir(model_dir: str | Path) -> dict[str, Any]:
-    """Check a model folder against its manifest (when it has one) and return the manifest (or {})."""
-    model_dir = Path(model_dir)
-    if not model_dir.is_dir():
-        raise ModelDirError(f"{model_dir}: no such model folder (it needs {', '.join(MODEL_FILES)})")
-    missing = [name for name in MODEL_FILES if not (model_dir / name).is_file()]
-    if missing:
-        raise ModelDirError(
-            f"{model_dir}: missing {', '.join(missing)}; a model folder holds the exports of "
-            "`dinar train avatar|vq|diffusion` (see recipes/tiny.sh)"
-        )
-    manifest_path = model_dir / MANIFEST_FILE
-    if not manifest_path.is_file():
-        return {}
-    doc = json.loads(manifest_path.read_text())
-    if doc.get("format") != MANIFEST_FORMAT:
-        raise ModelDirError(f"{manifest_path}: format {doc.get('format')!r}, expected {MANIFEST_FORMAT!r}")
-    for name, entry in doc["files"].items():
-        path = model_dir / name
-        if not path.is_file():
-            raise ModelDirError(f"{path}: listed in {MANIFEST_FILE} but missing; reinstall dinar or re-run the recipe")
-        got = sha256_file(path)
-        if got != entry["sha256"]:
-            raise ModelDirError(
-                f"{path}: SHA-256 {got[:12]}… does not match the manifest ({entry['sha256'][:12]}…); "
-                "the file is damaged or was replaced: reinstall dinar or re-run the recipe"
-            )
-    return doc
-
-
-def default_model_dir(preset: str = DEFAULT_PRESET, verify: bool = True) -> Path:
-    """The shipped model folder of ``preset``, its SHA-256s checked."""
-    path = shipped_dir(preset)
-    if not (path / MANIFEST_FILE).is_file():
-        raise ModelDirError(
-            f"{path}: this installation has no shipped {preset!r} weights; pass --checkpoint MODEL_DIR "
-            "(train one with recipes/tiny.sh)"
-        )
-    if verify:
-        verify_model_dir(path)
-    return path
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m dinar.weights pin DIR``: write the manifest of a model folder (used by the recipes)."""
-    parser = argparse.ArgumentParser(prog="python -m dinar.weights", description=main.__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    pin = sub.add_parser("pin", help="write DIR/manifest.json with the SHA-256 of every file")
-    pin.add_argument("model_dir")
-    pin.add_argument("--info", default="{}", help="JSON object merged into the manifest (recipe, training times)")
-    check = sub.add_parser("check", help="verify DIR against its manifest")
-    check.add_argument("model_dir")
-    args = parser.parse_args(argv)
-    if args.command == "pin":
-        path = write_manifest(args.model_dir, json.loads(args.info))
-        total = sum(e["bytes"] for e in json.loads(path.read_text())["files"].values())
-        print(f"{path}: {total / 2**20:.1f} MiB pinned")
-    else:
-        verify_model_dir(args.model_dir)
-        print(f"{args.model_dir}: all files match {MANIFEST_FILE}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+__all__ = [
+    "DEFAULT_PRESET",
+    "MANIFEST_FILE",
+    "MODEL_FILES",
+    "ModelDirError",
+    "config_digest",
+    "default_model_dir",
+    "sha256_file",
+    "shipped_dir",
+    "state_digest",
+    "verify_model_dir",
+    "write_manifest",
+]

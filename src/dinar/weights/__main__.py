@@ -1,5 +1,5 @@
 """``python -m dinar.weights pin|check DIR``."""
 
-from dinar.weights import main
+from dinar.weights.model_dir import main
 
 raise SystemExit(main())
