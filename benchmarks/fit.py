@@ -31,11 +31,11 @@ import numpy as np
 import torch
 
 from dinar.body import load_body_model
-from dinar.body.fit import BodyFitter, FitConfig, FitTarget
-from dinar.body.fit_eval import fit_errors
-from dinar.body.fit_model import fit_points_for
-from dinar.data.photo_fit import library_prior, render_shaded
-from dinar.data.poses import perturb_pose, pose_names, pose_tensor
+from dinar.fitting.fitter import BodyFitter, FitConfig, FitTarget
+from dinar.fitting.agreement import fit_errors
+from dinar.fitting.points import fit_points_for
+from dinar.fitting.photo_fit import library_prior, render_shaded
+from dinar.body.poses import perturb_pose, pose_names, pose_tensor
 from dinar.geometry.camera import Camera, intrinsics, look_at
 from dinar.geometry.raster import rasterize
 
@@ -86,7 +86,7 @@ def real_photos(body, fitter: BodyFitter, sheet: Path | None) -> tuple[list[dict
     """Fit each of :data:`REAL_PHOTOS`; their agreement with the detections, and the seconds each took."""
     from PIL import Image
 
-    from dinar.data.photo_fit import fit_photo, overlay_image
+    from dinar.fitting.photo_fit import fit_photo, overlay_image
 
     rows, times, overlays = [], [], []
     for name, index in REAL_PHOTOS:
@@ -127,7 +127,7 @@ def main() -> None:
     fitter = BodyFitter(body, FitConfig.preset(args.preset), prior_poses=library_prior(body))
     sources = {"both": ["truth", "mediapipe"], "all": ["truth", "mediapipe", "real"]}.get(args.source, [args.source])
     if "mediapipe" in sources or "real" in sources:
-        from dinar.data.photo import mediapipe_available
+        from dinar.fitting.photo import mediapipe_available
 
         if not mediapipe_available():
             print("mediapipe is not installed (pip install 'dinar[photo]'): benchmarking the fitter on true keypoints only")
@@ -156,7 +156,7 @@ def main() -> None:
                 if source == "truth":
                     fit = fitter(truth_target(body, pose, shape, cam))
                 else:
-                    from dinar.data.photo_fit import fit_photo
+                    from dinar.fitting.photo_fit import fit_photo
 
                     photo_fit = fit_photo(photo_of(body, pose, shape, cam, rng), fitter=fitter)
                     fit = replace(photo_fit.result, camera=photo_fit.photo_camera())

@@ -175,7 +175,7 @@ def test_render_video_writes_mp4_and_png_frames(avatar, body, tmp_path):
     pytest.importorskip("imageio_ffmpeg")
     import imageio.v2 as imageio
 
-    from dinar.body.motion import Motion
+    from dinar.motion.core import Motion
 
     T = 5
     pose = torch.zeros(T, body.num_joints, 3)

@@ -128,7 +128,7 @@ def test_a_dinar_fit_file_with_a_crop_cuts_the_person_out_of_the_photo(person_di
     from PIL import Image
 
     from dinar.data.layout import read_mask, read_rgb
-    from dinar.data.photo import CropBox
+    from dinar.fitting.photo import CropBox
     from dinar.geometry.camera import Camera
 
     stem = "pose000_view000"

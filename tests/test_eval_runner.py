@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 from test_pipeline import FAST, model_dir  # noqa: F401  (model_dir: module fixture, a tiny random-init model folder)
 
-from dinar.eval.cli import add_eval_arguments, cli_eval, config_from_args
+from dinar.commands.eval import add_eval_arguments, cli_eval, config_from_args
 from dinar.eval.report import TABLE2_COLUMNS, table1_columns
 from dinar.eval.runner import (
     TABLE2_SETTINGS,

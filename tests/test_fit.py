@@ -12,7 +12,7 @@ import pytest
 import roma
 import torch
 
-from dinar.body.fit import (
+from dinar.fitting.fitter import (
     FRONT_CAMERA_R,
     BodyFitter,
     FitConfig,
@@ -23,8 +23,8 @@ from dinar.body.fit import (
     gmof,
     silhouette_losses,
 )
-from dinar.body.fit_eval import fit_agreement, fit_errors, procrustes_align
-from dinar.body.fit_model import COCO_KEYPOINTS, AnnyFitPoints, fit_points_for
+from dinar.fitting.agreement import fit_agreement, fit_errors, procrustes_align
+from dinar.fitting.points import COCO_KEYPOINTS, AnnyFitPoints, fit_points_for
 from dinar.geometry.camera import Camera, intrinsics, look_at
 from dinar.geometry.raster import rasterize
 
@@ -45,7 +45,7 @@ def scene(body, pose, shape, azimuth_deg, elevation=0.3, distance=2.6, size=SIZE
 
 @pytest.fixture(scope="module")
 def library(body):
-    from dinar.data.photo_fit import library_prior
+    from dinar.fitting.photo_fit import library_prior
 
     return library_prior(body)
 
@@ -56,7 +56,7 @@ def fitter(body, library):
 
 
 def walking(body):
-    from dinar.data.poses import pose_tensor
+    from dinar.body.poses import pose_tensor
 
     return pose_tensor("walking", list(body.skeleton.names))[None]
 
@@ -202,14 +202,14 @@ def test_procrustes_alignment_removes_similarity():
 def test_overlay_and_parameter_file_without_mediapipe(body, fits, tmp_path):
     """photo_fit's writers on a synthetic observation (landmarks taken from the true keypoints)."""
     from dinar.data.layout import read_params
-    from dinar.data.photo import (
+    from dinar.fitting.photo import (
         BLAZEPOSE_LANDMARKS,
         BLAZEPOSE_TO_COCO,
         CropBox,
         Photo,
         PhotoObservation,
     )
-    from dinar.data.photo_fit import (
+    from dinar.fitting.photo_fit import (
         PhotoFit,
         overlay_image,
         render_shaded,

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from dinar.body.atlas import load_atlas
-from dinar.body.gltf_export import export_glb
-from dinar.body.motion import Motion
+from dinar.export.gltf import export_glb
+from dinar.motion.core import Motion
 
 SHAPE = torch.tensor([0.3, 0.7, 0.6, 0.6, 0.4, 0.55])
 ANNY_TO_GLTF = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])  # Anny (Z up, faces -Y) -> glTF (Y up, faces +Z)

@@ -15,15 +15,15 @@ import pytest
 import roma
 import torch
 
-from dinar.body.motion import (
+from dinar.motion.core import (
     BUILTIN_MOTIONS,
     Motion,
     builtin_motion,
     load_motion,
     resample_motion,
 )
-from dinar.body.motion_amass import SMPLX_JOINTS
-from dinar.body.motion_bvh import load_bvh, parse_bvh
+from dinar.motion.amass import SMPLX_JOINTS
+from dinar.motion.bvh import load_bvh, parse_bvh
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -2,7 +2,7 @@
 
 A real photo has no ground truth. These tests check what its content makes certain: how many people
 it shows, that each can be chosen, that the fitted body agrees with the detected keypoints and
-person mask (:func:`~dinar.body.fit_eval.fit_agreement`), stands upright, and faces the way the
+person mask (:func:`~dinar.fitting.agreement.fit_agreement`), stands upright, and faces the way the
 person visibly faces. ``python benchmarks/fit.py --source real --sheet ...`` draws the overlays
 (``docs/real_photo_fits.jpg``) for a person to judge the rest. Needs the ``photo`` extra.
 """
@@ -22,8 +22,8 @@ def mediapipe():
 
 @pytest.fixture(scope="module")
 def fitter(body):
-    from dinar.body.fit import BodyFitter, FitConfig
-    from dinar.data.photo_fit import library_prior
+    from dinar.fitting.fitter import BodyFitter, FitConfig
+    from dinar.fitting.photo_fit import library_prior
 
     return BodyFitter(body, FitConfig.preset("default"), prior_poses=library_prior(body))
 
@@ -34,14 +34,14 @@ def fitter(body):
 )
 def test_counts_the_people_in_real_photos(mediapipe, name, count):
     """The background people (~half the subject's size, one backlit, one masked) are found too."""
-    from dinar.data.photo import detect_people, load_photo
+    from dinar.fitting.photo import detect_people, load_photo
 
     people = detect_people(load_photo(DATA / name))
     assert len(people) == count, [p.box for p in people]
 
 
 def test_a_real_photo_with_two_people_needs_a_choice(mediapipe):
-    from dinar.data.photo import SeveralPeopleError, load_photo, observe_person
+    from dinar.fitting.photo import SeveralPeopleError, load_photo, observe_person
 
     photo = load_photo(DATA / "pose2sim_lab_two_people.jpg")
     with pytest.raises(SeveralPeopleError, match="found 2 people.*--person-index 0..1") as err:
@@ -58,7 +58,7 @@ def test_a_real_photo_with_two_people_needs_a_choice(mediapipe):
 
 def _body_axes(body, fit) -> tuple[torch.Tensor, torch.Tensor]:
     """The fitted body's up and forward directions in the camera's frame (x right, y down, z ahead)."""
-    from dinar.body.fit_model import fit_points_for
+    from dinar.fitting.points import fit_points_for
 
     r = fit.result
     kp = fit_points_for(body)(r.pose, r.shape, r.global_orient, r.transl).keypoints[0]
@@ -84,7 +84,7 @@ CASES = [
 @pytest.mark.slow
 @pytest.mark.parametrize("name, index, max_keypoints, min_iou, facing, min_cos", CASES)
 def test_fits_real_photos_plausibly(body, mediapipe, fitter, name, index, max_keypoints, min_iou, facing, min_cos):
-    from dinar.data.photo_fit import fit_photo
+    from dinar.fitting.photo_fit import fit_photo
 
     fit = fit_photo(DATA / name, person_index=index, fitter=fitter)
     agreement = fit.agreement
@@ -106,7 +106,7 @@ def test_an_avatar_of_a_person_in_a_real_photo(body, mediapipe, tmp_path):
     from PIL import Image
 
     from dinar.avatar import Avatar
-    from dinar.avatar_cli import fit_photos
+    from dinar.commands.avatar import fit_photos
     from dinar.cli import main
     from dinar.demo import turned_views
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from dinar.data.layout import list_people, list_stems, read_mask, read_params, read_rgb
-from dinar.data.poses import POSES, perturb_pose, pose_tensor
+from dinar.body.poses import POSES, perturb_pose, pose_tensor
 from dinar.data.synth import FitNoise, SynthConfig, generate, noisy_fit, split_of
 
 TINY = SynthConfig(people=2, poses=2, views=2, size=64, seed=3, texture_size=256)

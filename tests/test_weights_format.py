@@ -153,7 +153,7 @@ def test_the_shipped_model_carries_its_atlas():
 
 
 def test_inference_imports_no_training_code():
-    code = ("import sys, dinar.pipeline, dinar.avatar_cli, dinar.demo; "
+    code = ("import sys, dinar.pipeline, dinar.commands.avatar, dinar.demo; "
             "print(sorted(m for m in sys.modules if m.startswith(('dinar.train', 'lightning'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"

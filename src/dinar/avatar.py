@@ -344,7 +344,7 @@ class Avatar:
 
     def render_video(
         self,
-        motion,  # dinar.body.motion.Motion
+        motion,  # dinar.motion.core.Motion
         cameras: CameraSpec,
         path: str | Path,
         fps: float | None = None,

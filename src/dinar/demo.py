@@ -39,10 +39,10 @@ def bundled_photo(body):
 
 def _fit(photo_copy: Path, out: Path, body, exact: bool):
     """(image, mask, FitParams, how) for the demo photo: fitted here when mediapipe is available."""
-    from dinar.data.photo import mediapipe_available
+    from dinar.fitting.photo import mediapipe_available
 
     if not exact and mediapipe_available():
-        from dinar.avatar_cli import fit_photos
+        from dinar.commands.avatar import fit_photos
 
         image, mask, fit = fit_photos([photo_copy], body, overlay_dir=out)[0]
         return image, mask, fit, f"fitted here (BlazePose + SMPLify-style fit), overlay {out / (photo_copy.stem + '.fit.png')}"
@@ -137,7 +137,7 @@ def run_demo(output: Path, checkpoint: Path | None = None, device: str = "auto",
     """Run the whole demo into ``output``; returns the files written, by name."""
     import shutil
 
-    from dinar.avatar_cli import export_avatar, render_avatar_video
+    from dinar.commands.avatar import export_avatar, render_avatar_video
     from dinar.pipeline import AvatarPipeline, PipelineOptions
 
     times: dict[str, float] = {}

@@ -9,7 +9,7 @@ does not depend on how many people or workers there are):
 
 1. shape: Anny's calibrated phenotype distribution (adults by default, all ages on request);
 2. look: :func:`dinar.data.appearance.sample_appearance`, painted once on the UV atlas;
-3. per pose: a library pose with random perturbation (:mod:`dinar.data.poses`), a random heading,
+3. per pose: a library pose with random perturbation (:mod:`dinar.body.poses`), a random heading,
    one light; the clothed geometry (:mod:`dinar.data.render_gt`); V cameras around the person;
 4. per image: the RGB and mask, and the fit the model will be given — exact, or with noise that
    imitates a body fitter's error (:class:`FitNoise`, drawn from a separate stream so the images are
@@ -49,7 +49,7 @@ from dinar.data.layout import (
     write_png,
     write_sample,
 )
-from dinar.data.poses import sample_poses
+from dinar.body.poses import sample_poses
 from dinar.data.render_gt import (
     clothed_mesh,
     plan_shells,

@@ -18,8 +18,8 @@ import torch
 from torch import Tensor
 
 from dinar.body.base import BodyModel
-from dinar.body.fit import FitResult, FitTarget
-from dinar.body.fit_model import fit_points_for
+from dinar.fitting.fitter import FitResult, FitTarget
+from dinar.fitting.points import fit_points_for
 from dinar.geometry.camera import Camera
 from dinar.geometry.raster import rasterize
 

@@ -40,7 +40,7 @@ import torch
 from torch import Tensor
 
 from dinar.body.base import BodyModel
-from dinar.body.fit_model import COCO_KEYPOINTS, FitPoints, fit_points_for
+from dinar.fitting.points import COCO_KEYPOINTS, FitPoints, fit_points_for
 from dinar.geometry.camera import Camera, intrinsics
 
 logger = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """``dinar fit PHOTO -o FIT.json``: photo -> person -> body fit -> parameter file + overlay PNG.
 
-Joins :mod:`dinar.data.photo` (mask and keypoints, the optional ``photo`` extra) and
-:mod:`dinar.body.fit` (the fitter). The parameter file is the dataset layout's
+Joins :mod:`dinar.fitting.photo` (mask and keypoints, the optional ``photo`` extra) and
+:mod:`dinar.fitting.fitter` (the fitter). The parameter file is the dataset layout's
 (:mod:`dinar.data.layout`, ``format: dinar-params/1``): the body model, pose ``[J, 3]``, shape,
 global orientation, translation and the camera of the **crop** image (OpenCV, the square crop the
 avatar pipeline works on), plus ``crop`` (the square of the photo it was cut from), ``photo_camera``
@@ -21,11 +21,11 @@ from PIL import Image, ImageDraw
 from torch import Tensor
 
 from dinar.body.base import BodyModel
-from dinar.body.fit import BodyFitter, FitConfig, FitResult
-from dinar.body.fit_eval import FitAgreement, fit_agreement
-from dinar.body.fit_model import COCO_KEYPOINTS, COCO_SKELETON
+from dinar.fitting.fitter import BodyFitter, FitConfig, FitResult
+from dinar.fitting.agreement import FitAgreement, fit_agreement
+from dinar.fitting.points import COCO_KEYPOINTS, COCO_SKELETON
 from dinar.data.layout import FitParams, ImageRecord, write_json, write_png
-from dinar.data.photo import PhotoObservation, load_photo, observe_person
+from dinar.fitting.photo import PhotoObservation, load_photo, observe_person
 from dinar.geometry.camera import Camera
 from dinar.geometry.raster import interpolate_vertex_attr, rasterize
 
@@ -110,7 +110,7 @@ def library_prior(body: BodyModel) -> Tensor | None:
     """The built-in pose library as fitting priors ``[M, J, 3]`` (Anny only; None otherwise)."""
     if body.name != "anny":
         return None
-    from dinar.data.poses import pose_names, pose_tensor
+    from dinar.body.poses import pose_names, pose_tensor
 
     return torch.stack([pose_tensor(n, list(body.skeleton.names)) for n in pose_names()])
 

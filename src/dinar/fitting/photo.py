@@ -4,7 +4,7 @@ The paper prepares photos with Graphonomy (mask), OpenPose (keypoints) and SMPLi
 mask and keypoints come from MediaPipe BlazePose, whose models ship inside the ``mediapipe``
 0.10.21 wheel (``pose_detection.tflite``, ``pose_landmark_full.tflite``; no download, later
 releases ship none): the optional extra ``pip install 'dinar[photo]'``. The body fit is
-:mod:`dinar.body.fit`; :mod:`dinar.data.photo_fit` joins the two.
+:mod:`dinar.fitting.fitter`; :mod:`dinar.fitting.photo_fit` joins the two.
 
 Coordinates: pixels of the photo after its EXIF orientation is applied, ``(x, y)`` with the centre
 of pixel ``(col, row)`` at ``(col + 0.5, row + 0.5)`` (as the cameras). The crop is a square of the
@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from dinar.body.fit import FitTarget
-from dinar.body.fit_model import COCO_KEYPOINTS
+from dinar.fitting.fitter import FitTarget
+from dinar.fitting.points import COCO_KEYPOINTS
 from dinar.geometry.camera import intrinsics
 from dinar.utils import quiet_native_stderr
 
@@ -53,7 +53,7 @@ _COCO_FROM_BLAZEPOSE = {
     "left_heel": "left_heel", "right_heel": "right_heel",
 }  # fmt: skip
 BLAZEPOSE_TO_COCO = [BLAZEPOSE_LANDMARKS.index(_COCO_FROM_BLAZEPOSE[n]) if n in _COCO_FROM_BLAZEPOSE else -1 for n in COCO_KEYPOINTS]
-"""For each of :data:`~dinar.body.fit_model.COCO_KEYPOINTS`, its BlazePose landmark (-1: none; the small toes)."""
+"""For each of :data:`~dinar.fitting.points.COCO_KEYPOINTS`, its BlazePose landmark (-1: none; the small toes)."""
 
 _REQUIRED = ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
 _KNEES = ("left_knee", "right_knee")

@@ -8,9 +8,9 @@ exporter take it unchanged. Motions come from three places, all through :func:`l
   ``turntable`` (the A-pose held still: the camera orbits), ``walk`` (a walk cycle, in place unless
   ``in_place=False``), ``wave`` (right arm raised, waving), ``squat`` and ``dance`` (a side-to-side
   groove). Each loops: the frame after the last equals the first, and the soles stay on the floor.
-- ``*.npz`` -- AMASS / SMPL-X / SMPL+H sequences, retargeted onto Anny (:mod:`dinar.body.motion_amass`).
+- ``*.npz`` -- AMASS / SMPL-X / SMPL+H sequences, retargeted onto Anny (:mod:`dinar.motion.amass`).
 - ``*.bvh`` -- mocap (CMU as converted by cgspeed, Mixamo), retargeted onto Anny
-  (:mod:`dinar.body.motion_bvh`).
+  (:mod:`dinar.motion.bvh`).
 
 Anny's pose, as used here: bone ``c`` turns by ``D_c`` (its axis-angle) about its head, with the axes
 of the fixed, world-aligned reference frame, so its rotation relative to the rest pose is
@@ -103,11 +103,11 @@ def load_motion(spec: str, body: BodyModel, fps: float | None = None) -> Motion:
     if not path.is_file():
         raise ValueError(f"Motion file {str(path)!r} does not exist; check the path")
     if suffix == ".npz":
-        from dinar.body.motion_amass import load_amass
+        from dinar.motion.amass import load_amass
 
         motion = load_amass(path, body)
     else:
-        from dinar.body.motion_bvh import load_bvh
+        from dinar.motion.bvh import load_bvh
 
         motion = load_bvh(path, body)
     return motion if fps is None else resample_motion(motion, fps)

@@ -36,7 +36,7 @@ import torch
 from torch import Tensor
 
 from dinar.body.base import BodyModel
-from dinar.body.motion import (
+from dinar.motion.core import (
     SEGMENT_ENDS,
     Motion,
     SourceMotion,

@@ -2,7 +2,7 @@
 
 Thin entry points: they parse options, read the inputs a user has (photos with or without fits) and
 call :class:`dinar.pipeline.AvatarPipeline`, :meth:`dinar.avatar.Avatar.render_video` and
-:func:`dinar.body.gltf_export.export_glb`. Cheap to import: torch loads when a command runs.
+:func:`dinar.export.gltf.export_glb`. Cheap to import: torch loads when a command runs.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def read_fitted_photo(image_path: Path, fit_path: Path, mask_path: Path | None, 
             raise ValueError(f"{fit_path}: made for a {photo_camera['width']}x{photo_camera['height']} photo, "
                              f"but {image_path} is {width}x{height}")
         if doc.get("crop"):
-            from dinar.data.photo import CropBox
+            from dinar.fitting.photo import CropBox
 
             crop = CropBox.from_state(doc["crop"])
             image = crop.apply(image)
@@ -136,8 +136,8 @@ def fit_photos(paths: list[Path], body, overlay_dir: Path | None = None, person_
     fit); ``person_index`` or ``box`` choose the person in every photo that shows several."""
     import numpy as np
 
-    from dinar.body.fit import BodyFitter, FitConfig
-    from dinar.data.photo_fit import fit_photo, library_prior, overlay_image
+    from dinar.fitting.fitter import BodyFitter, FitConfig
+    from dinar.fitting.photo_fit import fit_photo, library_prior, overlay_image
 
     fitter = BodyFitter(body, FitConfig.preset("default"), prior_poses=library_prior(body))
     out = []
@@ -226,7 +226,7 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> None:
 def render_avatar_video(avatar, motion_spec: str, views: str, output: Path, fps: float | None = None,
                         frames_dir: Path | None = None, batch_size: int = 16) -> tuple[Path, int]:
     """Render a bound avatar moving: (video path, frame count)."""
-    from dinar.body.motion import load_motion
+    from dinar.motion.core import load_motion
 
     motion = load_motion(motion_spec, avatar.body)
     path = avatar.render_video(motion, views, output, fps=fps, batch_size=batch_size, frames_dir=frames_dir, progress=True)
@@ -282,8 +282,8 @@ def export_avatar(avatar_path: Path, output: Path, motion_spec: str | None = Non
                   checkpoint: Path | None = None) -> Path:
     """Avatar file → rigged GLB with the RGB texture (and a motion)."""
     from dinar.avatar import Avatar
-    from dinar.body.gltf_export import export_glb
-    from dinar.body.motion import load_motion
+    from dinar.export.gltf import export_glb
+    from dinar.motion.core import load_motion
 
     if not avatar_path.is_file():
         raise FileNotFoundError(f"{avatar_path}: no such avatar file")

@@ -13,7 +13,7 @@ What is read (``np.load(..., allow_pickle=False)``, only these keys):
 Frames. The SMPL family's joint frames are aligned with its canonical axes (Y up, the subject faces
 +Z, +X is the subject's left) and its rest pose is a T-pose with flat hands. Rotations are carried
 into Anny's axes (Z up, facing -Y) by the fixed rotation ``Rx(+90 deg)``; the arms are corrected for
-the rest poses' difference (:data:`dinar.body.motion.SEGMENT_ENDS`), so an all-zero pose gives Anny
+the rest poses' difference (:data:`dinar.motion.core.SEGMENT_ENDS`), so an all-zero pose gives Anny
 a T-pose with straight arms. AMASS's own world is Z up (its ``root_orient`` stands the body up); a
 file written in SMPL-X's canonical world (Y up, e.g. a zero ``root_orient`` for a standing body) is
 recognised from where the root turns the body's up axis (``up="auto"``) or chosen with ``up="y"``.
@@ -34,7 +34,7 @@ import roma
 import torch
 
 from dinar.body.base import BodyModel
-from dinar.body.motion import Motion, SourceMotion, retarget
+from dinar.motion.core import Motion, SourceMotion, retarget
 
 SMPLX_JOINTS: tuple[str, ...] = (
     "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle", "right_ankle",

@@ -10,7 +10,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from .runner import ALL_EVAL_METRICS, EvalConfig, evaluate
+from dinar.eval.runner import ALL_EVAL_METRICS, EvalConfig, evaluate
 
 
 def _ablation_checkpoint(text: str) -> tuple[str, Path]:

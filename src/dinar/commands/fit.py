@@ -1,4 +1,4 @@
-"""``dinar fit PHOTO -o FIT.json``: the thin entry point (argparse only; the work is in :mod:`dinar.data.photo_fit`).
+"""``dinar fit PHOTO -o FIT.json``: the thin entry point (argparse only; the work is in :mod:`dinar.fitting.photo_fit`).
 
 Cheap to import, so the top-level parser can register the command without loading torch or mediapipe.
 """
@@ -29,8 +29,8 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
 def cli_fit(args: argparse.Namespace) -> int:
     """``dinar fit``: find the person, fit the body, write FIT.json and its overlay PNG."""
     from dinar.body import load_body_model
-    from dinar.body.fit import BodyFitter, FitConfig
-    from dinar.data.photo_fit import fit_photo, library_prior, write_fit, write_layout
+    from dinar.fitting.fitter import BodyFitter, FitConfig
+    from dinar.fitting.photo_fit import fit_photo, library_prior, write_fit, write_layout
 
     start = time.perf_counter()
     body = load_body_model(args.body_model, args.body_model_path)

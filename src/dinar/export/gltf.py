@@ -4,7 +4,7 @@ What travels: the body mesh in the avatar's shape and the model's rest pose (Ann
 split at UV seams, with normals, one UV set, a skin (four influences per vertex) on a joint node
 hierarchy that mirrors :attr:`Skeleton.parents`, an unlit-looking PBR material (metallic 0,
 roughness 1) whose base colour is the avatar's RGB texture, embedded as PNG, and optionally one
-animation made from a :class:`~dinar.body.motion.Motion`. Only the RGB part of a DINAR neural
+animation made from a :class:`~dinar.motion.core.Motion`. Only the RGB part of a DINAR neural
 texture can travel in a GLB: the 16 neural channels of ``T_gen`` (paper eq. 2) mean something only
 to dinar's renderer network, which no glTF viewer runs; the GLB shows the colour texture as a plain
 texture.
@@ -49,7 +49,7 @@ import torch
 from torch import Tensor
 
 from dinar.body.base import BodyModel
-from dinar.body.motion import Motion
+from dinar.motion.core import Motion
 from dinar.geometry.normals import vertex_normals
 from dinar.utils import atomic_path
 
