@@ -4,7 +4,7 @@ from .adversarial import d_logistic_loss, g_nonsaturating_loss, r1_penalty
 from .crops import random_crop
 from .lpips import LPIPS
 from .lpips_weights import ChecksumError, LPIPSWeightsError, lpips_state_dict
-from .pixel import dice, l2
+from .pixel import dice, l2, psnr
 
 __all__ = [
     "LPIPS",
@@ -14,6 +14,7 @@ __all__ = [
     "dice",
     "g_nonsaturating_loss",
     "l2",
+    "psnr",
     "lpips_state_dict",
     "r1_penalty",
     "random_crop",
