@@ -3,14 +3,15 @@
 import pytest
 import torch
 
-from dinar.body import atlas as atlas_mod
 from dinar.body.atlas import (
     UVAtlas,
-    atlas_stats,
     front_cut_atlas,
     load_atlas,
     native_atlas,
 )
+from dinar.body.atlas import build as atlas_build
+from dinar.body.atlas import mesh as atlas_mesh
+from dinar.body.atlas.report import atlas_stats, write_atlas_report
 from dinar.body.colormap import (
     PART_COLORS,
     dilate_texture,
@@ -35,7 +36,7 @@ def mesh(body):
     with torch.no_grad():
         vertices = body().vertices[0]
     faces = body.faces
-    topo = atlas_mod._EdgeTopology.of(faces.numpy())
+    topo = atlas_mesh._EdgeTopology.of(faces.numpy())
     n = torch.cross(vertices[faces[:, 1]] - vertices[faces[:, 0]], vertices[faces[:, 2]] - vertices[faces[:, 0]], dim=1)
     n = torch.nn.functional.normalize(n, dim=1)
     edge_faces = torch.from_numpy(topo.faces)
@@ -50,8 +51,8 @@ def _front(body) -> torch.Tensor:
 
 
 def _seam_mask(body, atlas: UVAtlas) -> torch.Tensor:
-    topo = atlas_mod._EdgeTopology.of(body.faces.numpy())
-    return torch.from_numpy(atlas_mod._seam_mask(topo, atlas.face_uvs.double().numpy()))
+    topo = atlas_mesh._EdgeTopology.of(body.faces.numpy())
+    return torch.from_numpy(atlas_mesh._seam_mask(topo, atlas.face_uvs.double().numpy()))
 
 
 # Atlas validity ----------------------------------------------------------------------------------
@@ -131,16 +132,16 @@ def test_cache_round_trip(body, front, tmp_path, monkeypatch):
         calls.append(b)
         return front.face_uvs.double().numpy()
 
-    monkeypatch.setattr(atlas_mod, "_compute_front_cut", compute)
-    atlas_mod._read_cached.cache_clear()
+    monkeypatch.setattr(atlas_build, "_compute_front_cut", compute)
+    atlas_build._read_cached.cache_clear()
     computed = front_cut_atlas(body)
     files = list((tmp_path / "atlas").iterdir())
     assert [f.suffix for f in files] == [".safetensors"]  # no temporary file left behind
-    assert files[0].name.startswith(f"{body.name}-{atlas_mod.ATLAS_VERSION}-")
+    assert files[0].name.startswith(f"{body.name}-{atlas_build.ATLAS_VERSION}-")
     loaded = front_cut_atlas(body)
     assert len(calls) == 1
     assert torch.equal(computed.face_uvs, loaded.face_uvs) and torch.equal(loaded.face_uvs, front.face_uvs)
-    atlas_mod._read_cached.cache_clear()
+    atlas_build._read_cached.cache_clear()
 
 
 def test_load_atlas_names(body):
@@ -252,7 +253,7 @@ def test_write_atlas_report(body, tmp_path):
     from PIL import Image
 
     path = tmp_path / "atlas.png"
-    stats = atlas_mod.write_atlas_report(path, body, size=256)
+    stats = write_atlas_report(path, body, size=256)
     assert set(stats) == {"native", "front"}
     assert stats["front"]["seam_length_back_torso_m"] < 0.01 < stats["native"]["seam_length_back_torso_m"]
     with Image.open(path) as image:

@@ -16,7 +16,7 @@ from dinar.nn.config_stage23 import NoiseScheduleConfig, UNetConfig, VQConfig
 from dinar.nn.diffusion import LatentInpainter
 from dinar.nn.discriminator import Discriminator
 from dinar.nn.vq import TextureVQModel
-from dinar.weights.digests import topology_digest, uv_digest
+from dinar.digests import topology_digest, uv_digest
 from dinar.weights.format import CONFIG_FILE, WeightsError, load_network, save_network
 from dinar.weights.networks import (
     ATLAS_FILE,

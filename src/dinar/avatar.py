@@ -43,7 +43,7 @@ from torch import Tensor
 from dinar.geometry.camera import Camera, focal_from_fov, intrinsics, look_at
 from dinar.nn.config import TEXTURE_CHANNELS
 from dinar.utils import atomic_path
-from dinar.weights.digests import sha256_file, state_digest, tensor_sha256, uv_digest
+from dinar.digests import sha256_file, state_digest, tensor_sha256, uv_digest
 from dinar.weights.model_dir import default_model_dir
 from dinar.weights.networks import (
     STAGE1_DIR,

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from dinar.body.atlas import UVAtlas
+from dinar.body.atlas.mesh import UVAtlas
 from dinar.body.base import BodyModel
 
 PART_COLORS: dict[str, tuple[float, float, float]] = {

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"anny cache:  {anny_cache}  [{built}]")
     print(f"dinar cache: {dinar_cache_dir()}")
     if args.atlas:
-        from dinar.body.atlas import write_atlas_report
+        from dinar.body.atlas.report import write_atlas_report
 
         stats = write_atlas_report(args.atlas)
         for name, s in stats.items():

@@ -46,7 +46,7 @@ from dinar.nn.discriminator import Discriminator
 from dinar.nn.vq import TextureVQModel
 from dinar.texture.merging import merge_textures
 from dinar.utils import resolve_device
-from dinar.weights.digests import uv_digest
+from dinar.digests import uv_digest
 
 from .blending import blend_known
 from .color_adjust import (

@@ -3,13 +3,13 @@
 - :mod:`dinar.weights.format` — ``model.safetensors`` + ``config.json`` for any network;
 - :mod:`dinar.weights.networks` — stage 1 (with its UV atlas and discriminator), the VQ, the inpainter;
 - :mod:`dinar.weights.model_dir` — model folders, their SHA-256 manifest, the shipped ``tiny`` model;
-- :mod:`dinar.weights.digests` — every SHA-256 dinar records.
+- :mod:`dinar.digests` — every SHA-256 dinar records.
 
 Training (:mod:`dinar.train`) and inference (:mod:`dinar.pipeline`) both go through these modules, and
 neither this package nor inference imports training code.
 """
 
-from dinar.weights.digests import config_digest, sha256_file, state_digest
+from dinar.digests import config_digest, sha256_file, state_digest
 from dinar.weights.model_dir import (
     DEFAULT_PRESET,
     MANIFEST_FILE,

@@ -24,8 +24,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from dinar.digests import config_digest
 from dinar.utils import atomic_path
-from dinar.weights.digests import config_digest
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"

@@ -15,8 +15,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from dinar.digests import sha256_file
 from dinar.utils import atomic_path
-from dinar.weights.digests import sha256_file
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_FORMAT = "dinar-model-dir/1"

@@ -26,14 +26,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from dinar.utils import atomic_path
-from dinar.weights.digests import (
+from dinar.digests import (
     config_digest,
     sha256_file,
     state_digest,
     topology_digest,
     uv_digest,
 )
+from dinar.utils import atomic_path
 from dinar.weights.format import (
     CONFIG_FILE,
     WEIGHTS_FILE,
@@ -234,9 +234,9 @@ class CheckpointIdentity:
     """Which stage-1 checkpoint (E, G, θ) a texture was made for."""
 
     config_sha256: str
-    """SHA-256 of the model config's canonical JSON (:func:`~dinar.weights.digests.config_digest`)."""
+    """SHA-256 of the model config's canonical JSON (:func:`~dinar.digests.config_digest`)."""
     state_sha256: str
-    """:func:`~dinar.weights.digests.state_digest` of the weights."""
+    """:func:`~dinar.digests.state_digest` of the weights."""
     weights_sha256: str = ""
     """SHA-256 of the ``model.safetensors`` file ("" for a model that never came from a file)."""
     source: str = ""
