@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from timing import median_ms
 
 from dinar.avatar import framing_cameras
-from dinar.motion.core import builtin_motion
+from dinar.motion import builtin_motion
 from dinar.demo import bundled_photo
 from dinar.pipeline import AvatarPipeline, PipelineOptions
 

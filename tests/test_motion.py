@@ -15,7 +15,7 @@ import pytest
 import roma
 import torch
 
-from dinar.motion.core import (
+from dinar.motion import (
     BUILTIN_MOTIONS,
     Motion,
     builtin_motion,

@@ -226,7 +226,7 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> None:
 def render_avatar_video(avatar, motion_spec: str, views: str, output: Path, fps: float | None = None,
                         frames_dir: Path | None = None, batch_size: int = 16) -> tuple[Path, int]:
     """Render a bound avatar moving: (video path, frame count)."""
-    from dinar.motion.core import load_motion
+    from dinar.motion import load_motion
 
     motion = load_motion(motion_spec, avatar.body)
     path = avatar.render_video(motion, views, output, fps=fps, batch_size=batch_size, frames_dir=frames_dir, progress=True)
@@ -283,7 +283,7 @@ def export_avatar(avatar_path: Path, output: Path, motion_spec: str | None = Non
     """Avatar file → rigged GLB with the RGB texture (and a motion)."""
     from dinar.avatar import Avatar
     from dinar.export.gltf import export_glb
-    from dinar.motion.core import load_motion
+    from dinar.motion import load_motion
 
     if not avatar_path.is_file():
         raise FileNotFoundError(f"{avatar_path}: no such avatar file")

@@ -34,7 +34,8 @@ import roma
 import torch
 
 from dinar.body.base import BodyModel
-from dinar.motion.core import Motion, SourceMotion, retarget
+from dinar.motion.core import Motion
+from dinar.motion.retarget import SourceMotion, retarget
 
 SMPLX_JOINTS: tuple[str, ...] = (
     "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle", "right_ankle",

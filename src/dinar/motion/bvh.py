@@ -36,14 +36,9 @@ import torch
 from torch import Tensor
 
 from dinar.body.base import BodyModel
-from dinar.motion.core import (
-    SEGMENT_ENDS,
-    Motion,
-    SourceMotion,
-    anny_rig,
-    axes_to_anny,
-    retarget,
-)
+from dinar.motion.core import Motion
+from dinar.motion.retarget import SEGMENT_ENDS, SourceMotion, axes_to_anny, retarget
+from dinar.motion.rig import anny_rig
 
 _TOES = tuple(f"toe{i}-1" for i in range(1, 6))
 
