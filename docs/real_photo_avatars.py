@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dinar.commands.avatar import fit_photos
+from dinar.data.photo_files import fit_photos
 from dinar.demo import sheet_row, turned_views
 from dinar.pipeline import AvatarPipeline, PipelineOptions
 

@@ -134,7 +134,7 @@ def test_translation_from_torso_similar_triangles(body):
 def test_fit_from_true_keypoints_front_side_back(body, fits, azimuth):
     _, cam, result = fits[azimuth]
     errors = fit_errors(body, result, walking(body), TRUE_SHAPE, cam)
-    print(f"azimuth {azimuth}: {errors.as_dict()} in {result.seconds:.1f} s")
+    print(f"azimuth {azimuth}: {errors.as_dict()}")
     assert errors.keypoints_px < 3.0
     assert errors.silhouette_iou > 0.88
     assert errors.pa_mpjpe_mm < 80
@@ -209,12 +209,11 @@ def test_overlay_and_parameter_file_without_mediapipe(body, fits, tmp_path):
         Photo,
         PhotoObservation,
     )
+    from dinar.data.photo_files import write_fit, write_layout
     from dinar.fitting.photo_fit import (
         PhotoFit,
         overlay_image,
         render_shaded,
-        write_fit,
-        write_layout,
     )
 
     pose, shape = walking(body), TRUE_SHAPE

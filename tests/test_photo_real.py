@@ -106,7 +106,7 @@ def test_an_avatar_of_a_person_in_a_real_photo(body, mediapipe, tmp_path):
     from PIL import Image
 
     from dinar.avatar import Avatar
-    from dinar.commands.avatar import fit_photos
+    from dinar.data.photo_files import fit_photos
     from dinar.cli import main
     from dinar.demo import turned_views
 

@@ -11,22 +11,14 @@ demo fits the photo itself when the photo extra (mediapipe) is installed and use
 
 from __future__ import annotations
 
-import argparse
-import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 ASSETS = Path(__file__).resolve().parent / "assets" / "demo"
 PHOTO, PHOTO_MASK, PHOTO_PARAMS = ASSETS / "photo.png", ASSETS / "photo.mask.png", ASSETS / "photo.params.json"
 BACK, BACK_PARAMS = ASSETS / "back.png", ASSETS / "back.params.json"
 SHEET_CELL = 256
-
-
-def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-o", "--output", type=Path, default=Path("dinar-demo"), metavar="DIR", help="folder for the outputs (default ./dinar-demo)")
-    parser.add_argument("--exact-fit", action="store_true", help="use the bundled exact fit instead of fitting the photo")
-    parser.add_argument("--checkpoint", type=Path, metavar="MODEL_DIR", help="model folder (default: the shipped tiny model)")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto picks CUDA when present")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the inpainting noise")
 
 
 def bundled_photo(body):
@@ -42,7 +34,7 @@ def _fit(photo_copy: Path, out: Path, body, exact: bool):
     from dinar.fitting.photo import mediapipe_available
 
     if not exact and mediapipe_available():
-        from dinar.commands.avatar import fit_photos
+        from dinar.data.photo_files import fit_photos
 
         image, mask, fit = fit_photos([photo_copy], body, overlay_dir=out)[0]
         return image, mask, fit, f"fitted here (BlazePose + SMPLify-style fit), overlay {out / (photo_copy.stem + '.fit.png')}"
@@ -133,51 +125,39 @@ def _stack_cameras(a, b):
     return Camera(K=torch.cat([a.K, b.K]), R=torch.cat([a.R, b.R]), t=torch.cat([a.t, b.t]), width=a.width, height=a.height)
 
 
-def run_demo(output: Path, checkpoint: Path | None = None, device: str = "auto", exact_fit: bool = False, seed: int = 0) -> dict[str, Path]:
-    """Run the whole demo into ``output``; returns the files written, by name."""
+@dataclass
+class DemoResult:
+    """What ``dinar demo`` made."""
+
+    files: dict[str, Path]  # by name: avatar, turntable, walk, glb, sheet
+    fit_source: str  # how the body fit was obtained
+
+
+def run_demo(output: Path, checkpoint: Path | None = None, device: str = "auto", exact_fit: bool = False, seed: int = 0,
+             on_step: Callable[[str], None] | None = None) -> DemoResult:
+    """Run the whole demo into ``output``; ``on_step(name)`` is called as each step starts (load model,
+    fit, avatar, videos, glb + sheet), so a caller can show progress or time the steps."""
     import shutil
 
-    from dinar.commands.avatar import export_avatar, render_avatar_video
+    from dinar.export.avatar_glb import export_avatar
+    from dinar.export.video import render_avatar_video
     from dinar.pipeline import AvatarPipeline, PipelineOptions
 
-    times: dict[str, float] = {}
-    start = time.perf_counter()
+    step = on_step or (lambda name: None)
     output.mkdir(parents=True, exist_ok=True)
     photo_copy = output / "photo.png"
     shutil.copyfile(PHOTO, photo_copy)
-
-    t = time.perf_counter()
+    step("load model")
     pipe = AvatarPipeline.from_pretrained(checkpoint, device=device)
-    times["load model"] = time.perf_counter() - t
-    t = time.perf_counter()
+    step("fit")
     image, mask, fit, how = _fit(photo_copy, output, pipe.body, exact_fit)
-    times["fit"] = time.perf_counter() - t
-    print(f"body fit: {how}")
-
-    t = time.perf_counter()
+    step("avatar")
     avatar = pipe([image], [mask], [fit], options=PipelineOptions(seed=seed))
     files = {"avatar": avatar.save(output / "person.avatar")}
-    times["avatar"] = time.perf_counter() - t
-
-    t = time.perf_counter()
+    step("videos")
     files["turntable"], _ = render_avatar_video(avatar, "builtin:turntable", "turntable", output / "turntable.mp4")
     files["walk"], _ = render_avatar_video(avatar, "builtin:walk", "front", output / "walk.mp4")
-    times["videos"] = time.perf_counter() - t
-
-    t = time.perf_counter()
+    step("glb + sheet")
     files["glb"] = export_avatar(files["avatar"], output / "person.glb", motion_spec="builtin:walk", checkpoint=checkpoint)
     files["sheet"] = front_back_sheet(avatar, fit, image, output / "front_back.png")
-    times["glb + sheet"] = time.perf_counter() - t
-
-    total = time.perf_counter() - start
-    print("steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in times.items()) + f"; total {total:.1f} s")
-    return files
-
-
-def cli_demo(args: argparse.Namespace) -> int:
-    """``dinar demo``: the bundled photo → avatar, videos, GLB and a front/back sheet."""
-    files = run_demo(args.output, args.checkpoint, args.device, args.exact_fit, args.seed)
-    width = max(len(k) for k in files)
-    for name, path in files.items():
-        print(f"  {name:<{width}}  {path}")
-    return 0
+    return DemoResult(files, how)

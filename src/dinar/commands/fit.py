@@ -1,4 +1,4 @@
-"""``dinar fit PHOTO -o FIT.json``: the thin entry point (argparse only; the work is in :mod:`dinar.fitting.photo_fit`).
+"""``dinar fit PHOTO -o FIT.json``: the thin entry point (argparse only; the work is :func:`dinar.data.photo_files.fit_photo_file`).
 
 Cheap to import, so the top-level parser can register the command without loading torch or mediapipe.
 """
@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 
-def add_fit_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``dinar fit``."""
     parser.add_argument("photo", type=Path, help="a photo of one person, whole body in view (JPEG, PNG, ...)")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="FIT.json", help="parameter file to write (dataset-layout JSON)")
@@ -23,30 +23,26 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     parser.add_argument("--preset", choices=["default", "fast"], default="default", help="fitter iterations (fast: about half)")
     parser.add_argument("--body-model", default="anny", help="body model (default anny)")
     parser.add_argument("--body-model-path", type=Path, help="folder with your SMPL-X model files (for --body-model smplx)")
-    return parser
 
 
-def cli_fit(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """``dinar fit``: find the person, fit the body, write FIT.json and its overlay PNG."""
-    from dinar.body import load_body_model
-    from dinar.fitting.fitter import BodyFitter, FitConfig
-    from dinar.fitting.photo_fit import fit_photo, library_prior, write_fit, write_layout
+    from dinar.data.photo_files import fit_photo_file
 
-    start = time.perf_counter()
-    body = load_body_model(args.body_model, args.body_model_path)
-    fitter = BodyFitter(body, FitConfig.preset(args.preset), prior_poses=library_prior(body))
-    box = tuple(args.box) if args.box else None
-    fit = fit_photo(args.photo, person_index=args.person_index, box=box, focal=args.focal, crop_size=args.crop_size, fitter=fitter)
     if args.overlay is None:
         overlay = args.output.with_suffix(".overlay.png")
     else:
         overlay = None if str(args.overlay).lower() == "none" else args.overlay
-    write_fit(fit, args.output, body, overlay)
+    start = time.perf_counter()
+    fit, person_dir = fit_photo_file(args.photo, args.output, overlay=overlay, layout=args.layout, person_index=args.person_index,
+                         box=tuple(args.box) if args.box else None, focal=args.focal, crop_size=args.crop_size,
+                         preset=args.preset, body_model=args.body_model, body_model_path=args.body_model_path)
+    seconds = time.perf_counter() - start
     print(f"fit written to {args.output}" + (f", overlay {overlay}" if overlay else ""))
     if args.layout:
-        print(f"crop, mask and parameters written under {write_layout(fit, args.layout)}")
+        print(f"crop, mask and parameters written under {person_dir}")
     losses = ", ".join(f"{k} {v:.3g}" for k, v in fit.result.losses.items())
-    print(f"{fit.observation.num_people} person(s) in the photo; fit {fit.result.seconds:.1f} s (total {time.perf_counter() - start:.1f} s); losses: {losses}")
+    print(f"{fit.observation.num_people} person(s) in the photo; {seconds:.1f} s; losses: {losses}")
     a = fit.agreement
     print(
         f"agreement with the photo: keypoints {a.keypoints_px:.1f} px ({100 * a.keypoints_rel:.1f}% of the person's height), silhouette IoU {a.silhouette_iou:.3f}"

@@ -35,10 +35,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import Tensor
 
+from dinar import images
 from dinar.geometry.camera import Camera
+from dinar.images import write_png
 from dinar.utils import atomic_path
 
 PARAMS_FORMAT = "dinar-params/1"
@@ -128,14 +129,6 @@ def parse_stem(stem: str) -> tuple[int, int] | None:
 
 
 # Writing --------------------------------------------------------------------------------------
-def write_png(path: Path, image: np.ndarray) -> None:
-    """Write a uint8 ``H x W`` or ``H x W x 3`` array atomically as PNG (byte-stable: no metadata)."""
-    if image.dtype != np.uint8:
-        raise TypeError(f"{path}: PNG images must be uint8, got {image.dtype}")
-    with atomic_path(path) as tmp:
-        Image.fromarray(image).save(tmp, format="PNG", optimize=False, compress_level=6)
-
-
 def write_json(path: Path, data: dict[str, Any]) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=None, separators=(",", ":")) + "\n")
@@ -153,27 +146,23 @@ def write_sample(person_dir: str | Path, stem: str, rgb: np.ndarray, mask: np.nd
 
 # Reading --------------------------------------------------------------------------------------
 def read_rgb(path: str | Path) -> np.ndarray:
-    """A uint8 ``H x W x 3`` image (greyscale and RGBA are converted)."""
+    """A uint8 ``H x W x 3`` image (:func:`dinar.images.read_rgb`: the one image reader)."""
     try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
+        return images.read_rgb(path)[0]
     except FileNotFoundError:
         raise DatasetError(f"{path}: image missing") from None
-    except OSError as err:
-        raise DatasetError(f"{path}: unreadable image ({err})") from err
+    except images.ImageError as err:
+        raise DatasetError(str(err)) from err
 
 
 def read_mask(path: str | Path) -> np.ndarray:
-    """A uint8 ``H x W`` mask (colour masks: any non-black pixel is the person)."""
+    """A uint8 ``H x W`` mask (:func:`dinar.images.read_mask`; colour masks: any non-black pixel is the person)."""
     try:
-        with Image.open(path) as im:
-            if im.mode in ("L", "I", "I;16", "1", "P"):
-                return np.asarray(im.convert("L"))
-            return np.asarray(im.convert("RGB")).max(-1)
+        return images.read_mask(path)
     except FileNotFoundError:
         raise DatasetError(f"{path}: mask missing (every rgb/<stem>.png needs segm/<stem>.png)") from None
-    except OSError as err:
-        raise DatasetError(f"{path}: unreadable mask ({err})") from err
+    except images.ImageError as err:
+        raise DatasetError(str(err)) from err
 
 
 def read_params(path: str | Path, body_model: str | None = None, num_joints: int | None = None) -> ImageRecord:

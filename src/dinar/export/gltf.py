@@ -49,8 +49,8 @@ import torch
 from torch import Tensor
 
 from dinar.body.base import BodyModel
-from dinar.motion.core import Motion
 from dinar.geometry.normals import vertex_normals
+from dinar.motion.core import Motion
 from dinar.utils import atomic_path
 
 logger = logging.getLogger(__name__)

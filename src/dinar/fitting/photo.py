@@ -24,11 +24,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from dinar.fitting.fitter import FitTarget
 from dinar.fitting.points import COCO_KEYPOINTS
 from dinar.geometry.camera import intrinsics
+from dinar.images import ImageError, open_image, rgb_of, to_uint8
 from dinar.utils import quiet_native_stderr
 
 logger = logging.getLogger(__name__)
@@ -109,56 +110,27 @@ class Photo:
         return int(self.image.shape[1])
 
 
-def _to_uint8(array: np.ndarray) -> np.ndarray:
-    """Any integer or float image array -> uint8, scaling 16-bit and [0, 1] float ranges."""
-    if array.dtype == np.uint8:
-        return array
-    if array.dtype == bool:
-        return array.astype(np.uint8) * 255
-    a = array.astype(np.float64)
-    if np.issubdtype(array.dtype, np.floating):
-        a = a * 255.0 if a.size and np.nanmax(a) <= 1.0 else a
-    elif a.size and a.max() > 255:
-        a = a / 257.0  # 16-bit range onto 8 bits (65535 -> 255)
-    return np.clip(np.nan_to_num(a), 0, 255).round().astype(np.uint8)
-
-
 def load_photo(source: str | Path | Image.Image | np.ndarray) -> Photo:
-    """Read a photo: EXIF orientation applied; RGBA, LA, palette, grayscale, 16-bit and float -> RGB uint8.
-
-    Transparent images are composited over white and keep their alpha (a user's cut-out is the
-    best person mask there is).
-    """
+    """Read a photo through :mod:`dinar.images` (EXIF orientation applied; RGBA, LA, palette, grayscale,
+    16-bit and float -> RGB uint8; transparent images over white, their alpha kept)."""
     path = None
     if isinstance(source, np.ndarray):
         array = source
         if array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (1, 3, 4)):
-            array = _to_uint8(array)
+            array = to_uint8(array)
             img = Image.fromarray(array[..., 0] if array.ndim == 3 and array.shape[2] == 1 else array)
         else:
             raise ValueError(f"an image array must be [H, W], [H, W, 3] or [H, W, 4], got {array.shape}")
     elif isinstance(source, Image.Image):
-        img = source
+        img = ImageOps.exif_transpose(source)
     else:
         path = str(source)
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"no such photo: {path}")
         try:
-            img = Image.open(path)
-            img.load()
-        except (UnidentifiedImageError, OSError) as err:
-            raise PhotoError(f"{path} is not an image that can be read ({err})") from err
-    img = ImageOps.exif_transpose(img)
-    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        gray = _to_uint8(np.asarray(img))
-        return Photo(np.repeat(gray[..., None], 3, axis=2), None, path)
-    has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
-    if has_alpha:
-        rgba = np.asarray(img.convert("RGBA")).astype(np.float32)
-        alpha = rgba[..., 3] / 255.0
-        rgb = rgba[..., :3] * alpha[..., None] + 255.0 * (1 - alpha[..., None])
-        return Photo(rgb.round().astype(np.uint8), alpha, path)
-    return Photo(np.ascontiguousarray(np.asarray(img.convert("RGB"))), None, path)
+            img = open_image(path, "photo")
+        except ImageError as err:
+            raise PhotoError(str(err)) from err
+    rgb, alpha = rgb_of(img)
+    return Photo(rgb, alpha, path)
 
 
 # The crop ----------------------------------------------------------------------------------

@@ -1,12 +1,10 @@
-"""``dinar fit PHOTO -o FIT.json``: photo -> person -> body fit -> parameter file + overlay PNG.
+"""A photo's body fit: photo -> person -> body fit (:class:`PhotoFit`), and the overlay that checks it.
 
 Joins :mod:`dinar.fitting.photo` (mask and keypoints, the optional ``photo`` extra) and
-:mod:`dinar.fitting.fitter` (the fitter). The parameter file is the dataset layout's
-(:mod:`dinar.data.layout`, ``format: dinar-params/1``): the body model, pose ``[J, 3]``, shape,
-global orientation, translation and the camera of the **crop** image (OpenCV, the square crop the
-avatar pipeline works on), plus ``crop`` (the square of the photo it was cut from), ``photo_camera``
-(the same camera for the whole photo), the keypoints used and the fit's losses. So results map back
-to the photo: ``crop_pixel = (photo_pixel - (x0, y0)) * out_size / size``.
+:mod:`dinar.fitting.fitter` (the fitter). The fit is in the camera of the **crop** image (OpenCV,
+the square crop the avatar pipeline works on); :meth:`PhotoFit.photo_camera` maps it back to the
+whole photo: ``crop_pixel = (photo_pixel - (x0, y0)) * out_size / size``. Writing it as a parameter
+file (``FIT.json``) or a one-image dataset is :mod:`dinar.data.photo_files`' job.
 """
 
 from __future__ import annotations
@@ -21,11 +19,10 @@ from PIL import Image, ImageDraw
 from torch import Tensor
 
 from dinar.body.base import BodyModel
-from dinar.fitting.fitter import BodyFitter, FitConfig, FitResult
 from dinar.fitting.agreement import FitAgreement, fit_agreement
-from dinar.fitting.points import COCO_KEYPOINTS, COCO_SKELETON
-from dinar.data.layout import FitParams, ImageRecord, write_json, write_png
+from dinar.fitting.fitter import BodyFitter, FitConfig, FitResult
 from dinar.fitting.photo import PhotoObservation, load_photo, observe_person
+from dinar.fitting.points import COCO_KEYPOINTS, COCO_SKELETON
 from dinar.geometry.camera import Camera
 from dinar.geometry.raster import interpolate_vertex_attr, rasterize
 
@@ -53,34 +50,6 @@ class PhotoFit:
         cam = self.result.camera
         K = self.observation.crop.photo_intrinsics(cam.K)
         return Camera(K=K, R=cam.R, t=cam.t, width=self.observation.photo.width, height=self.observation.photo.height)
-
-    def record(self, person_id: str | None = None) -> ImageRecord:
-        """The dataset-layout parameter record (``params/<stem>.json``) of this fit."""
-        res, obs = self.result, self.observation
-        kp, conf = obs.coco_keypoints()
-        photo_cam = self.photo_camera().state()
-        extra = {
-            "source": {"photo": obs.photo.path, "width": obs.photo.width, "height": obs.photo.height},
-            "crop": obs.crop.state(),
-            "photo_camera": {
-                "K": photo_cam["K"][0],
-                "R": photo_cam["R"][0],
-                "t": photo_cam["t"][0],
-                "width": photo_cam["width"],
-                "height": photo_cam["height"],
-            },
-            "keypoints": {"names": COCO_KEYPOINTS, "photo_px": np.round(kp, 2).tolist(), "confidence": np.round(conf, 3).tolist()},
-            "people_in_photo": obs.num_people,
-            "fit_losses": res.losses,
-            "fit_seconds": round(res.seconds, 2),
-        }
-        if self.agreement is not None:
-            extra["fit_agreement"] = self.agreement.as_dict()
-        if obs.person_index is not None:
-            extra["person_index"] = obs.person_index
-        params = FitParams(pose=res.pose[0], shape=res.shape[0], global_orient=res.global_orient[0], transl=res.transl[0], camera=res.camera)
-        stem = person_id or (Path(obs.photo.path).stem if obs.photo.path else "photo")
-        return ImageRecord(body_model=res.body_model, person_id=stem, pose_id=0, view=0, fit=params, extra=extra)
 
 
 def fit_photo(
@@ -204,22 +173,3 @@ def _side_view(body: BodyModel, res: FitResult, size: int) -> np.ndarray:
     if img.shape[0] != size:
         img = np.asarray(Image.fromarray(img).resize((size, size)))
     return img
-
-
-def write_fit(fit: PhotoFit, json_path: str | Path, body: BodyModel | None = None, overlay_path: str | Path | None = None) -> None:
-    """Write the parameter file and, given ``body`` and ``overlay_path``, the overlay PNG."""
-    write_json(Path(json_path), fit.record().to_json())
-    if overlay_path is not None and body is not None:
-        write_png(Path(overlay_path), overlay_image(body, fit))
-
-
-def write_layout(fit: PhotoFit, directory: str | Path, stem: str = "photo") -> Path:
-    """Write the crop as a one-image dataset (``rgb/ segm/ params/``) that the dataset readers load."""
-    from dinar.data.layout import write_sample
-
-    obs = fit.observation
-    mask = (np.clip(obs.crop_mask(), 0, 1) * 255).round().astype(np.uint8)
-    record = fit.record()
-    person_dir = Path(directory) / record.person_id
-    write_sample(person_dir, stem, obs.crop_image(), mask, record)
-    return person_dir

@@ -26,8 +26,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from tqdm import tqdm
 
 from dinar.avatar import Avatar, CheckpointIdentity, default_model_dir
 from dinar.data.layout import FitParams
+from dinar.digests import uv_digest
 from dinar.geometry.texture_lookup import uv_layout
 from dinar.nn.avatar_model import AvatarModel
 from dinar.nn.config_stage23 import NoiseScheduleConfig
@@ -46,7 +46,6 @@ from dinar.nn.discriminator import Discriminator
 from dinar.nn.vq import TextureVQModel
 from dinar.texture.merging import merge_textures
 from dinar.utils import resolve_device
-from dinar.digests import uv_digest
 
 from .blending import blend_known
 from .color_adjust import (
@@ -102,9 +101,8 @@ class AvatarPipeline:
         self.identity = identity or CheckpointIdentity.of_model(stage1)
         self.background = background
         self.layout = uv_layout(stage1.face_uvs, stage1.config.texture_size)
-        self.timings: dict[str, float] = {}
-        """Seconds per step of the last call."""
         self._lpips: dict[str, nn.Module] = {}
+        self._on_step: Callable[[str], None] | None = None
 
     # -- loading and saving --------------------------------------------------------------------------
     @classmethod
@@ -145,12 +143,15 @@ class AvatarPipeline:
         fits: Sequence[FitParams] | FitParams,  # each: the photo's body fit and camera
         options: PipelineOptions | None = None,
         progress: bool = True,
+        on_step: Callable[[str], None] | None = None,
     ) -> Avatar:
         """Make an avatar from one or several photos of a person (module docstring). Returns it bound
-        to this pipeline's stage-1 model, ready to render."""
+        to this pipeline's stage-1 model, ready to render. ``on_step(name)`` is called as each step
+        starts (inputs, partial_texture, rgb_tuning, merge, inpainting, color_adjust, blend): progress
+        for a user interface, or timings for a benchmark."""
         options = options or PipelineOptions()
-        self.timings = {}
         steps = 4 + 3 * options.inpainting
+        self._on_step = on_step
         with self._eval_mode(), tqdm(total=steps, desc="avatar", disable=not progress) as bar:
             # 0. Check inputs; photos at the model's image size.
             with self._step("inputs", bar):
@@ -189,8 +190,6 @@ class AvatarPipeline:
                     texture = blend_known(restored, known, filled, *options.blend_radii(known.shape[-1]))
 
         # 7. The avatar.
-        log.info("avatar made in %.2f s: %s", sum(self.timings.values()),
-                 ", ".join(f"{k} {v:.2f} s" for k, v in self.timings.items()))
         return self.make_avatar(texture[0], photos, fits, options, mode, adjustment)
 
     # -- the steps -----------------------------------------------------------------------------------
@@ -275,9 +274,9 @@ class AvatarPipeline:
     @contextlib.contextmanager
     def _step(self, name: str, bar: tqdm) -> Iterator[None]:
         bar.set_postfix_str(name)
-        start = time.perf_counter()
+        if self._on_step is not None:
+            self._on_step(name)
         yield
-        self.timings[name] = time.perf_counter() - start
         bar.update(1)
 
     @contextlib.contextmanager
