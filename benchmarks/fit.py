@@ -31,11 +31,11 @@ import numpy as np
 import torch
 
 from dinar.body import load_body_model
-from dinar.fitting.fitter import BodyFitter, FitConfig, FitTarget
-from dinar.fitting.agreement import fit_errors
-from dinar.fitting.points import fit_points_for
-from dinar.fitting.photo_fit import library_prior, render_shaded
 from dinar.body.poses import perturb_pose, pose_names, pose_tensor
+from dinar.fitting.agreement import fit_errors
+from dinar.fitting.fitter import BodyFitter, FitConfig, FitTarget
+from dinar.fitting.photo_fit import library_prior, render_shaded
+from dinar.fitting.points import fit_points_for
 from dinar.geometry.camera import Camera, intrinsics, look_at
 from dinar.geometry.raster import rasterize
 
@@ -127,7 +127,7 @@ def main() -> None:
     fitter = BodyFitter(body, FitConfig.preset(args.preset), prior_poses=library_prior(body))
     sources = {"both": ["truth", "mediapipe"], "all": ["truth", "mediapipe", "real"]}.get(args.source, [args.source])
     if "mediapipe" in sources or "real" in sources:
-        from dinar.fitting.photo import mediapipe_available
+        from dinar.fitting.detection import mediapipe_available
 
         if not mediapipe_available():
             print("mediapipe is not installed (pip install 'dinar[photo]'): benchmarking the fitter on true keypoints only")

@@ -12,6 +12,7 @@ import pytest
 import roma
 import torch
 
+from dinar.fitting.agreement import fit_agreement, fit_errors, procrustes_align
 from dinar.fitting.fitter import (
     FRONT_CAMERA_R,
     BodyFitter,
@@ -23,7 +24,6 @@ from dinar.fitting.fitter import (
     gmof,
     silhouette_losses,
 )
-from dinar.fitting.agreement import fit_agreement, fit_errors, procrustes_align
 from dinar.fitting.points import COCO_KEYPOINTS, AnnyFitPoints, fit_points_for
 from dinar.geometry.camera import Camera, intrinsics, look_at
 from dinar.geometry.raster import rasterize
@@ -202,14 +202,14 @@ def test_procrustes_alignment_removes_similarity():
 def test_overlay_and_parameter_file_without_mediapipe(body, fits, tmp_path):
     """photo_fit's writers on a synthetic observation (landmarks taken from the true keypoints)."""
     from dinar.data.layout import read_params
+    from dinar.data.photo_files import write_fit, write_layout
+    from dinar.fitting.observe import PhotoObservation
     from dinar.fitting.photo import (
         BLAZEPOSE_LANDMARKS,
         BLAZEPOSE_TO_COCO,
         CropBox,
         Photo,
-        PhotoObservation,
     )
-    from dinar.data.photo_files import write_fit, write_layout
     from dinar.fitting.photo_fit import (
         PhotoFit,
         overlay_image,

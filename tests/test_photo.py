@@ -132,8 +132,8 @@ def test_crop_pads_outside_the_photo_and_squares_the_person():
 
 
 def test_blazepose_to_coco_mapping():
-    from dinar.fitting.points import COCO_KEYPOINTS
     from dinar.fitting.photo import BLAZEPOSE_LANDMARKS
+    from dinar.fitting.points import COCO_KEYPOINTS
 
     for coco, blaze in zip(COCO_KEYPOINTS, BLAZEPOSE_TO_COCO):
         if blaze >= 0 and "toe" not in coco:
@@ -142,16 +142,17 @@ def test_blazepose_to_coco_mapping():
 
 
 def test_missing_mediapipe_says_how_to_install(monkeypatch):
-    from dinar.fitting import photo
+    from dinar.fitting import detection
+    from dinar.fitting.observe import observe_person
 
     monkeypatch.setitem(sys.modules, "mediapipe", None)  # import mediapipe -> ImportError
-    photo._pose_detector.cache_clear()
+    detection._pose_detector.cache_clear()
     try:
         with pytest.raises(MissingPhotoExtraError, match=r"pip install 'dinar\[photo\]'"):
-            photo.observe_person(load_photo(np.zeros((32, 32, 3), np.uint8)))
-        assert not photo.mediapipe_available()
+            observe_person(load_photo(np.zeros((32, 32, 3), np.uint8)))
+        assert not detection.mediapipe_available()
     finally:
-        photo._pose_detector.cache_clear()
+        detection._pose_detector.cache_clear()
 
 
 # Detection: the optional photo extra -------------------------------------------------------------
@@ -159,8 +160,8 @@ def test_missing_mediapipe_says_how_to_install(monkeypatch):
 
 def render_person(body, pose_name="walking", azimuth=0.0, size=(512, 512), shift=0.0, distance=3.0):
     """A rendered 'photo' of Anny (flat skin colour on a grey-blue background), its camera and mask."""
-    from dinar.fitting.photo_fit import render_shaded
     from dinar.body.poses import pose_tensor
+    from dinar.fitting.photo_fit import render_shaded
     from dinar.geometry.camera import Camera, intrinsics, look_at
 
     W, H = size
@@ -183,8 +184,8 @@ def mediapipe():
 
 @pytest.mark.parametrize("azimuth", [0, 180])
 def test_detects_a_rendered_person_front_and_back(body, mediapipe, azimuth):
+    from dinar.fitting.observe import observe_person
     from dinar.fitting.points import fit_points_for
-    from dinar.fitting.photo import observe_person
 
     image, cam, mask, pose = render_person(body, azimuth=azimuth, size=(384, 512))
     obs = observe_person(load_photo(image))
@@ -204,7 +205,8 @@ def test_detects_a_rendered_person_front_and_back(body, mediapipe, azimuth):
 
 
 def test_several_people_need_an_index_or_a_box(body, mediapipe):
-    from dinar.fitting.photo import SeveralPeopleError, observe_person
+    from dinar.fitting.observe import observe_person
+    from dinar.fitting.photo import SeveralPeopleError
 
     left, *_ = render_person(body, "walking", size=(768, 512), shift=0.7, distance=4.0)
     right, _, mask_r, _ = render_person(body, "arms_crossed", size=(768, 512), shift=-0.7, distance=4.0)
@@ -222,7 +224,8 @@ def test_several_people_need_an_index_or_a_box(body, mediapipe):
 
 
 def test_no_person_and_cut_off_body_are_clear_errors(body, mediapipe):
-    from dinar.fitting.photo import BodyCutOffError, NoPersonError, observe_person
+    from dinar.fitting.observe import observe_person
+    from dinar.fitting.photo import BodyCutOffError, NoPersonError
 
     with pytest.raises(NoPersonError):
         observe_person(load_photo(np.full((256, 256, 3), 127, np.uint8)))
@@ -235,15 +238,17 @@ def test_fit_command_on_a_rendered_photo(body, mediapipe, tmp_path):
     import argparse
     from dataclasses import replace
 
-    from dinar.fitting.fitter import FitResult
-    from dinar.fitting.agreement import fit_errors
+    from dinar.commands.fit import add_arguments, run
     from dinar.data.layout import read_params
-    from dinar.commands.fit import add_fit_arguments, cli_fit
+    from dinar.fitting.agreement import fit_errors
+    from dinar.fitting.fitter import FitResult
 
     image, cam, _, pose = render_person(body, "walking", azimuth=20, size=(384, 512))
     Image.fromarray(image).save(tmp_path / "person.png")
-    args = add_fit_arguments(argparse.ArgumentParser()).parse_args([str(tmp_path / "person.png"), "-o", str(tmp_path / "fit.json"), "--preset", "fast"])
-    assert cli_fit(args) == 0
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args([str(tmp_path / "person.png"), "-o", str(tmp_path / "fit.json"), "--preset", "fast"])
+    assert run(args) == 0
     assert (tmp_path / "fit.overlay.png").exists()
     record = read_params(tmp_path / "fit.json", body_model="anny", num_joints=body.num_joints)
     assert record.extra["source"]["width"] == 384 and record.fit.camera.width == 512

@@ -34,14 +34,16 @@ def fitter(body):
 )
 def test_counts_the_people_in_real_photos(mediapipe, name, count):
     """The background people (~half the subject's size, one backlit, one masked) are found too."""
-    from dinar.fitting.photo import detect_people, load_photo
+    from dinar.fitting.detection import detect_people
+    from dinar.fitting.photo import load_photo
 
     people = detect_people(load_photo(DATA / name))
     assert len(people) == count, [p.box for p in people]
 
 
 def test_a_real_photo_with_two_people_needs_a_choice(mediapipe):
-    from dinar.fitting.photo import SeveralPeopleError, load_photo, observe_person
+    from dinar.fitting.observe import observe_person
+    from dinar.fitting.photo import SeveralPeopleError, load_photo
 
     photo = load_photo(DATA / "pose2sim_lab_two_people.jpg")
     with pytest.raises(SeveralPeopleError, match="found 2 people.*--person-index 0..1") as err:
@@ -106,8 +108,8 @@ def test_an_avatar_of_a_person_in_a_real_photo(body, mediapipe, tmp_path):
     from PIL import Image
 
     from dinar.avatar import Avatar
-    from dinar.data.photo_files import fit_photos
     from dinar.cli import main
+    from dinar.data.photo_files import fit_photos
     from dinar.demo import turned_views
 
     photo = DATA / "pose2sim_lab_two_people.jpg"

@@ -31,7 +31,7 @@ def bundled_photo(body):
 
 def _fit(photo_copy: Path, out: Path, body, exact: bool):
     """(image, mask, FitParams, how) for the demo photo: fitted here when mediapipe is available."""
-    from dinar.fitting.photo import mediapipe_available
+    from dinar.fitting.detection import mediapipe_available
 
     if not exact and mediapipe_available():
         from dinar.data.photo_files import fit_photos

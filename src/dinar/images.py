@@ -42,14 +42,14 @@ def open_image(path: str | Path, what: str = "image") -> Image.Image:
     """The decoded image at ``path``, upright (EXIF orientation applied)."""
     path = Path(path)
     if path.is_dir():
-        raise ImageError(f"{path}: is a folder, not an {what} file; give the file itself")
+        raise ImageError(f"{path}: is a folder, not an image file; give the {what} file itself")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such {what} file")
     try:
         img = Image.open(path)
         img.load()
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as err:
-        raise ImageError(f"{path}: not an {what} that can be read ({err}); give a PNG or JPEG") from err
+        raise ImageError(f"{path}: not an image that can be read ({err}); give the {what} as a PNG or JPEG") from err
     return ImageOps.exif_transpose(img)
 
 

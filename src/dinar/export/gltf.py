@@ -231,51 +231,64 @@ def export_glb(
     roots = [1 + j for j, p in enumerate(parents) if p < 0]
 
     # 5. Animation: per-joint rotation channels, root translation, LINEAR, times = frame / fps
-    animations = []
-    if motion is not None:
-        quat, local_t = motion_local_transforms(body, shape, motion, heads)
-        times = buf.accessor(np.arange(motion.num_frames, dtype=np.float32) / np.float32(motion.fps), bounds=True)
-        rest_offsets = torch.as_tensor(offsets, dtype=local_t.dtype, device=local_t.device)
-        moving = (local_t - rest_offsets).norm(dim=-1).amax(0) > _MOVING_HEAD_TOL  # [J]
-        samplers, channels = [], []
-
-        def channel(joint: int, target: str, values: np.ndarray) -> None:
-            samplers.append(gl.AnimationSampler(input=times, output=buf.accessor(values), interpolation="LINEAR"))
-            target_node = gl.AnimationChannelTarget(node=1 + joint, path=target)
-            channels.append(gl.AnimationChannel(sampler=len(samplers) - 1, target=target_node))
-
-        for j in range(num_joints):
-            channel(j, "rotation", _f32(quat[:, j]))
-            if parents[j] < 0 or bool(moving[j]):
-                channel(j, "translation", _f32(local_t[:, j]))
-        moving_children = int((moving & (body.skeleton.parents.to(moving.device) >= 0)).sum())
-        if moving_children:
-            logger.info("GLB export: %d non-root joints move off their rest offsets; they get translation channels", moving_children)
-        animations.append(gl.Animation(name=motion.name, samplers=samplers, channels=channels))
+    animations = [] if motion is None else [_animation(buf, body, shape, motion, heads, offsets)]
 
     # 6. Assemble and write atomically
-    gltf = gl.GLTF2(
-        asset=gl.Asset(
-            generator="dinar",
-            version="2.0",
-            extras={"body_model": body.name, "shape": dict(zip(body.shape_names, shape.tolist()))},
-        ),
+    skin = gl.Skin(name="skeleton", joints=[1 + j for j in range(num_joints)], skeleton=roots[0], inverseBindMatrices=ibm_accessor)
+    primitive = gl.Primitive(attributes=attributes, indices=index_accessor, material=0)
+    gltf = _document(buf, name, body, shape, nodes, roots, gl.Mesh(name=name, primitives=[primitive]), skin, image_view, animations)
+    gltf.set_binary_blob(bytes(buf.data))
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(b"".join(gltf.save_to_bytes()))
+    return path
+
+
+def _animation(buf: _Buffer, body: BodyModel, shape: Tensor, motion: Motion, heads: Tensor, offsets: np.ndarray):
+    """The glTF animation of ``motion``: a rotation channel per joint, translation for the root and for
+    joints that move off their rest offsets, LINEAR, times = frame / fps."""
+    import pygltflib as gl
+
+    parents = body.skeleton.parents.tolist()
+    quat, local_t = motion_local_transforms(body, shape, motion, heads)
+    times = buf.accessor(np.arange(motion.num_frames, dtype=np.float32) / np.float32(motion.fps), bounds=True)
+    rest_offsets = torch.as_tensor(offsets, dtype=local_t.dtype, device=local_t.device)
+    moving = (local_t - rest_offsets).norm(dim=-1).amax(0) > _MOVING_HEAD_TOL  # [J]
+    samplers, channels = [], []
+
+    def channel(joint: int, target: str, values: np.ndarray) -> None:
+        samplers.append(gl.AnimationSampler(input=times, output=buf.accessor(values), interpolation="LINEAR"))
+        target_node = gl.AnimationChannelTarget(node=1 + joint, path=target)
+        channels.append(gl.AnimationChannel(sampler=len(samplers) - 1, target=target_node))
+
+    for j in range(body.num_joints):
+        channel(j, "rotation", _f32(quat[:, j]))
+        if parents[j] < 0 or bool(moving[j]):
+            channel(j, "translation", _f32(local_t[:, j]))
+    moving_children = int((moving & (body.skeleton.parents.to(moving.device) >= 0)).sum())
+    if moving_children:
+        logger.info("GLB export: %d non-root joints move off their rest offsets; they get translation channels", moving_children)
+    return gl.Animation(name=motion.name, samplers=samplers, channels=channels)
+
+
+def _document(buf: _Buffer, name: str, body: BodyModel, shape: Tensor, nodes: list, roots: list[int], mesh, skin,
+              image_view: int, animations: list):
+    """The glTF document: one scene, the skinned mesh, its unlit-looking textured material, the animations."""
+    import pygltflib as gl
+
+    material = gl.Material(
+        name=f"{name} texture",
+        pbrMetallicRoughness=gl.PbrMetallicRoughness(baseColorTexture=gl.TextureInfo(index=0), metallicFactor=0.0, roughnessFactor=1.0),
+        doubleSided=False,
+    )
+    return gl.GLTF2(
+        asset=gl.Asset(generator="dinar", version="2.0", extras={"body_model": body.name, "shape": dict(zip(body.shape_names, shape.tolist()))}),
         scene=0,
         scenes=[gl.Scene(name=name, nodes=[0, *roots])],
         nodes=nodes,
-        meshes=[gl.Mesh(name=name, primitives=[gl.Primitive(attributes=attributes, indices=index_accessor, material=0)])],
-        skins=[
-            gl.Skin(name="skeleton", joints=[1 + j for j in range(num_joints)], skeleton=roots[0], inverseBindMatrices=ibm_accessor)
-        ],
-        materials=[
-            gl.Material(
-                name=f"{name} texture",
-                pbrMetallicRoughness=gl.PbrMetallicRoughness(
-                    baseColorTexture=gl.TextureInfo(index=0), metallicFactor=0.0, roughnessFactor=1.0
-                ),
-                doubleSided=False,
-            )
-        ],
+        meshes=[mesh],
+        skins=[skin],
+        materials=[material],
         textures=[gl.Texture(sampler=0, source=0)],
         samplers=[gl.Sampler(magFilter=_LINEAR, minFilter=_LINEAR, wrapS=_CLAMP_TO_EDGE, wrapT=_CLAMP_TO_EDGE)],
         images=[gl.Image(bufferView=image_view, mimeType="image/png")],
@@ -284,11 +297,6 @@ def export_glb(
         bufferViews=buf.views,
         buffers=[gl.Buffer(byteLength=len(buf.data))],
     )
-    gltf.set_binary_blob(bytes(buf.data))
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(b"".join(gltf.save_to_bytes()))
-    return path
 
 
 # Helpers ----------------------------------------------------------------------------------------

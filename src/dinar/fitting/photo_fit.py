@@ -21,7 +21,8 @@ from torch import Tensor
 from dinar.body.base import BodyModel
 from dinar.fitting.agreement import FitAgreement, fit_agreement
 from dinar.fitting.fitter import BodyFitter, FitConfig, FitResult
-from dinar.fitting.photo import PhotoObservation, load_photo, observe_person
+from dinar.fitting.observe import PhotoObservation, observe_person
+from dinar.fitting.photo import load_photo
 from dinar.fitting.points import COCO_KEYPOINTS, COCO_SKELETON
 from dinar.geometry.camera import Camera
 from dinar.geometry.raster import interpolate_vertex_attr, rasterize

@@ -45,13 +45,14 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from dinar.config import ConfigMixin
 from dinar.geometry.camera import Camera
 from dinar.geometry.raster import RasterOutput, interpolate_vertex_attr, rasterize
 from dinar.geometry.texture_lookup import sample_texture
 from dinar.texture.occlusion import detect_occlusions, occlusion_free_mask
 from dinar.texture.sampling import TextureSample, sample_rgb_texture
 
-from .config import TEXTURE_CHANNELS, ConfigMixin, Stage1Config, preset
+from .config import TEXTURE_CHANNELS, Stage1Config, preset
 from .encoder import Encoder
 from .generator import Generator, NoiseMode
 from .renderer import Renderer, RenderOutput

@@ -16,12 +16,9 @@ Presets (``preset(name)``):
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import typing
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+
+from dinar.config import ConfigMixin
 
 from .stylegan2 import DEFAULT_BLUR_KERNEL
 
@@ -29,24 +26,6 @@ TEXTURE_GEN_CHANNELS = 16
 """L, the channels of the generated neural texture T_gen (paper 3.1)."""
 TEXTURE_CHANNELS = TEXTURE_GEN_CHANNELS + 3 + 1 + 1
 """Channels of T = T_gen ⊕ T_rgb ⊕ B_smp ⊕ B_fill (paper eq. 2): 21."""
-
-
-class ConfigMixin:
-    """``to_dict`` / ``from_dict`` / ``to_json`` / ``from_json`` for (nested) frozen config dataclasses."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return _to_jsonable(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]):
-        return _from_jsonable(cls, data)
-
-    def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
-
-    @classmethod
-    def from_json(cls, text: str):
-        return cls.from_dict(json.loads(text))
 
 
 @dataclass(frozen=True)
@@ -183,35 +162,3 @@ def preset(name: str) -> Stage1Config:
         return PRESETS[name]
     except KeyError:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None
-
-
-# ----------------------------------------------------------------------------------------------------
-# JSON round trip
-# ----------------------------------------------------------------------------------------------------
-
-
-def _to_jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, (tuple, list)):
-        return [_to_jsonable(v) for v in value]
-    return value
-
-
-def _from_jsonable(cls: type, data: Mapping[str, Any]) -> Any:
-    if not isinstance(data, Mapping):
-        raise TypeError(f"{cls.__name__}.from_dict expects a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(data) - names
-    if unknown:
-        raise ValueError(f"{cls.__name__}: unknown config keys {sorted(unknown)}")
-    kwargs = {}
-    for name, value in data.items():
-        hint = hints[name]
-        if dataclasses.is_dataclass(hint):
-            value = _from_jsonable(hint, value)
-        elif typing.get_origin(hint) is tuple:
-            value = tuple(value)
-        kwargs[name] = value
-    return cls(**kwargs)

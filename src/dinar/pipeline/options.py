@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dinar.config import ConfigMixin
 from dinar.nn.avatar_model import TEXTURE_MODES
-from dinar.nn.config import ConfigMixin
 
 LPIPS_NETS = ("vgg", "alex")
 RGB_TUNING_LOSSES = ("paper", "l2")
