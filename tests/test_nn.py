@@ -22,10 +22,10 @@ from dinar.nn.stylegan2 import (
     ModulatedConv2d,
     Upsample,
     make_kernel,
-    minibatch_stddev,
     stylegan2_channels,
     upfirdn2d,
 )
+from dinar.nn.stylegan2_discriminator import minibatch_stddev
 
 # Parameter counts of the `paper` preset (widths of the official release, see nn/config.py).
 PAPER_PARAMS = {"encoder": 7_377_760, "generator": 8_124_413, "renderer": 18_990_048, "discriminator": 7_246_369}

@@ -30,9 +30,9 @@ from dinar.data.appearance import (
     SHOES,
     TOP,
     Appearance,
-    PersonTexture,
-    _pattern,
 )
+from dinar.data.painting import _pattern
+from dinar.data.texture_bake import PersonTexture
 from dinar.geometry.camera import Camera, intrinsics, look_at
 from dinar.geometry.normals import face_normals, vertex_normals
 from dinar.geometry.raster import rasterize

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from .config import DiscriminatorConfig
-from .stylegan2 import DiscriminatorBody, EqualLinear, stylegan2_channels
+from .stylegan2 import EqualLinear, stylegan2_channels
+from .stylegan2_discriminator import DiscriminatorBody
 
 
 @dataclass

@@ -13,7 +13,8 @@ import torch
 from torch import Tensor, nn
 
 from .config import EncoderConfig
-from .stylegan2 import DiscriminatorBody, EqualLinear, stylegan2_channels
+from .stylegan2 import EqualLinear, stylegan2_channels
+from .stylegan2_discriminator import DiscriminatorBody
 
 
 @dataclass
