@@ -40,10 +40,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from dinar.digests import sha256_file, state_digest, tensor_sha256, uv_digest
 from dinar.geometry.camera import Camera, focal_from_fov, intrinsics, look_at
 from dinar.nn.config import TEXTURE_CHANNELS
 from dinar.utils import atomic_path
-from dinar.digests import sha256_file, state_digest, tensor_sha256, uv_digest
 from dinar.weights.model_dir import default_model_dir
 from dinar.weights.networks import (
     STAGE1_DIR,
@@ -357,7 +357,7 @@ class Avatar:
         (default: the motion's), and each frame as ``frames_dir/frame_NNNNN.png`` when given."""
         from tqdm import tqdm
 
-        from dinar.data.layout import write_png
+        from dinar.images import write_png
 
         try:
             import imageio.v2 as imageio

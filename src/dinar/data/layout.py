@@ -152,7 +152,7 @@ def read_rgb(path: str | Path) -> np.ndarray:
     except FileNotFoundError:
         raise DatasetError(f"{path}: image missing") from None
     except images.ImageError as err:
-        raise DatasetError(str(err)) from err
+        raise DatasetError(f"{path}: unreadable image ({err.__cause__ or err})") from err
 
 
 def read_mask(path: str | Path) -> np.ndarray:
@@ -162,7 +162,7 @@ def read_mask(path: str | Path) -> np.ndarray:
     except FileNotFoundError:
         raise DatasetError(f"{path}: mask missing (every rgb/<stem>.png needs segm/<stem>.png)") from None
     except images.ImageError as err:
-        raise DatasetError(str(err)) from err
+        raise DatasetError(f"{path}: unreadable mask ({err.__cause__ or err})") from err
 
 
 def read_params(path: str | Path, body_model: str | None = None, num_joints: int | None = None) -> ImageRecord:
