@@ -114,11 +114,7 @@ def scale_camera(camera: Camera, size: int) -> Camera:
     """A square camera re-expressed for ``size`` × ``size`` images (K scaled; pixel centres at +0.5 scale)."""
     if camera.width != camera.height:
         raise ValueError(f"the renderer makes square images; got a {camera.width}x{camera.height} camera")
-    if camera.width == size:
-        return camera
-    K = camera.K.clone()
-    K[:, :2] *= size / camera.width
-    return Camera(K=K, R=camera.R, t=camera.t, width=size, height=size)
+    return camera.resized(size, size)
 
 
 # ---------------------------------------------------------------------------------------------------

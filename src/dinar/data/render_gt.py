@@ -276,9 +276,7 @@ def render_clothed(
 ) -> tuple[np.ndarray, np.ndarray]:
     """RGB ``[H, W, 3]`` and mask ``[H, W]``, both uint8, of the clothed person."""
     ss = supersample
-    K = camera.K.clone()
-    K[:, :2] *= ss
-    cam = Camera(K=K, R=camera.R, t=camera.t, width=camera.width * ss, height=camera.height * ss)
+    cam = camera.resized(camera.width * ss, camera.height * ss)
     H, W = cam.height, cam.width
     verts = mesh.vertices[None]
     r = rasterize(verts, mesh.faces, cam)

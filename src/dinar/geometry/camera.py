@@ -49,6 +49,16 @@ class Camera:
         sl = slice(index, index + 1) if isinstance(index, int) else index
         return replace(self, K=self.K[sl], R=self.R[sl], t=self.t[sl])
 
+    def resized(self, width: int, height: int) -> Camera:
+        """The same view in the image resized to ``width`` x ``height``: the first two rows of K scale
+        with the image (pixel centres at +0.5 scale with it, OpenCV convention); R and t are kept."""
+        if (width, height) == (self.width, self.height):
+            return self
+        K = self.K.clone()
+        K[:, 0] *= width / self.width
+        K[:, 1] *= height / self.height
+        return replace(self, K=K, width=int(width), height=int(height))
+
     def expand(self, batch_size: int) -> Camera:
         """Repeat a single camera ``batch_size`` times."""
         if self.batch_size == batch_size:

@@ -117,8 +117,7 @@ def square_and_resize(rgb: Tensor, mask: Tensor, camera: Camera, size: int, pad_
         mode = {"mode": "area"} if size < side else {"mode": "bilinear", "align_corners": False}
         rgb = F.interpolate(rgb, size=(size, size), **mode)
         mask = F.interpolate(mask, size=(size, size), **mode)
-        K[:, :2] *= size / side
-    return rgb, mask, Camera(K=K, R=camera.R, t=camera.t, width=size, height=size)
+    return rgb, mask, Camera(K=K, R=camera.R, t=camera.t, width=side, height=side).resized(size, size)
 
 
 def prepare_photo(image: ImageLike, mask: MaskLike, fit: FitParams, model: AvatarModel, body) -> Photo:
