@@ -10,6 +10,9 @@ from pathlib import Path
 from dinar.commands.options import (
     add_model_arguments,
     add_pipeline_switches,
+    bounded_float,
+    bounded_int,
+    check_output,
     pipeline_options,
 )
 
@@ -20,8 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="one body fit per photo (dataset-layout params JSON or `dinar fit` output); "
                              "without it the photos are fitted here (needs the photo extra)")
     parser.add_argument("--mask", type=Path, nargs="+", metavar="MASK.png", help="one person mask per photo (with --fit)")
-    parser.add_argument("--person-index", type=int, metavar="I", help="without --fit: which person when a photo shows several (0 = leftmost)")
-    parser.add_argument("--box", type=float, nargs=4, metavar=("X0", "Y0", "X1", "Y1"), help="without --fit: the person's box in photo pixels")
+    parser.add_argument("--person-index", type=bounded_int(0, 999), metavar="I", help="without --fit: which person when a photo shows several (0 = leftmost)")
+    parser.add_argument("--box", type=bounded_float(-1e5, 1e5), nargs=4, metavar=("X0", "Y0", "X1", "Y1"), help="without --fit: the person's box in photo pixels")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="NAME.avatar", help="avatar file to write (safetensors)")
     add_model_arguments(parser)
     add_pipeline_switches(parser)
@@ -31,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     """``dinar avatar``: make an avatar file from photos."""
     from dinar.pipeline.files import make_avatar
 
+    check_output(args.output, (*args.photos, *(args.fit or ()), *(args.mask or ())), (".avatar",), "avatar file")
     start = time.perf_counter()
     make_avatar(args.photos, args.fit, args.mask, args.checkpoint, args.device, pipeline_options(args), args.output,
                 person_index=args.person_index, box=tuple(args.box) if args.box else None)

@@ -9,6 +9,13 @@ import argparse
 import time
 from pathlib import Path
 
+from dinar.commands.options import (
+    bounded_float,
+    bounded_int,
+    check_output,
+    check_output_dir,
+)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``dinar fit``."""
@@ -16,10 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="FIT.json", help="parameter file to write (dataset-layout JSON)")
     parser.add_argument("--overlay", type=Path, metavar="PNG", help="overlay to check the fit (default: FIT.overlay.png beside the JSON; 'none' to skip)")
     parser.add_argument("--layout", type=Path, metavar="DIR", help="also write the crop as a one-image dataset: DIR/<photo name>/{rgb,segm,params}/photo.*")
-    parser.add_argument("--person-index", type=int, metavar="I", help="which person when the photo shows several (0 = leftmost)")
-    parser.add_argument("--box", type=float, nargs=4, metavar=("X0", "Y0", "X1", "Y1"), help="the person's box in photo pixels")
-    parser.add_argument("--focal", type=float, metavar="PX", help="focal length in photo pixels (default 1.2 x the longer side)")
-    parser.add_argument("--crop-size", type=int, default=512, help="side of the square crop the fit and the avatar use (default 512, the paper's)")
+    parser.add_argument("--person-index", type=bounded_int(0, 999), metavar="I", help="which person when the photo shows several (0 = leftmost)")
+    parser.add_argument("--box", type=bounded_float(-1e5, 1e5), nargs=4, metavar=("X0", "Y0", "X1", "Y1"), help="the person's box in photo pixels")
+    parser.add_argument("--focal", type=bounded_float(0.0, 1e6, low_open=True), metavar="PX", help="focal length in photo pixels (default 1.2 x the longer side)")
+    parser.add_argument("--crop-size", type=bounded_int(64, 2048), default=512, help="side of the square crop the fit and the avatar use (default 512, the paper's)")
     parser.add_argument("--preset", choices=["default", "fast"], default="default", help="fitter iterations (fast: about half)")
     parser.add_argument("--body-model", default="anny", help="body model (default anny)")
     parser.add_argument("--body-model-path", type=Path, help="folder with your SMPL-X model files (for --body-model smplx)")
@@ -33,6 +40,11 @@ def run(args: argparse.Namespace) -> int:
         overlay = args.output.with_suffix(".overlay.png")
     else:
         overlay = None if str(args.overlay).lower() == "none" else args.overlay
+    check_output(args.output, (args.photo,), (".json",), "parameter file")
+    if overlay is not None:
+        check_output(Path(overlay), (args.photo, args.output), (".png",), "overlay")
+    if args.layout is not None:
+        check_output_dir(args.layout, (args.photo,), "layout folder")
     start = time.perf_counter()
     fit, person_dir = fit_photo_file(args.photo, args.output, overlay=overlay, layout=args.layout, person_index=args.person_index,
                          box=tuple(args.box) if args.box else None, focal=args.focal, crop_size=args.crop_size,

@@ -24,8 +24,8 @@ def add_pipeline_switches(parser: argparse.ArgumentParser) -> None:
                         help="paper: L2 + LPIPS + adversarial (default); l2: L2 alone, cleaner on real photos with the shipped model")
     parser.add_argument("--texture", choices=("both", "rgb", "neural"),
                         help="texture mode; must be the checkpoint's (train one per mode for the ablation)")
-    parser.add_argument("--diffusion-steps", type=int, default=25, help="DDIM steps of the inpainting (default 25)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the diffusion noise (same seed, same avatar)")
+    parser.add_argument("--diffusion-steps", type=bounded_int(1, 1000), default=25, help="DDIM steps of the inpainting, 1..1000 (default 25)")
+    parser.add_argument("--seed", type=SEED, default=0, help="seed of the diffusion noise (same seed, same avatar)")
 
 
 def pipeline_options(args: argparse.Namespace):
@@ -37,3 +37,79 @@ def pipeline_options(args: argparse.Namespace):
         color_adjust=not args.no_color_adjust, texture=args.texture, diffusion_steps=args.diffusion_steps, seed=args.seed,
         rgb_tuning_loss=args.rgb_tuning_loss,
     )
+
+
+# -- numbers: checked where they enter (argparse types: a bad value is one line, exit 2) -------------
+def bounded_int(low: int, high: int):
+    """An argparse type: an integer in ``[low, high]`` (no floats, no 1e23)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is out of range: give {low}..{high}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def bounded_float(low: float, high: float, low_open: bool = False):
+    """An argparse type: a finite number in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
+    import math
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value) or value > high or value < low or (low_open and value == low):
+            bound = f"more than {low}" if low_open else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"{text} is out of range: give a number {bound} and at most {high}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+SEED = bounded_int(0, 2**32 - 1)
+
+
+# -- outputs: refused before any work when they cannot be written ------------------------------------
+def check_output(path: Path, inputs: tuple[Path | None, ...] = (), suffixes: tuple[str, ...] = (), what: str = "output") -> Path:
+    """Refuse an output path that is an input, an existing folder, has the wrong extension, or lies in a
+    folder that cannot be written; returns ``path``. Called before the work starts."""
+    import os
+
+    for given in inputs:
+        if given is not None and Path(given).resolve() == path.resolve():
+            raise ValueError(f"{path}: is also an input; write the {what} to another path so the input is not replaced")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder; give a file path for the {what}" + (f" ({'/'.join(suffixes)})" if suffixes else ""))
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise ValueError(f"{path}: the {what} must end in {' or '.join(suffixes)}")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"{path}: cannot write there ({folder} is not a writable folder); choose another path")
+    return path
+
+
+def check_output_dir(path: Path, inputs: tuple[Path | None, ...] = (), what: str = "output folder") -> Path:
+    """Refuse an output folder that is an existing file, an input, or cannot be created/written."""
+    import os
+
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{path}: is a file; give a folder for the {what}")
+    for given in inputs:
+        if given is not None and Path(given).resolve() == path.resolve():
+            raise ValueError(f"{path}: is also an input; choose another {what}")
+    folder = path
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"{path}: cannot write there ({folder} is not writable); choose another folder")
+    return path
