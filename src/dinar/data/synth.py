@@ -40,7 +40,8 @@ import roma
 import torch
 from torch import Tensor
 
-from dinar.data.appearance import bake_person_texture, sample_appearance
+from dinar.body.poses import sample_poses
+from dinar.data.appearance import sample_appearance
 from dinar.data.layout import (
     FitParams,
     ImageRecord,
@@ -49,7 +50,6 @@ from dinar.data.layout import (
     write_png,
     write_sample,
 )
-from dinar.body.poses import sample_poses
 from dinar.data.render_gt import (
     clothed_mesh,
     plan_shells,
@@ -58,6 +58,7 @@ from dinar.data.render_gt import (
     sample_views,
     skirt_texture,
 )
+from dinar.data.texture_bake import bake_person_texture
 from dinar.geometry.camera import Camera
 
 logger = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ __all__ = [
     "dice",
     "g_nonsaturating_loss",
     "l2",
-    "psnr",
     "lpips_state_dict",
+    "psnr",
     "r1_penalty",
     "random_crop",
 ]

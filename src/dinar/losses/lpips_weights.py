@@ -245,7 +245,7 @@ def _read_packaged(net: Net) -> dict[str, torch.Tensor]:
     path = PACKAGED[net]
     try:
         state = load_file(str(path))
-    except Exception as err:  # noqa: BLE001 - a missing or unreadable packaged file means a broken install
+    except Exception as err:  # a missing or unreadable packaged file means a broken install
         raise LPIPSWeightsError(f"{path}: the packaged LPIPS-{net} weights are unreadable ({err}); reinstall dinar") from err
     if state_dict_digest(state) != STATE_SHA256[net]:
         raise LPIPSWeightsError(f"{path}: the packaged LPIPS-{net} weights do not match their pinned digest; reinstall dinar")
