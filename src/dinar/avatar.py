@@ -13,7 +13,7 @@ File format ``dinar-avatar/1`` — one safetensors file:
 - header metadata ``format`` = ``"dinar-avatar/1"`` and ``avatar`` = JSON with ``body_model``,
   ``atlas``, ``atlas_sha256`` (the UVs the texture is laid out in), ``texture_mode``, ``image_size``, ``checkpoint`` (``weights_sha256`` of the stage-1
   ``model.safetensors`` file, ``config_sha256`` of its config, ``state_sha256`` of its tensors,
-  ``source``), ``texture_sha256`` (detects a corrupted payload), ``sources`` (SHA-256 and size of
+  ``source``), ``texture_sha256`` and ``shape_sha256`` (detect a corrupted payload; NaN or infinite numbers are refused too), ``sources`` (SHA-256 and size of
   each input image), ``options`` (the pipeline options), ``dinar_version``.
 
 Checkpoint identity: two checkpoints are the same when their config digests and the SHA-256 of their
@@ -178,6 +178,7 @@ class Avatar:
             "atlas": self.atlas,
             "checkpoint": self.checkpoint.to_json(),
             "texture_sha256": tensor_sha256(self.texture),
+            "shape_sha256": tensor_sha256(self.shape),
         }
 
     def save(self, path: str | Path) -> Path:
@@ -393,6 +394,8 @@ class Avatar:
 def _read_avatar(path: Path) -> Avatar:
     from safetensors import SafetensorError, safe_open
 
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder, not an avatar file; give the .avatar file itself")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such avatar file")
     fix = "make the avatar again (dinar.pipeline) or restore the file"
@@ -412,6 +415,7 @@ def _read_avatar(path: Path) -> Avatar:
         doc = json.loads(meta["avatar"])
         checkpoint = CheckpointIdentity.from_json(doc.pop("checkpoint"))
         body_model, atlas, texture_sha = str(doc.pop("body_model")), str(doc.pop("atlas")), str(doc.pop("texture_sha256"))
+        shape_sha = doc.pop("shape_sha256", None)
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{path}: avatar metadata is incomplete or malformed ({type(err).__name__}: {err}); {fix}") from err
     if names != sorted(TENSOR_NAMES):
@@ -423,7 +427,9 @@ def _read_avatar(path: Path) -> Avatar:
     if texture.dim() != 3 or texture.shape[0] != TEXTURE_CHANNELS or texture.shape[1] != texture.shape[2] or shape.dim() != 1:
         raise ValueError(f"{path}: texture {list(texture.shape)} / shape {list(shape.shape)}, expected "
                          f"[{TEXTURE_CHANNELS}, S, S] / [S]; {fix}")
-    if tensor_sha256(texture) != texture_sha:
-        raise ValueError(f"{path}: the texture's SHA-256 does not match the one recorded when it was saved (corrupt file); {fix}")
+    if tensor_sha256(texture) != texture_sha or (shape_sha is not None and tensor_sha256(shape) != shape_sha):
+        raise ValueError(f"{path}: a tensor's SHA-256 does not match the one recorded when it was saved (corrupt file); {fix}")
+    if not (torch.isfinite(texture).all() and torch.isfinite(shape).all()):
+        raise ValueError(f"{path}: the avatar holds NaN or infinite numbers; {fix}")
     return Avatar(texture=texture, shape=shape, body_model=body_model, atlas=atlas, checkpoint=checkpoint, metadata=doc,
                   _source=path)

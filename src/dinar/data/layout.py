@@ -43,6 +43,10 @@ from dinar.images import write_png
 from dinar.utils import atomic_path
 
 PARAMS_FORMAT = "dinar-params/1"
+MAX_ROTATION = 50.0  # radians: axis-angles beyond this are no rotation a fitter makes
+MAX_SHAPE = 100.0
+MAX_DISTANCE_M = 1000.0
+MAX_IMAGE_SIDE = 16384
 RGB_DIR, SEGM_DIR, PARAMS_DIR = "rgb", "segm", "params"
 _STEM = re.compile(r"^pose(\d+)_view(\d+)$")
 
@@ -88,7 +92,31 @@ class FitParams:
                 f"{source}: expected pose [J, 3], shape [S], global_orient [3], transl [3]; got "
                 f"{tuple(pose.shape)}, {tuple(shape.shape)}, {tuple(orient.shape)}, {tuple(transl.shape)}"
             )
-        return cls(pose=pose, shape=shape, global_orient=orient, transl=transl, camera=camera)
+        params = cls(pose=pose, shape=shape, global_orient=orient, transl=transl, camera=camera)
+        check_fit(params, source)
+        return params
+
+
+def check_fit(fit: FitParams, source: str | Path = "<params>") -> None:
+    """Refuse a fit no body or camera can have: NaN or infinite numbers, rotations beyond ±``MAX_ROTATION``
+    radians, a body more than ``MAX_DISTANCE_M`` from the origin, a camera with no pixels, a non-positive
+    focal length or a rotation matrix that is not one."""
+    for name, value, bound in (("pose", fit.pose, MAX_ROTATION), ("global_orient", fit.global_orient, MAX_ROTATION),
+                               ("shape", fit.shape, MAX_SHAPE), ("transl", fit.transl, MAX_DISTANCE_M)):
+        if not torch.isfinite(value).all():
+            raise DatasetError(f"{source}: {name} holds NaN or infinite numbers; fit the photo again (dinar fit)")
+        if value.numel() and float(value.abs().max()) > bound:
+            raise DatasetError(f"{source}: {name} has a value of {float(value.abs().max()):.3g}, beyond ±{bound:g}; fit the photo again")
+    cam = fit.camera
+    if not (0 < cam.width <= MAX_IMAGE_SIDE and 0 < cam.height <= MAX_IMAGE_SIDE):
+        raise DatasetError(f"{source}: camera image size {cam.width}x{cam.height} is not 1..{MAX_IMAGE_SIDE} pixels a side")
+    if not (torch.isfinite(cam.K).all() and torch.isfinite(cam.R).all() and torch.isfinite(cam.t).all()):
+        raise DatasetError(f"{source}: the camera holds NaN or infinite numbers; fit the photo again")
+    if float(cam.K[:, 0, 0].min()) <= 0 or float(cam.K[:, 1, 1].min()) <= 0:
+        raise DatasetError(f"{source}: the camera's focal length must be positive")
+    eye = cam.R @ cam.R.transpose(1, 2)
+    if float((eye - torch.eye(3)).abs().max()) > 1e-3 or float(cam.t.abs().max()) > MAX_DISTANCE_M:
+        raise DatasetError(f"{source}: the camera's R is not a rotation or its t is beyond ±{MAX_DISTANCE_M:g} m")
 
 
 @dataclass
@@ -176,6 +204,8 @@ def read_params(path: str | Path, body_model: str | None = None, num_joints: int
         raise DatasetError(f"{path}: unreadable parameter file ({err})") from err
     if not isinstance(d, dict) or "body_model" not in d:
         raise DatasetError(f"{path}: not a dinar parameter file (no 'body_model' key)")
+    if d.get("format", PARAMS_FORMAT) != PARAMS_FORMAT:
+        raise DatasetError(f"{path}: format {d['format']!r}, this dinar reads {PARAMS_FORMAT!r}; use the dinar version that wrote it")
     if body_model is not None and d["body_model"] != body_model:
         raise DatasetError(f"{path}: parameters are for body model {d['body_model']!r}, but {body_model!r} is in use")
     fit = FitParams.from_json(d, path)

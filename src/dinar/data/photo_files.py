@@ -148,7 +148,10 @@ def read_fitted_photo(image_path: Path, fit_path: Path, mask_path: Path | None, 
         if doc.get("crop"):
             from dinar.fitting.photo import CropBox
 
-            crop = CropBox.from_state(doc["crop"])
+            try:
+                crop = CropBox.from_state(doc["crop"])
+            except ValueError as err:
+                raise ValueError(f"{fit_path}: {err}") from None
             image = crop.apply(image)
         else:
             fit = FitParams.from_json({**fit.to_json(), "camera": photo_camera}, fit_path)

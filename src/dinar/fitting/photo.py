@@ -173,7 +173,16 @@ class CropBox:
 
     @classmethod
     def from_state(cls, state: dict) -> CropBox:
-        return cls(float(state["x0"]), float(state["y0"]), float(state["size"]), int(state["out_size"]))
+        """The crop a fit file records; a crop with no pixels or non-finite numbers is refused."""
+        import math
+
+        try:
+            box = cls(float(state["x0"]), float(state["y0"]), float(state["size"]), int(state["out_size"]))
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"malformed crop {state!r} ({type(err).__name__}: {err})") from err
+        if not all(math.isfinite(v) for v in (box.x0, box.y0, box.size)) or box.size <= 0 or not 0 < box.out_size <= 16384:
+            raise ValueError(f"crop {state!r} has no pixels or non-finite numbers; fit the photo again (dinar fit)")
+        return box
 
 
 def square_crop(points: np.ndarray, out_size: int = 512, margin: float = 0.1) -> CropBox:

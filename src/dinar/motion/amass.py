@@ -120,9 +120,13 @@ def _parents(names: list[str]) -> list[int]:
 
 def _read(path: Path) -> tuple[np.ndarray, np.ndarray, float]:
     """``poses [T, D]``, ``trans [T, 3]`` and the frame rate from an AMASS-style ``.npz``."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):  # np.load would take any other file for a pickle
+        raise ValueError(f"Cannot read {str(path)!r} as an .npz file: it is not a zip of numpy arrays; save the motion with numpy.savez")
     try:
         data = np.load(path, allow_pickle=False)
-    except Exception as error:  # not a zip / npz
+    except Exception as error:  # a damaged zip
         raise ValueError(f"Cannot read {str(path)!r} as an .npz file: {error}") from error
     with data:
         keys = set(data.files)

@@ -199,9 +199,18 @@ def parse_bvh(text: str) -> BVH:
     count, frame_time = int(frames_match.group(1)), float(time_match.group(1))
     body = motion[time_match.end() :].split()
     width = sum(len(c) for c in channels)
-    if count <= 0 or frame_time <= 0 or len(body) < count * width:
-        raise ValueError(f"malformed BVH MOTION: {count} frames of {width} channels need {count * width} values, found {len(body)} (frame time {frame_time})")
-    values = torch.tensor([float(x) for x in body[: count * width]], dtype=torch.float64).view(count, width)
+    if count <= 0:
+        raise ValueError("its MOTION section has 0 frames; a motion needs at least one")
+    if not 0 < frame_time < 10:
+        raise ValueError(f"its Frame Time is {frame_time} s; give the seconds between frames (e.g. 0.0333333 for 30 fps)")
+    if len(body) < count * width:
+        raise ValueError(f"malformed BVH MOTION: {count} frames of {width} channels need {count * width} values, found {len(body)}")
+    try:
+        values = torch.tensor([float(x) for x in body[: count * width]], dtype=torch.float64).view(count, width)
+    except ValueError as error:
+        raise ValueError(f"malformed BVH MOTION: {error}") from error
+    if not (torch.isfinite(values).all() and all(math.isfinite(v) for o in offsets for v in o)):
+        raise ValueError("it holds NaN or infinite numbers (in the MOTION values or the joint offsets)")
     return BVH(names, parents, torch.tensor(offsets, dtype=torch.float64), channels, values, frame_time)
 
 
