@@ -20,6 +20,7 @@ from dinar.fitting.photo import (
     PersonDetection,
     Photo,
     PhotoError,
+    cut_off_parts,
 )
 from dinar.utils import quiet_native_stderr
 
@@ -160,20 +161,22 @@ def detect_people(photo: Photo, max_side: int = 1280, min_score: float = 0.5, mi
     people = [PersonDetection(tuple(v * scale for v in k.box), k.score, (k.hip_centre[0] * scale, k.hip_centre[1] * scale)) for k in kept]
     if len(people) > 1:  # the windows' weaker detections include objects: keep whom BlazePose finds a torso for
         checked = [(p, _torso_extent(photo, p.box, max_side)) for p in people]
-        people = [dataclasses.replace(p, extent=extent) for p, extent in checked if extent is not None]
+        people = [dataclasses.replace(p, extent=found[0], cut_off=found[1]) for p, found in checked if found is not None]
     return sorted(people, key=lambda d: d.hip_centre[0])
 
 
 def _torso_extent(photo: Photo, box: tuple[float, float, float, float], max_side: int, min_visibility: float = 0.5):
     """If BlazePose's landmark model finds both shoulders and both hips around ``box``: a box around the
-    visible landmarks (grown by 10% of their height, so the top of the head is in), else None."""
+    visible landmarks (grown by 10% of their height, so the top of the head is in) and the parts of the
+    body that are not in the photo (:func:`~dinar.fitting.photo.cut_off_parts`), else None."""
     found = _landmarks_in(photo, _clip_box(box, photo.width, photo.height, 0.15), max_side)
     if found is None or not all(found[1][BLAZEPOSE_LANDMARKS.index(n)] >= min_visibility for n in _REQUIRED):
         return None
     points = found[0][found[1] >= min_visibility]
     (x0, y0), (x1, y1) = points.min(0), points.max(0)
     pad = 0.1 * (y1 - y0)
-    return (max(0.0, x0 - pad), max(0.0, y0 - pad), min(float(photo.width), x1 + pad), min(float(photo.height), y1 + pad))
+    extent = (max(0.0, x0 - pad), max(0.0, y0 - pad), min(float(photo.width), x1 + pad), min(float(photo.height), y1 + pad))
+    return extent, cut_off_parts(found[0], found[1], photo.width, photo.height, min_visibility)
 
 
 def _clip_box(box: tuple[float, float, float, float], width: int, height: int, grow: float) -> tuple[int, int, int, int]:

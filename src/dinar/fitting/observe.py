@@ -18,9 +18,6 @@ from dinar.fitting.detection import (
 )
 from dinar.fitting.fitter import FitTarget
 from dinar.fitting.photo import (
-    _KNEES,
-    _REQUIRED,
-    BLAZEPOSE_LANDMARKS,
     BLAZEPOSE_TO_COCO,
     BodyCutOffError,
     CropBox,
@@ -28,6 +25,7 @@ from dinar.fitting.photo import (
     Photo,
     PhotoError,
     SeveralPeopleError,
+    cut_off_parts,
     square_crop,
 )
 from dinar.geometry.camera import intrinsics
@@ -110,15 +108,25 @@ def observe_person(
             raise PhotoError(f"--person-index {person_index} is out of range: found {len(people)} people (0..{len(people) - 1}, left to right)")
         found = _landmarks_of(photo, people, person_index, max_side)
     elif len(people) > 1:
-        raise SeveralPeopleError([p.extent or p.box for p in people])
+        if all(p.cut_off for p in people):
+            listing = "; ".join(f"{i}: {', '.join(p.cut_off)}" for i, p in enumerate(people))
+            raise BodyCutOffError(f"found {len(people)} people, every one cut off (not in the photo: {listing}); "
+                                  "the fit needs a photo with at least one whole body")
+        raise SeveralPeopleError([p.extent or p.box for p in people], [p.cut_off or [] for p in people])
     else:
         found = _landmarks_in(photo, (0, 0, W, H), max_side)
+        if found is None and people:
+            found = _landmarks_of(photo, people, 0, max_side)
+    if found is None and people:
+        where = "; ".join(f"x {p.box[0]:.0f}-{p.box[2]:.0f}, y {p.box[1]:.0f}-{p.box[3]:.0f}" for p in people)
+        raise BodyCutOffError(f"found {len(people)} person(s) ({where}) but not enough of the body to fit: it is cut off by the "
+                              "photo's edge or hidden; the fit needs both shoulders, both hips and one whole leg (knee and ankle)")
     if found is None:
         raise NoPersonError("no person found in the photo" + (" inside the given box" if box is not None else ""))
     landmarks, visibility, segmentation, region = found
     x0, y0, x1, y1 = region
     sw, sh = x1 - x0, y1 - y0
-    _check_body_visible(visibility, min_visibility)
+    _check_body_visible(landmarks, visibility, W, H, min_visibility)
 
     mask = np.zeros((H, W), dtype=np.float32)
     if segmentation is not None:
@@ -153,13 +161,10 @@ def _person_component(mask: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.where(soft, mask, 0.0).astype(np.float32)
 
 
-def _check_body_visible(visibility: np.ndarray, threshold: float) -> None:
-    names = BLAZEPOSE_LANDMARKS
-    missing = [n for n in _REQUIRED if visibility[names.index(n)] < threshold]
-    if all(visibility[names.index(n)] < threshold for n in _KNEES):
-        missing.append("both knees")
+def _check_body_visible(landmarks: np.ndarray, visibility: np.ndarray, width: int, height: int, threshold: float) -> None:
+    missing = cut_off_parts(landmarks, visibility, width, height, threshold)
     if missing:
         raise BodyCutOffError(
-            "too much of the body is cut off or hidden to fit it (not visible: " + ", ".join(m.replace("_", " ") for m in missing) + "); "
-            "the fit needs both shoulders, both hips and at least one knee in the photo"
+            "too much of the body is cut off or hidden to fit it (not in the photo: " + ", ".join(missing) + "); "
+            "the fit needs both shoulders, both hips and one whole leg (knee and ankle) in the photo"
         )

@@ -59,10 +59,11 @@ class NoPersonError(PhotoError):
 
 
 class SeveralPeopleError(PhotoError):
-    def __init__(self, boxes: list[tuple[float, float, float, float]]) -> None:
+    def __init__(self, boxes: list[tuple[float, float, float, float]], cut_off: list[list[str]] | None = None) -> None:
         self.count = len(boxes)
         self.boxes = boxes
-        listing = "; ".join(f"{i}: x {b[0]:.0f}-{b[2]:.0f}, y {b[1]:.0f}-{b[3]:.0f}" for i, b in enumerate(boxes))
+        notes = [f" (cut off: {', '.join(parts)})" if parts else "" for parts in (cut_off or [[] for _ in boxes])]
+        listing = "; ".join(f"{i}: x {b[0]:.0f}-{b[2]:.0f}, y {b[1]:.0f}-{b[3]:.0f}{note}" for i, (b, note) in enumerate(zip(boxes, notes)))
         super().__init__(
             f"found {self.count} people in the photo ({listing}, numbered left to right); "
             f"choose one with --person-index 0..{self.count - 1} or --box X0 Y0 X1 Y1 (pixels)"
@@ -71,6 +72,29 @@ class SeveralPeopleError(PhotoError):
 
 class BodyCutOffError(PhotoError):
     pass
+
+
+def cut_off_parts(landmarks: np.ndarray, visibility: np.ndarray, width: int, height: int, threshold: float = 0.5) -> list[str]:
+    """The parts a fit needs that are not in the photo, or [] when the body is whole enough to fit.
+
+    A fit needs both shoulders and both hips, and one whole leg: a visible knee with its ankle inside the
+    photo (BlazePose guesses landmarks past the photo's edge; a knee alone, the thighs cut off below it,
+    lets the fit swing the lower leg anywhere).
+    """
+    names = BLAZEPOSE_LANDMARKS
+
+    def seen(name: str) -> bool:
+        return bool(visibility[names.index(name)] >= threshold)
+
+    def inside(name: str) -> bool:
+        x, y = landmarks[names.index(name)]
+        return bool(-0.02 * width <= x <= 1.02 * width and -0.02 * height <= y <= 1.02 * height)
+
+    missing = [n.replace("_", " ") for n in _REQUIRED if not seen(n) or not inside(n)]
+    legs = [side for side in ("left", "right") if seen(f"{side}_knee") and inside(f"{side}_knee") and inside(f"{side}_ankle")]
+    if not legs:
+        missing.append("both lower legs" if any(seen(k) and inside(k) for k in _KNEES) else "both knees")
+    return missing
 
 
 class MissingPhotoExtraError(RuntimeError):
@@ -203,3 +227,4 @@ class PersonDetection:
     score: float
     hip_centre: tuple[float, float]
     extent: tuple[float, float, float, float] | None = None  # around the visible landmarks, when several people were checked
+    cut_off: list[str] | None = None  # what of the body is not in the photo, when several people were checked

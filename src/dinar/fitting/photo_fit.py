@@ -22,7 +22,7 @@ from dinar.body.base import BodyModel
 from dinar.fitting.agreement import FitAgreement, fit_agreement
 from dinar.fitting.fitter import BodyFitter, FitConfig, FitResult
 from dinar.fitting.observe import PhotoObservation, observe_person
-from dinar.fitting.photo import load_photo
+from dinar.fitting.photo import PhotoError, load_photo
 from dinar.fitting.points import COCO_KEYPOINTS, COCO_SKELETON
 from dinar.geometry.camera import Camera
 from dinar.geometry.raster import interpolate_vertex_attr, rasterize
@@ -36,6 +36,17 @@ _PART_COLOURS = np.array([
     [0.60, 0.85, 0.70], [0.45, 0.75, 0.55], [0.30, 0.60, 0.40],  # left leg (green)
     [0.95, 0.85, 0.50], [0.90, 0.75, 0.35], [0.80, 0.60, 0.25],  # right leg (yellow)
 ], dtype=np.float32)  # fmt: skip
+
+
+MAX_KEYPOINT_ERROR = 0.05
+"""A fit whose keypoints are further than this from the detected ones (mean, as a fraction of the
+person's height) is refused. The real test photos' fits are at most 1.7% (tests/test_photo_real.py)."""
+MIN_SILHOUETTE_IOU = 0.5
+"""A fit whose silhouette overlaps the person mask less than this (IoU) is refused (real photos: 0.68 or more)."""
+
+
+class FitDisagreementError(PhotoError):
+    """The fitted body disagrees with the detections beyond the stated bounds."""
 
 
 @dataclass
@@ -73,7 +84,14 @@ def fit_photo(
     obs = observe_person(load_photo(photo), person_index=person_index, box=box, crop_size=crop_size)
     target = obs.fit_target(focal)
     result = fitter.fit(target)
-    return PhotoFit(obs, result, fit_agreement(fitter.body, result, target))
+    agreement = fit_agreement(fitter.body, result, target)
+    if agreement.keypoints_rel > MAX_KEYPOINT_ERROR or agreement.silhouette_iou < MIN_SILHOUETTE_IOU:
+        raise FitDisagreementError(
+            f"the fitted body does not match the person in the photo (keypoints {100 * agreement.keypoints_rel:.1f}% of their "
+            f"height off, allowed {100 * MAX_KEYPOINT_ERROR:.0f}%; silhouette IoU {agreement.silhouette_iou:.2f}, needed "
+            f"{MIN_SILHOUETTE_IOU:.2f}): the pose may be too unusual or the detection wrong; try --box around the person"
+        )
+    return PhotoFit(obs, result, agreement)
 
 
 def library_prior(body: BodyModel) -> Tensor | None:
