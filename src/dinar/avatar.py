@@ -375,7 +375,7 @@ class Avatar:
             writer = imageio.get_writer(str(tmp), format="FFMPEG", mode="I", fps=fps, codec="libx264",
                                         pixelformat="yuv420p", macro_block_size=1, ffmpeg_log_level="error")
             try:
-                for start in tqdm(range(0, T, batch_size), desc="render", disable=not progress):
+                for start in tqdm(range(0, T, batch_size), desc="render", disable=None if progress else True):
                     sl = slice(start, min(T, start + batch_size))
                     cams = camera if camera.batch_size == 1 else camera[sl]
                     frames = self.render(motion.pose[sl], cams, motion.global_orient[sl], motion.transl[sl], background).to_uint8()

@@ -20,8 +20,9 @@ def add_pipeline_switches(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-occlusion", action="store_true", help="keep the occlusion band when sampling the photo")
     parser.add_argument("--no-rgb-tuning", action="store_true", help="skip the 64 steps of RGB texel tuning")
     parser.add_argument("--no-color-adjust", action="store_true", help="skip the colour matching of the restored texels (eq. 7)")
-    parser.add_argument("--rgb-tuning-loss", choices=("paper", "l2"), default="paper",
-                        help="paper: L2 + LPIPS + adversarial (default); l2: L2 alone, cleaner on real photos with the shipped model")
+    parser.add_argument("--rgb-tuning-loss", choices=("paper", "l2"), default="l2",
+                        help="l2 (default): the L2 term alone, best on real photos with the shipped model (README); "
+                             "paper: L2 + LPIPS + adversarial, the paper's appendix B")
     parser.add_argument("--texture", choices=("both", "rgb", "neural"),
                         help="texture mode; must be the checkpoint's (train one per mode for the ablation)")
     parser.add_argument("--diffusion-steps", type=bounded_int(1, 1000), default=25, help="DDIM steps of the inpainting, 1..1000 (default 25)")

@@ -78,7 +78,7 @@ def fit_color_adjustment(
     weight = pixels.detach().float()
     count = (weight.sum() * 3).clamp_min(1.0)
     losses: list[float] = []
-    for _ in tqdm(range(steps), desc="colour adjustment", leave=False, disable=not progress):
+    for _ in tqdm(range(steps), desc="colour adjustment", leave=False, disable=None if progress else True):
         fake, _ = render_composite(model, apply_color_adjustment(restored, alpha, beta), uv, uv_mask, background)
         loss = ((fake - target).pow(2) * weight).sum() / count
         alpha.grad, beta.grad = torch.autograd.grad(loss, [alpha, beta])

@@ -152,7 +152,7 @@ class AvatarPipeline:
         options = options or PipelineOptions()
         steps = 4 + 3 * options.inpainting
         self._on_step = on_step
-        with self._eval_mode(), tqdm(total=steps, desc="avatar", disable=not progress) as bar:
+        with self._eval_mode(), tqdm(total=steps, desc="avatar", disable=None if progress else True) as bar:
             # 0. Check inputs; photos at the model's image size.
             with self._step("inputs", bar):
                 mode = self._check_options(options)

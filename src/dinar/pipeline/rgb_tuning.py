@@ -82,7 +82,7 @@ def tune_rgb(
     optimizer = torch.optim.Adam([delta], lr=lr)
     losses: list[float] = []
     w = weights.detach().to(rgb0)
-    for _ in tqdm(range(steps), desc="RGB tuning", leave=False, disable=not progress):
+    for _ in tqdm(range(steps), desc="RGB tuning", leave=False, disable=None if progress else True):
         rgb = (rgb0 + w * delta).clamp(-1, 1)
         current = torch.cat([texture[:, : RGB.start], rgb, texture[:, RGB.stop :]], dim=1)
         fake, _ = render_composite(model, current, raster.uv, raster.mask, background)
