@@ -12,6 +12,8 @@ from dinar.commands.options import (
     add_pipeline_switches,
     bounded_float,
     bounded_int,
+    check_box,
+    check_input,
     check_output,
     pipeline_options,
 )
@@ -34,9 +36,16 @@ def run(args: argparse.Namespace) -> int:
     """``dinar avatar``: make an avatar file from photos."""
     from dinar.pipeline.files import make_avatar
 
+    for photo in args.photos:
+        check_input(photo, "photo")
+    for fit in args.fit or ():
+        check_input(fit, "fit file")
+    for mask in args.mask or ():
+        check_input(mask, "mask")
+    box = check_box(args.box)
     check_output(args.output, (*args.photos, *(args.fit or ()), *(args.mask or ())), (".avatar",), "avatar file")
     start = time.perf_counter()
     make_avatar(args.photos, args.fit, args.mask, args.checkpoint, args.device, pipeline_options(args), args.output,
-                person_index=args.person_index, box=tuple(args.box) if args.box else None)
+                person_index=args.person_index, box=box)
     print(f"avatar written to {args.output} ({time.perf_counter() - start:.1f} s)")
     return 0

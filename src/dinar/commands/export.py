@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dinar.commands.options import bounded_int, check_output
+from dinar.commands.options import bounded_int, check_input, check_output
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,6 +23,7 @@ def run(args: argparse.Namespace) -> int:
     """``dinar export``: a rigged, skinned GLB of the avatar for Blender, Unity or three.js."""
     from dinar.export.avatar_glb import export_avatar
 
+    check_input(args.avatar, "avatar file")
     check_output(args.output, (args.avatar,), (".glb",), "GLB file")
     path = export_avatar(args.avatar, args.output, args.motion, args.texture_scale, args.checkpoint)
     print(f"GLB written to {path} ({path.stat().st_size / 2**20:.2f} MiB); only the RGB texture travels, "

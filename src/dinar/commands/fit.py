@@ -12,6 +12,8 @@ from pathlib import Path
 from dinar.commands.options import (
     bounded_float,
     bounded_int,
+    check_box,
+    check_input,
     check_output,
     check_output_dir,
 )
@@ -40,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
         overlay = args.output.with_suffix(".overlay.png")
     else:
         overlay = None if str(args.overlay).lower() == "none" else args.overlay
+    check_input(args.photo, "photo")
+    box = check_box(args.box)
     check_output(args.output, (args.photo,), (".json",), "parameter file")
     if overlay is not None:
         check_output(Path(overlay), (args.photo, args.output), (".png",), "overlay")
@@ -47,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         check_output_dir(args.layout, (args.photo,), "layout folder")
     start = time.perf_counter()
     fit, person_dir = fit_photo_file(args.photo, args.output, overlay=overlay, layout=args.layout, person_index=args.person_index,
-                         box=tuple(args.box) if args.box else None, focal=args.focal, crop_size=args.crop_size,
+                         box=box, focal=args.focal, crop_size=args.crop_size,
                          preset=args.preset, body_model=args.body_model, body_model_path=args.body_model_path)
     seconds = time.perf_counter() - start
     print(f"fit written to {args.output}" + (f", overlay {overlay}" if overlay else ""))

@@ -114,3 +114,25 @@ def check_output_dir(path: Path, inputs: tuple[Path | None, ...] = (), what: str
     if not os.access(folder, os.W_OK | os.X_OK):
         raise PermissionError(f"{path}: cannot write there ({folder} is not writable); choose another folder")
     return path
+
+
+# -- inputs: a file that is not there, or is a folder, is named before any work -----------------------
+def check_input(path: Path | None, what: str = "input file") -> Path | None:
+    """Refuse a missing input file or a folder given as one; returns ``path`` (None passes through)."""
+    if path is None:
+        return None
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder, not a {what}; give the file itself")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such {what}")
+    return path
+
+
+def check_box(box: list[float] | None) -> tuple[float, float, float, float] | None:
+    """``--box X0 Y0 X1 Y1`` as a tuple, refused unless X1 > X0 and Y1 > Y0."""
+    if box is None:
+        return None
+    x0, y0, x1, y1 = box
+    if not (x1 > x0 and y1 > y0):
+        raise ValueError(f"--box must be X0 Y0 X1 Y1 with X1 > X0 and Y1 > Y0, got {' '.join(f'{v:g}' for v in box)}")
+    return (x0, y0, x1, y1)

@@ -7,7 +7,7 @@ import argparse
 import time
 from pathlib import Path
 
-from dinar.commands.options import (
+from dinar.commands.options import check_input, (
     add_model_arguments,
     bounded_float,
     bounded_int,
@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     """``dinar render``: an MP4 of the avatar performing a motion."""
     from dinar.export.video import render_avatar_file
 
+    check_input(args.avatar, "avatar file")
     check_output(args.output, (args.avatar,), (".mp4",), "video")
     if args.frames_dir is not None:
         check_output_dir(args.frames_dir, (args.avatar,), "frames folder")

@@ -163,9 +163,10 @@ def read_fitted_photo(image_path: Path, fit_path: Path, mask_path: Path | None, 
     mask_path = mask_path or _layout_mask(image_path)
     if mask_path is not None:
         mask = read_mask(mask_path)
+        if mask.shape != (height, width):
+            raise ValueError(f"{mask_path} is {mask.shape[1]}x{mask.shape[0]}, the photo {image_path} is {width}x{height}; "
+                             "give the mask made for that photo")
         if crop is not None:
-            if mask.shape != (height, width):
-                raise ValueError(f"{mask_path} is {mask.shape[1]}x{mask.shape[0]}, the photo {image_path} is {width}x{height}")
             mask = np.clip(crop.apply(mask.astype(np.float32)), 0, 255).round().astype(np.uint8)
     else:
         log.warning("%s: no person mask (--mask or segm/); using the fitted body's silhouette, so hair and loose "
