@@ -7,10 +7,11 @@ import argparse
 import time
 from pathlib import Path
 
-from dinar.commands.options import check_input, (
+from dinar.commands.options import (
     add_model_arguments,
     bounded_float,
     bounded_int,
+    check_input,
     check_output,
     check_output_dir,
 )
