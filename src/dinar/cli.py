@@ -92,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     interrupted (Ctrl-C), 1 an unexpected failure (one line; ``--debug`` shows the traceback)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help, --version, or a bad option (already printed on one line)
+        return int(done.code or 0)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):
         parser.print_help()

@@ -140,18 +140,23 @@ def read_fitted_photo(image_path: Path, fit_path: Path, mask_path: Path | None, 
     photo_camera = doc.get("photo_camera")  # `dinar fit` output: the fit's camera is its crop's, this is the photo's
     source = (doc.get("source") or {}).get("photo")
     is_source_photo = bool(source) and Path(source).resolve() == image_path.resolve()
+    recorded_crop = None
+    if doc.get("crop") is not None:  # checked whether or not it is used: a damaged fit file is refused either way
+        from dinar.fitting.photo import CropBox
+
+        try:
+            recorded_crop = CropBox.from_state(doc["crop"])
+        except ValueError as err:
+            raise ValueError(f"{fit_path}: {err}") from None
+    if photo_camera is not None:
+        FitParams.from_json({**fit.to_json(), "camera": photo_camera}, f"{fit_path} (photo_camera)")
     crop = None
     if photo_camera and (is_source_photo or (fit.camera.width, fit.camera.height) != (width, height)):
         if (photo_camera["width"], photo_camera["height"]) != (width, height):
             raise ValueError(f"{fit_path}: made for a {photo_camera['width']}x{photo_camera['height']} photo, "
                              f"but {image_path} is {width}x{height}")
-        if doc.get("crop"):
-            from dinar.fitting.photo import CropBox
-
-            try:
-                crop = CropBox.from_state(doc["crop"])
-            except ValueError as err:
-                raise ValueError(f"{fit_path}: {err}") from None
+        if recorded_crop is not None:
+            crop = recorded_crop
             image = crop.apply(image)
         else:
             fit = FitParams.from_json({**fit.to_json(), "camera": photo_camera}, fit_path)
