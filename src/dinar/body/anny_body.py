@@ -51,7 +51,7 @@ def _build_anny():
 
     cache = anny_cache_dir()
     anny.paths.set_anny_cache_path(cache)
-    if not cache.exists():
+    if not cache.is_dir() or not any(cache.iterdir()):
         logger.warning("Building the Anny body model once into %s (about a minute, ~0.8 GB)...", cache)
     return anny.Anny(skinning_method="lbs").to(torch.float32).eval()
 
