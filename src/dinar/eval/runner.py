@@ -395,7 +395,7 @@ class Predictor(Protocol):
 
 def model_fingerprint(model_dir: Path) -> dict[str, str]:
     """SHA-256 of every weight and config file of a model folder (relative path → digest)."""
-    from dinar.weights.digests import sha256_file as file_sha256
+    from dinar.digests import sha256_file as file_sha256
     from dinar.weights.networks import stage1_dir
 
     s1 = stage1_dir(model_dir)

@@ -36,6 +36,7 @@ from typing import Any
 import lightning as L
 from torch import Tensor
 
+from dinar.digests import sha256_file
 from dinar.nn.avatar_model import TEXTURE_CHANNELS, AvatarOutput
 from dinar.nn.config_stage23 import FILL_CHANNEL
 from dinar.nn.vq import TextureVQModel
@@ -47,7 +48,6 @@ from dinar.train.stage1 import (
     Stage1TrainConfig,
     stage1_train_preset,
 )
-from dinar.weights.digests import sha256_file
 from dinar.weights.format import WEIGHTS_FILE, load_network
 from dinar.weights.networks import (
     DISCRIMINATOR_DIR,
