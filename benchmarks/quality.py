@@ -27,7 +27,8 @@ import time
 from pathlib import Path
 
 from dinar.data.synth import SynthConfig, generate
-from dinar.eval.runner import EvalConfig, evaluate
+from dinar.eval.runner import evaluate
+from dinar.eval.settings import EvalConfig
 from dinar.paths import dinar_cache_dir
 from dinar.pipeline.options import PipelineOptions
 

@@ -22,16 +22,14 @@ import torch
 from PIL import Image
 from test_pipeline import FAST, model_dir  # noqa: F401  (model_dir: module fixture, a tiny random-init model folder)
 
-from dinar.commands.eval import add_eval_arguments, cli_eval, config_from_args
+from dinar.commands.eval import add_arguments as add_eval_arguments
+from dinar.commands.eval import config_from_args
+from dinar.commands.eval import run as cli_eval
+from dinar.eval.people import load_person
+from dinar.eval.predictors import GroundTruthPredictor
 from dinar.eval.report import TABLE2_COLUMNS, table1_columns
-from dinar.eval.runner import (
-    TABLE2_SETTINGS,
-    EvalConfig,
-    EvalError,
-    GroundTruthPredictor,
-    evaluate,
-    load_person,
-)
+from dinar.eval.runner import evaluate
+from dinar.eval.settings import TABLE2_SETTINGS, EvalConfig, EvalError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

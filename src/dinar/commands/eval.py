@@ -1,6 +1,6 @@
 """``dinar eval``: the one-shot benchmark (paper Tables 1 and 2) on the held-out people of a dataset.
 
-Thin entry point: the options become an :class:`~dinar.eval.runner.EvalConfig` and
+Thin entry point: the options become an :class:`~dinar.eval.settings.EvalConfig` and
 :func:`~dinar.eval.runner.evaluate` does the work.
 """
 
@@ -10,7 +10,8 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from dinar.eval.runner import ALL_EVAL_METRICS, EvalConfig, evaluate
+from dinar.commands.options import SEED, bounded_int, check_output_dir
+from dinar.eval.settings import ALL_EVAL_METRICS, EvalConfig
 
 
 def _ablation_checkpoint(text: str) -> tuple[str, Path]:
@@ -21,7 +22,7 @@ def _ablation_checkpoint(text: str) -> tuple[str, Path]:
     return kind, Path(folder)
 
 
-def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``dinar eval``."""
     parser.add_argument("--data", type=Path, required=True, metavar="DIR", help="dataset folder (splits.json, <person>/rgb|segm|params)")
     parser.add_argument("--split", default="test", help="split of splits.json to evaluate (default test; 'all' = every person folder)")
@@ -30,14 +31,14 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ablations", action="store_true", help="also run the rows of the paper's Table 2 (table2.md)")
     parser.add_argument("--ablation-checkpoint", type=_ablation_checkpoint, action="append", default=[], metavar="KIND=DIR",
                         help="stage-1 checkpoint trained with --texture rgb or neural, for Table 2's first two rows (repeatable)")
-    parser.add_argument("--input-view", type=int, default=0, help="view the avatar is made from (default 0, the front)")
-    parser.add_argument("--input-pose", type=int, default=0, help="pose of that image (default 0)")
-    parser.add_argument("--people", type=int, default=0, help="evaluate at most this many people of the split (default 0: all)")
+    parser.add_argument("--input-view", type=bounded_int(0, 10**6), default=0, help="view the avatar is made from (default 0, the front)")
+    parser.add_argument("--input-pose", type=bounded_int(0, 10**6), default=0, help="pose of that image (default 0)")
+    parser.add_argument("--people", type=bounded_int(0, 10**6), default=0, help="evaluate at most this many people of the split (default 0: all)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda[:N]")
-    parser.add_argument("--seed", type=int, default=0, help="diffusion noise and KID subsets (default 0)")
-    parser.add_argument("--diffusion-steps", type=int, default=None, help="DDIM steps M of inpainting (default: the pipeline's)")
-    parser.add_argument("--rgb-tuning-steps", type=int, default=None, help="RGB tuning steps (default: the pipeline's, 64)")
-    parser.add_argument("--color-adjust-steps", type=int, default=None, help="eq.-7 colour adjustment steps (default: the pipeline's)")
+    parser.add_argument("--seed", type=SEED, default=0, help="diffusion noise and KID subsets (default 0)")
+    parser.add_argument("--diffusion-steps", type=bounded_int(1, 1000), default=None, help="DDIM steps M of inpainting (default: the pipeline's)")
+    parser.add_argument("--rgb-tuning-steps", type=bounded_int(0, 10000), default=None, help="RGB tuning steps (default: the pipeline's, 64)")
+    parser.add_argument("--color-adjust-steps", type=bounded_int(0, 10000), default=None, help="eq.-7 colour adjustment steps (default: the pipeline's)")
     parser.add_argument("--rgb-tuning-loss", choices=("paper", "l2"), default=None, help="RGB tuning's losses (default: the pipeline's, paper)")
     parser.add_argument("--metrics", nargs="+", choices=ALL_EVAL_METRICS, default=list(ALL_EVAL_METRICS),
                         help="metric families to compute (default: all)")
@@ -62,10 +63,15 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
     )
 
 
-def cli_eval(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """``dinar eval``: run the benchmark and print Table 1 (and Table 2), with where the report went."""
+    from dinar.eval.runner import evaluate
+
     if args.ablation_checkpoint and not args.ablations:
         raise ValueError("--ablation-checkpoint is for the Table 2 rows: add --ablations")
+    if not args.data.is_dir():
+        raise FileNotFoundError(f"{args.data}: no such dataset folder")
+    check_output_dir(args.output, (args.data,), "report folder")
     result = evaluate(config_from_args(args))
     print(result.files["table1"].read_text())
     if "table2" in result.files:

@@ -19,6 +19,7 @@ pixel p to (p − 128)/128.
 
 from __future__ import annotations
 
+import functools
 import io
 import warnings
 from collections.abc import Iterable, Iterator
@@ -143,6 +144,12 @@ def kid_from_features(
     return KIDOutput(mean=mean.float().cpu(), std=std.float().cpu(), subset_size=size)
 
 
+@functools.lru_cache(maxsize=4)
+def inception_features(device: str) -> InceptionFeatures:
+    """One frozen :class:`InceptionFeatures` per device for the process (built on first use)."""
+    return InceptionFeatures().to(device)
+
+
 def kid(
     pred_set: Tensor | Iterable[Tensor],
     target_set: Tensor | Iterable[Tensor],
@@ -160,10 +167,8 @@ def kid(
     background first when only the person should count (:func:`dinar.eval.metrics.composite`).
     """
     if features is None:
-        from .metrics import cached_network
-
         device = pred_set.device if isinstance(pred_set, Tensor) else torch.device("cpu")
-        features = cached_network("inception", str(device))
+        features = inception_features(str(device))
     return kid_from_features(
         extract_features(pred_set, features, batch_size),
         extract_features(target_set, features, batch_size),

@@ -38,12 +38,14 @@ square box around the mask. Without a mask, the images are compared as given.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Sequence
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
+
+from dinar.losses.pixel import psnr
+from dinar.nn.renderer import composite
 
 from .identity import IdentityEmbedding, identity_similarity
 
@@ -51,35 +53,14 @@ MetricFamily = Literal["psnr", "ms_ssim", "lpips", "dists", "identity"]
 ALL_METRICS: tuple[MetricFamily, ...] = ("psnr", "ms_ssim", "lpips", "dists", "identity")
 """What ``compute_metrics`` can compute (``which``); each family's result keys are in the module docstring."""
 
-PSNR_MSE_FLOOR = 1e-10
-"""MSE floor of PSNR: identical images give 10·log10(1e10) = 100 dB."""
 MS_SSIM_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 MS_SSIM_KERNEL = 11
 MS_SSIM_SIGMA = 1.5
 
 
-def composite(images: Tensor, mask: Tensor, background: float = 1.0) -> Tensor:
-    """``images·mask + background·(1 − mask)``: images [B, 3, H, W], mask [B, 1, H, W] in [0, 1]."""
-    return images * mask + background * (1.0 - mask)
-
-
 def person_region(pred_mask: Tensor, target_mask: Tensor) -> Tensor:
     """Union (max) of the predicted and ground-truth person masks, [B, 1, H, W]: the evaluation mask."""
     return torch.maximum(pred_mask, target_mask)
-
-
-def psnr(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
-    """[B] PSNR in dB of images in [0, 1] (peak 1); with ``mask`` [B, 1, H, W] the squared error is averaged
-    over the mask (weighted by it) only. MSE floored at ``PSNR_MSE_FLOOR`` (100 dB); NaN for an empty mask."""
-    se = (pred.double() - target.double()).pow(2)
-    if mask is None:
-        mse = se.mean(dim=(1, 2, 3))
-    else:
-        weight = mask.double().expand_as(se)
-        total = weight.sum(dim=(1, 2, 3))
-        mse = (se * weight).sum(dim=(1, 2, 3)) / total
-        mse = torch.where(total > 0, mse, torch.full_like(mse, math.nan))
-    return (10 * torch.log10(1.0 / mse.clamp_min(PSNR_MSE_FLOOR))).float()
 
 
 def ms_ssim_kernel_size(height: int, width: int, n_scales: int = len(MS_SSIM_BETAS)) -> int:
@@ -127,9 +108,9 @@ def cached_network(kind: Literal["lpips", "dists", "identity", "inception"], dev
 
         net = MobileNetV2Embedding()
     elif kind == "inception":
-        from .kid import InceptionFeatures
+        from .kid import inception_features
 
-        net = InceptionFeatures()
+        return inception_features(device)
     else:
         raise ValueError(f"unknown metric network {kind!r}")
     return net.to(device)

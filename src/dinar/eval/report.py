@@ -38,7 +38,8 @@ from dinar.utils import atomic_path
 from .metrics import ms_ssim_kernel_size, ms_ssim_name
 
 if TYPE_CHECKING:
-    from .runner import EvalConfig, GridViews, Setting
+    from .predictors import GridViews
+    from .settings import EvalConfig, Setting
 
 PAPER_DINAR_TABLE1 = {"ms_ssim": 0.9687, "psnr": 24.4182, "lpips": 0.0504, "dists_same": 0.0703, "dists_novel": 0.1407,
                       "reid": 0.07855, "kid": 0.0133}
@@ -61,7 +62,7 @@ def _mean(xs: Sequence[float]) -> float | None:
 
 
 def _kinds_of(kind: str) -> tuple[str, ...]:
-    from .runner import NOVEL_KINDS, VIEW_KINDS
+    from .settings import NOVEL_KINDS, VIEW_KINDS
 
     return {"novel": NOVEL_KINDS, "all": VIEW_KINDS}.get(kind, (kind,))
 
@@ -98,7 +99,8 @@ def kid_of_kind(
     """``(KID {mean, std, subset_size, images} or None, note)`` of the renders of ``kind`` views of all
     people against their ground truth, from the cached Inception features."""
     from .kid import kid_from_features
-    from .runner import GT_FEATURES_FILE, load_features
+    from .scoring import load_features
+    from .settings import GT_FEATURES_FILE
 
     preds, targets = [], []
     for pid, doc in docs.items():
@@ -236,7 +238,7 @@ def table2_markdown(summary: Mapping[str, Any], settings: Sequence[Setting]) -> 
 # ---------------------------------------------------------------------------------------------------
 def people_csv(results: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
     """One row per person × setting × view kind present: means over that person's views of the kind."""
-    from .runner import VIEW_KINDS
+    from .settings import VIEW_KINDS
 
     rows = []
     for setting, docs in results.items():
@@ -338,7 +340,7 @@ def write_report(
     from dinar.data.layout import write_png
 
     from .identity import MobileNetV2Embedding
-    from .runner import EVAL_FORMAT, PEOPLE_DIR
+    from .settings import EVAL_FORMAT, PEOPLE_DIR
 
     out_dir = config.output_dir
     people_dir = out_dir / PEOPLE_DIR
