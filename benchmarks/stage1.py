@@ -35,11 +35,10 @@ from dinar.nn.renderer import composite
 from dinar.train import common
 from dinar.train.stage1 import (
     Stage1Module,
-    evaluate_avatar_model,
-    heldout_pairs,
-    spread_subset,
     stage1_train_preset,
 )
+from dinar.train.stage1_data import spread_subset
+from dinar.train.stage1_eval import evaluate_avatar_model, heldout_pairs
 from dinar.weights.format import CONFIG_FILE
 from dinar.weights.networks import load_stage1_model as load_avatar_model
 

@@ -76,7 +76,7 @@ def test_render_refuses_another_checkpoint(avatar_file, tmp_path, capsys):
     assert code == 2
 
 
-def test_export_command_writes_a_rigged_textured_glb(avatar_file, model_dir, tmp_path):
+def test_export_command_writes_a_rigged_textured_glb(avatar_file, model_dir, tmp_path):  # noqa: F811
     out = tmp_path / "person.glb"
     assert main(["export", str(avatar_file), "--motion", "builtin:squat", "--texture-scale", "2", "--checkpoint", str(model_dir),
                  "-o", str(out)]) == 0

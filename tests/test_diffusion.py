@@ -8,11 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from dinar.losses.diffusion import diffusion_loss
 from dinar.nn.config_stage23 import NoiseScheduleConfig, UNetConfig, stage23_preset
 from dinar.nn.diffusion import (
     LatentInpainter,
     WeightEMA,
-    diffusion_loss,
     inpaint_latent,
     inpaint_texture,
     make_condition,

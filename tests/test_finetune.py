@@ -14,6 +14,8 @@ from safetensors.torch import load_file
 from test_avatar_model import MICRO, make_stage1_dataset
 from torch.utils.data import DataLoader
 
+from dinar.commands.train_finetune import add_arguments as add_finetune_arguments
+from dinar.commands.train_finetune import run as cli_finetune
 from dinar.data.datasets import FramePairDataset
 from dinar.nn import Discriminator
 from dinar.nn.avatar_model import AvatarModelConfig, avatar_model_from_body
@@ -21,8 +23,6 @@ from dinar.nn.config_stage23 import FILL_CHANNEL, VQConfig
 from dinar.nn.vq import TextureVQModel, decode_latent, encode_texture
 from dinar.train.finetune import (
     FinetuneModule,
-    add_finetune_arguments,
-    cli_finetune,
     through_vq,
 )
 from dinar.train.stage1 import (

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from dinar.data.layout import list_people, list_stems, read_mask, read_params, read_rgb
 from dinar.body.poses import POSES, perturb_pose, pose_tensor
+from dinar.data.layout import list_people, list_stems, read_mask, read_params, read_rgb
 from dinar.data.synth import FitNoise, SynthConfig, generate, noisy_fit, split_of
 
 TINY = SynthConfig(people=2, poses=2, views=2, size=64, seed=3, texture_size=256)
@@ -144,7 +144,8 @@ def test_front_and_back_differ(body):
 def test_cli_entry_point(tmp_path, capsys):
     import argparse
 
-    from dinar.data.synth import add_synth_arguments, cli_synth
+    from dinar.commands.data_synth import add_arguments as add_synth_arguments
+    from dinar.commands.data_synth import run as cli_synth
 
     parser = argparse.ArgumentParser()
     add_synth_arguments(parser)

@@ -18,15 +18,15 @@ import torch
 from test_avatar_model import MICRO, make_stage1_dataset
 from torch.utils.data import DataLoader, Subset
 
+from dinar.commands.train_avatar import add_arguments as add_train_avatar_arguments
+from dinar.commands.train_avatar import config_from_args
+from dinar.commands.train_avatar import run as cli_train_avatar
 from dinar.data.datasets import FramePairDataset
 from dinar.train import common
 from dinar.train.runs import load_checkpoint_dict
 from dinar.train.stage1 import (
     Stage1Module,
     Stage1TrainConfig,
-    add_train_avatar_arguments,
-    cli_train_avatar,
-    config_from_args,
     crop_boxes,
     export_avatar_model,
     stage1_train_preset,

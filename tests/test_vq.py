@@ -8,6 +8,12 @@ import math
 import pytest
 import torch
 
+from dinar.losses.vq import (
+    adaptive_weight,
+    codebook_usage,
+    reconstruction_errors,
+    reconstruction_loss,
+)
 from dinar.nn.config_stage23 import (
     CHANNEL_GROUPS,
     STAGE23_PRESETS,
@@ -18,12 +24,8 @@ from dinar.nn.config_stage23 import (
 from dinar.nn.vq import (
     PatchDiscriminator,
     TextureVQModel,
-    adaptive_weight,
-    codebook_usage,
     decode_latent,
     encode_texture,
-    reconstruction_errors,
-    reconstruction_loss,
 )
 from dinar.train.runs import load_checkpoint_dict, save_checkpoint_dict
 from dinar.train.vq import restart_dead_codes
@@ -270,9 +272,12 @@ def test_texture_folder_from_a_stage1_model(tmp_path, body):
 def test_command_line_options_parse_into_training_settings(tmp_path):
     import argparse
 
-    from dinar.train.diffusion import add_train_diffusion_arguments
-    from dinar.train.textures import add_textures_arguments
-    from dinar.train.vq import add_train_vq_arguments, train_overrides
+    from dinar.commands.data_textures import add_arguments as add_textures_arguments
+    from dinar.commands.train_diffusion import (
+        add_arguments as add_train_diffusion_arguments,
+    )
+    from dinar.commands.train_stages import train_overrides
+    from dinar.commands.train_vq import add_arguments as add_train_vq_arguments
 
     vq = argparse.ArgumentParser()
     add_train_vq_arguments(vq)

@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from dinar.avatar import Avatar
+from dinar.digests import topology_digest, uv_digest
 from dinar.nn import preset
 from dinar.nn.avatar_model import AvatarModelConfig, avatar_model_from_body
 from dinar.nn.config_stage23 import NoiseScheduleConfig, UNetConfig, VQConfig
 from dinar.nn.diffusion import LatentInpainter
 from dinar.nn.discriminator import Discriminator
 from dinar.nn.vq import TextureVQModel
-from dinar.digests import topology_digest, uv_digest
 from dinar.weights.format import CONFIG_FILE, WeightsError, load_network, save_network
 from dinar.weights.networks import (
     ATLAS_FILE,

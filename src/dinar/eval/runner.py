@@ -200,7 +200,7 @@ def evaluate(config: EvalConfig, predictor: Predictor | None = None, body=None) 
     grid_views: dict[str, GridViews] = {}
     computed = skipped = 0
     torch.manual_seed(config.seed)
-    with tqdm(total=len(people) * len(runnable), desc="eval", unit="avatar", disable=not config.progress) as bar:
+    with tqdm(total=len(people) * len(runnable), desc="eval", unit="avatar", disable=None if config.progress else True) as bar:
         for folder in people:
             person = load_person(folder, size, config.input_pose, config.input_view, body_model=predictor.body_model,
                                  num_joints=predictor.num_joints, up=predictor.up_axis, front=predictor.front_axis)

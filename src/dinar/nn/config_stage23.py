@@ -23,7 +23,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .config import TEXTURE_CHANNELS, TEXTURE_GEN_CHANNELS, ConfigMixin
+from dinar.config import ConfigMixin
+
+from .config import TEXTURE_CHANNELS, TEXTURE_GEN_CHANNELS
 
 LATENT_CHANNELS = 6
 """Channels of the VQ latent T_c (paper 4.1: 6 × 64 × 64, codebook vectors of length six)."""

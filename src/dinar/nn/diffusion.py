@@ -134,28 +134,6 @@ def make_scheduler(config: NoiseScheduleConfig, kind: SamplerKind = "ddpm") -> S
     raise ValueError(f"scheduler kind must be 'ddpm' or 'ddim', got {kind!r}")
 
 
-def diffusion_loss(
-    model: LatentInpainter,
-    scheduler: DDPMScheduler,
-    target_latent: Tensor,  # [B, 6, s, s] T_c of the merged texture (unscaled)
-    cond_latent: Tensor,  # [B, 6, s, s] T_c^j of the single-view texture (unscaled)
-    fill_mask: Tensor,  # [B, 1, S, S] B_fill^j
-    generator: torch.Generator | None = None,
-    timesteps: Tensor | None = None,  # [B] fixed steps (validation); random when None
-) -> Tensor:
-    """The DDPM objective (paper eq. 1): ``E_{t, ε} ‖ε − ε_θ(√ᾱ_t x_0 + √(1 − ᾱ_t) ε, t, c)‖²``."""
-    scale = model.latent_scale
-    x0 = target_latent * scale
-    B = x0.shape[0]
-    noise_device = x0.device if generator is None else generator.device
-    noise = torch.randn(x0.shape, generator=generator, device=noise_device, dtype=x0.dtype).to(x0.device)
-    if timesteps is None:
-        timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (B,), generator=generator, device=noise_device).to(x0.device)
-    noisy = scheduler.add_noise(x0, noise, timesteps)
-    pred = model(noisy, timesteps, make_condition(cond_latent, fill_mask, scale)).noise
-    return F.mse_loss(pred, noise)
-
-
 @torch.no_grad()
 def inpaint_latent(
     model: LatentInpainter,
@@ -194,6 +172,26 @@ def inpaint_latent(
 
 
 @torch.no_grad()
+def restore_latent_texture(
+    vq,  # dinar.nn.vq.TextureVQModel
+    model: LatentInpainter,
+    scheduler: SchedulerMixin,
+    texture: Tensor,  # [B, 21, S, S] T^j, the partial (or merged) texture
+    steps: int = 50,
+    generator: torch.Generator | None = None,
+    eta: float = 0.0,
+) -> Tensor:
+    """``T_res = D_VQ(T_c)``, ``[B, 21, S, S]``: ``T_c^j = E_VQ(T^j)``, then M denoising steps conditioned
+    on ``T_c^j ⊕ b(B_fill^j)`` (paper 3.4, fig. 5c); known texels are not put back here (eq. 6)."""
+    from .config_stage23 import FILL_CHANNEL
+    from .vq import decode_latent, encode_texture
+
+    fill = texture[:, FILL_CHANNEL : FILL_CHANNEL + 1]
+    latent = inpaint_latent(model, scheduler, encode_texture(vq, texture), fill, steps, generator, eta)
+    return decode_latent(vq, latent).float()
+
+
+@torch.no_grad()
 def inpaint_texture(
     vq,  # dinar.nn.vq.TextureVQModel
     model: LatentInpainter,
@@ -209,11 +207,9 @@ def inpaint_texture(
     from dinar.texture.merging import keep_known_texels
 
     from .config_stage23 import FILL_CHANNEL
-    from .vq import decode_latent, encode_texture
 
-    fill = texture[:, FILL_CHANNEL : FILL_CHANNEL + 1]
-    latent = inpaint_latent(model, scheduler, encode_texture(vq, texture), fill, steps, generator, eta)
-    return keep_known_texels(decode_latent(vq, latent), texture, fill)
+    restored = restore_latent_texture(vq, model, scheduler, texture, steps, generator, eta)
+    return keep_known_texels(restored, texture, texture[:, FILL_CHANNEL : FILL_CHANNEL + 1])
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -15,9 +15,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from dinar.nn.config_stage23 import FILL_CHANNEL, NoiseScheduleConfig
-from dinar.nn.diffusion import LatentInpainter, inpaint_latent, make_scheduler
-from dinar.nn.vq import TextureVQModel, decode_latent, encode_texture
+from dinar.nn.config_stage23 import NoiseScheduleConfig
+from dinar.nn.diffusion import LatentInpainter, make_scheduler, restore_latent_texture
+from dinar.nn.vq import TextureVQModel
 
 
 @torch.no_grad()
@@ -31,9 +31,6 @@ def restore_texture(
 ) -> Tensor:
     """T_res ``[B, 21, S, S]``: the whole texture as the VQ decoder gives it back after M = ``steps``
     DDIM steps (module docstring). Known texels are put back afterwards by eq. 6."""
-    scheduler = make_scheduler(schedule, "ddim")
     generator = torch.Generator().manual_seed(seed)
-    fill = texture[:, FILL_CHANNEL : FILL_CHANNEL + 1]
-    latent = inpaint_latent(inpainter, scheduler, encode_texture(vq, texture), fill, steps, generator)
-    return decode_latent(vq, latent).float()
+    return restore_latent_texture(vq, inpainter, make_scheduler(schedule, "ddim"), texture, steps, generator)
 

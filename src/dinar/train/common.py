@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dinar.geometry.camera import Camera
-from dinar.utils import atomic_path
+from dinar.images import write_png
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +108,7 @@ def resize_frame(frame: Mapping[str, Any], size: int) -> dict[str, Any]:
     mode = {"mode": "area"} if size < h else {"mode": "bilinear", "align_corners": False}
     out["rgb"] = F.interpolate(frame["rgb"], size=(size, size), **mode)
     out["mask"] = F.interpolate(frame["mask"], size=(size, size), **mode)
-    K = frame["K"].clone()
-    K[:, :2] *= size / h  # pixel centres at +0.5 scale with the image (OpenCV convention)
-    out["K"] = K
+    out["K"] = frame_camera(frame).resized(size, size).K.to(frame["K"].dtype)
     return out
 
 
@@ -147,9 +145,5 @@ def image_grid(columns: Sequence[Tensor], max_rows: int = 8) -> Tensor:
 
 
 def save_png(image: Tensor, path: str | Path) -> None:
-    """Write a [3, H, W] image in [0, 1] as an 8-bit PNG."""
-    from PIL import Image
-
-    array = (image.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    with atomic_path(path) as tmp:
-        Image.fromarray(array).save(tmp, format="PNG")
+    """Write a [3, H, W] image in [0, 1] as an 8-bit PNG (:func:`dinar.images.write_png`)."""
+    write_png(path, (image.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))

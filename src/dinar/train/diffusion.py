@@ -18,9 +18,7 @@ The released ``model.safetensors`` holds the EMA weights (with ``latent_scale``)
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -32,7 +30,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from dinar.nn.config import ConfigMixin
+from dinar.config import ConfigMixin
+from dinar.losses.diffusion import diffusion_loss
+from dinar.losses.pixel import psnr
 from dinar.nn.config_stage23 import (
     CHANNEL_GROUPS,
     FILL_CHANNEL,
@@ -43,21 +43,19 @@ from dinar.nn.config_stage23 import (
 from dinar.nn.diffusion import (
     LatentInpainter,
     WeightEMA,
-    diffusion_loss,
     inpaint_texture,
     make_scheduler,
     resize_fill_mask,
 )
-from dinar.nn.vq import TextureVQModel, encode_texture, psnr
+from dinar.nn.vq import TextureVQModel, encode_texture
 from dinar.train.runs import make_trainer, prepare_run
-from dinar.train.textures import InpaintingDataset, TextureIndex
-from dinar.train.vq import (
-    add_train_common_arguments,
+from dinar.train.textures import (
+    InpaintingDataset,
+    TextureIndex,
     rgb_preview,
     split_with_people,
-    train_overrides,
 )
-from dinar.weights.networks import load_inpainter, load_vq, save_inpainter
+from dinar.weights.networks import load_vq, save_inpainter
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +156,10 @@ def mean_colour_fill(partial: Tensor) -> Tensor:
 def rgb_psnr_unknown(texture: Tensor, merged: Tensor, partial: Tensor, covered: Tensor) -> float:
     """PSNR (dB, RGB in [-1, 1]) of ``texture`` against the merged ground truth on :func:`unknown_texels`."""
     rgb = CHANNEL_GROUPS["rgb"]
-    return psnr(texture[:, rgb], merged[:, rgb], unknown_texels(partial, covered))
+    pred, target, mask = texture[:, rgb], merged[:, rgb], unknown_texels(partial, covered)
+    b, c, h, w = pred.shape  # one PSNR over all textures' unknown texels, as the batch were one image
+    pooled = (x.reshape(1, b * c, h, w) for x in (pred, target, mask.expand(b, c, h, w)))
+    return float(psnr(*pooled, peak=2.0)[0])
 
 
 def inpainting_grid(partial: Tensor, merged: Tensor, inpainted: Tensor, covered: Tensor | None = None) -> Tensor:
@@ -329,36 +330,3 @@ def inpainting_report(
     total = sum(weights)
     return {"people": len(dataset), "steps": steps, "sampler": sampler,
             "psnr_unknown_rgb": {k: round(sum(v * w for v, w in zip(vals, weights)) / total, 3) for k, vals in results.items()}}
-
-
-# ----------------------------------------------------------------------------------------------------
-# Command line
-# ----------------------------------------------------------------------------------------------------
-
-
-def add_train_diffusion_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``dinar train diffusion``."""
-    add_train_common_arguments(parser)
-    parser.add_argument("--vq", type=Path, required=True, metavar="RUN_VQ", help="run folder of the trained VQ (dinar train vq --out)")
-    parser.add_argument("--views", choices=("all", "front"), help="input views to train on (default all; the paper uses front)")
-    parser.add_argument("--sample-steps", type=int, help="DDIM steps of the validation and report samples")
-
-
-def cli_train_diffusion(args: argparse.Namespace) -> int:
-    """``dinar train diffusion``: train the latent inpainter, then print the held-out report as JSON."""
-    overrides = train_overrides(args)
-    if args.views:
-        overrides["views"] = args.views
-    if args.sample_steps:
-        overrides["sample_steps"] = args.sample_steps
-    train = dataclasses.replace(DIFFUSION_TRAIN_PRESETS[args.preset], **overrides)
-    if train.steps < 1 or train.batch_size < 1:
-        raise ValueError("--steps and --batch-size must be at least 1")
-    run = train_diffusion(args.textures, args.vq, args.out, args.preset, train, resume=args.resume, device=args.device,
-                          devices=args.devices, precision=args.precision)
-    model, schedule = load_inpainter(run)
-    report = inpainting_report(load_vq(args.vq), model, schedule, args.textures, "test", train.sample_steps)
-    (run / "report.json").write_text(json.dumps(report, indent=1) + "\n")
-    print(json.dumps(report, indent=1))
-    print(f"inpainter weights: {run / 'model.safetensors'}")
-    return 0

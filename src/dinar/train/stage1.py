@@ -25,14 +25,12 @@ iteration is ``global_step // 2`` and ``--steps N`` means N iterations (N genera
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
-import sys
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,44 +39,36 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import DataLoader, Subset
 
 from dinar.body import load_body_model
-from dinar.data.datasets import FramePairDataset
-from dinar.data.layout import DatasetError
+from dinar.config import ConfigMixin
 from dinar.losses import (
     LPIPS,
     d_logistic_loss,
     dice,
     g_nonsaturating_loss,
     l2,
+    psnr,
     r1_penalty,
     random_crop,
 )
 from dinar.nn import Discriminator, preset
 from dinar.nn.avatar_model import (
-    TEXTURE_MODES,
     AvatarModel,
     AvatarModelConfig,
     avatar_model_from_body,
     no_autocast,
 )
-from dinar.nn.config import ConfigMixin
 from dinar.nn.renderer import composite
 from dinar.train import common
 from dinar.train.runs import SafetensorsCheckpointIO
+from dinar.train.stage1_data import Stage1DataModule
 from dinar.weights.format import WEIGHTS_FILE
-from dinar.weights.networks import (
-    ATLAS_FILE,
-    STAGE1_KIND,
-    read_atlas,
-    save_stage1,
-    training_atlas,
-)
+from dinar.weights.networks import ATLAS_FILE, read_atlas, save_stage1, training_atlas
+
+logger = logging.getLogger(__name__)
 
 log = logging.getLogger(__name__)
-
-MODEL_KIND = STAGE1_KIND
 TRAIN_CONFIG_FILE = "train_config.json"
 
 
@@ -233,72 +223,6 @@ def generator_losses(
     return Stage1Losses(total, loss_l2, loss_lpips, loss_dice, loss_adv, loss_face_l2, loss_face_lpips)
 
 
-def psnr(pred: Tensor, target: Tensor) -> Tensor:
-    """[B] PSNR in dB of images in [-1, 1], computed on [0, 1]."""
-    mse = ((pred.float() - target.float()) / 2).pow(2).flatten(1).mean(1)
-    return -10 * torch.log10(mse.clamp_min(1e-10))
-
-
-# ---------------------------------------------------------------------------------------------------
-# Data
-# ---------------------------------------------------------------------------------------------------
-def _split_people(root: Path, split: str) -> list[str]:
-    path = root / "splits.json"
-    if not path.is_file():
-        return []
-    return list(json.loads(path.read_text()).get(split, []))
-
-
-def spread_subset(dataset, count: int) -> Subset | Any:
-    """``count`` items evenly spread over ``dataset`` (deterministic), or all of it."""
-    n = len(dataset)
-    if count <= 0 or count >= n:
-        return dataset
-    return Subset(dataset, [int(i * n / count) for i in range(count)])
-
-
-class Stage1DataModule(L.LightningDataModule):
-    """Pairs of frames (FramePairDataset): the ``train`` split of ``splits.json`` for training, the
-    ``val`` split (people never seen in training) for validation; a fixed, evenly spread subset of
-    ``val_batches × batch_size`` validation pairs so every validation sees the same pairs."""
-
-    def __init__(self, data_dir: str | Path, batch_size: int = 4, num_workers: int = 2, val_batches: int = 16, body_model: str = "anny"):
-        super().__init__()
-        self.data_dir = Path(data_dir)
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.val_batches = val_batches
-        self.body_model = body_model
-        self.train_set = self.val_set = None
-
-    @property
-    def has_val(self) -> bool:
-        return bool(_split_people(self.data_dir, "val"))
-
-    def setup(self, stage: str | None = None) -> None:
-        if self.train_set is None:
-            if not _split_people(self.data_dir, "train"):
-                raise DatasetError(f"{self.data_dir / 'splits.json'}: missing or without 'train' people (stage 1 trains on the train split)")
-            self.train_set = FramePairDataset(self.data_dir, split="train", body_model=self.body_model)
-            if len(self.train_set) < self.batch_size:
-                raise DatasetError(f"{self.data_dir}: {len(self.train_set)} training pairs, fewer than the batch size {self.batch_size}")
-        if self.val_set is None and self.has_val:
-            full = FramePairDataset(self.data_dir, split="val", body_model=self.body_model)
-            self.val_set = spread_subset(full, self.val_batches * self.batch_size)
-
-    def _loader(self, dataset, shuffle: bool, drop_last: bool) -> DataLoader:
-        return DataLoader(
-            dataset, batch_size=self.batch_size, shuffle=shuffle, drop_last=drop_last, num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available(),
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True, drop_last=True)
-
-    def val_dataloader(self):
-        return self._loader(self.val_set, shuffle=False, drop_last=False) if self.val_set is not None else []
-
-
 # ---------------------------------------------------------------------------------------------------
 # The LightningModule
 # ---------------------------------------------------------------------------------------------------
@@ -413,7 +337,7 @@ class Stage1Module(L.LightningModule):
     def validation_step(self, batch, batch_idx):
         inp, tgt, out, fake, real = self.render_pair(batch)
         n = fake.shape[0]
-        self.log("val/psnr", psnr(fake, real).mean(), sync_dist=True, batch_size=n)
+        self.log("val/psnr", psnr(fake, real, peak=2.0).mean(), sync_dist=True, batch_size=n)
         self.log("val/lpips", self.lpips_metric()(fake.float(), real.float()).mean(), sync_dist=True, batch_size=n)
         self.log("val/l2", l2(fake.float(), real.float()), sync_dist=True, batch_size=n)
         if batch_idx == 0:
@@ -463,65 +387,6 @@ def export_avatar_model(
     if step is not None:
         extra["step"] = int(step)
     return save_stage1(model, directory, extra, discriminator)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Evaluation on held-out people
-# ---------------------------------------------------------------------------------------------------
-def heldout_pairs(dataset: FramePairDataset, input_views: Sequence[int] | None = None, view_offsets: Sequence[int] | None = None) -> list[int]:
-    """Indices of pairs whose target has another pose than the input (always) and a camera ``view_offsets``
-    views away (None: any); ``input_views`` restricts the input views (None: any)."""
-    out = []
-    for k, (i, j) in enumerate(dataset.pairs):
-        a, b = dataset.frames[i], dataset.frames[j]
-        if a.pose_id == b.pose_id:
-            continue
-        if input_views is not None and a.view not in input_views:
-            continue
-        if view_offsets is not None:
-            n_views = 1 + max(f.view for f in dataset.frames)
-            if (b.view - a.view) % n_views not in {o % n_views for o in view_offsets}:
-                continue
-        out.append(k)
-    return out
-
-
-@torch.no_grad()
-def evaluate_avatar_model(
-    model: AvatarModel, body, dataset, batch_size: int = 8, background: float = 1.0, lpips_net: str = "alex",
-    grid_path: str | Path | None = None, grid_rows: int = 8,
-) -> dict[str, float]:
-    """Mean PSNR / LPIPS / L2 of ``model`` rendering the pairs of ``dataset`` (eval mode, fixed noise).
-
-    Writes an ``input | target | render | mask`` grid of the first ``grid_rows`` pairs when asked.
-    """
-    model.eval()
-    device = next(model.parameters()).device
-    metric = LPIPS(lpips_net).to(device)
-    body = body.to(device)
-    totals = {"psnr": 0.0, "lpips": 0.0, "l2": 0.0}
-    count = 0
-    grid_cols: list[list[Tensor]] = [[], [], [], []]
-    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
-        frames = []
-        for key in ("input", "target"):
-            frame = {k: (v.to(device) if isinstance(v, Tensor) else v) for k, v in batch[key].items()}
-            frames.append(common.resize_frame(frame, model.config.image_size))
-        inp, tgt = frames
-        out = model(inp["rgb"], inp["mask"], common.frame_view(body, inp), common.frame_view(body, tgt))
-        fake = out.render.composite(background)
-        real = composite(tgt["rgb"], tgt["mask"], background)
-        n = fake.shape[0]
-        totals["psnr"] += psnr(fake, real).sum().item()
-        totals["lpips"] += metric(fake, real).sum().item()
-        totals["l2"] += ((fake - real) ** 2).flatten(1).mean(1).sum().item()
-        count += n
-        if grid_path is not None and sum(x.shape[0] for x in grid_cols[0]) < grid_rows:
-            for col, x in zip(grid_cols, (inp["rgb"], real, fake, out.render.mask)):
-                col.append(x.cpu())
-    if grid_path is not None and grid_cols[0]:
-        common.save_png(common.image_grid([torch.cat(c) for c in grid_cols], max_rows=grid_rows), grid_path)
-    return {k: v / max(count, 1) for k, v in totals.items()} | {"pairs": count}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -604,71 +469,3 @@ def train_stage1(config: Stage1TrainConfig, options: RunOptions) -> Stage1Module
     if trainer.global_rank == 0:
         log.info("stage 1: %d iterations in %.0f s; exported %s", module.iteration, time.perf_counter() - start, run_dir / WEIGHTS_FILE)
     return module
-
-
-# ---------------------------------------------------------------------------------------------------
-# Command line: `dinar train avatar`
-# ---------------------------------------------------------------------------------------------------
-def add_train_avatar_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``dinar train avatar``."""
-    parser.add_argument("--data", type=Path, required=True, metavar="DIR", help="dataset folder (rgb/ segm/ params/ per person, splits.json)")
-    parser.add_argument("--out", type=Path, required=True, metavar="RUN", help="run folder: checkpoints, TensorBoard logs, model.safetensors + config.json")
-    parser.add_argument("--preset", choices=("tiny", "small", "paper"), default="tiny", help="network sizes and schedule (default tiny)")
-    parser.add_argument("--steps", type=int, help="iterations (default: the preset's; paper 100000)")
-    parser.add_argument("--batch-size", type=int, default=4, help="pairs per step and process (default 4, the paper's)")
-    parser.add_argument("--texture", choices=TEXTURE_MODES, default="both", help="ablation: T_gen ⊕ RGB (both), RGB part only, neural only")
-    parser.add_argument("--no-occlusion", action="store_true", help="do not remove the occlusion band before sampling the RGB texture")
-    parser.add_argument("--atlas", choices=("front", "native"), default="front", help="UV atlas: front (the paper's front cut, default) or the body model's own")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto picks CUDA when present")
-    parser.add_argument("--devices", type=int, default=1, help="processes (GPUs) per node; >1 trains with DDP")
-    parser.add_argument("--num-nodes", type=int, default=1, help="machines (launch with torchrun or SLURM)")
-    parser.add_argument("--precision", choices=common.PRECISIONS, default="auto", help="auto: bf16 mixed on GPUs that have it, else fp16 mixed; 32 on CPU")
-    parser.add_argument("--resume", action="store_true", help="continue from RUN/checkpoints/last.safetensors")
-    parser.add_argument("--num-workers", type=int, default=2, help="data loader processes (default 2)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-minutes", type=float, help="stop (checkpoint and export) after this much training time, counted over the whole run including earlier sessions when resuming")
-    parser.add_argument("--log-every", type=int, help="scalar logs every N iterations")
-    parser.add_argument("--image-every", type=int, help="image grids every N iterations")
-    parser.add_argument("--val-every", type=int, help="validation on held-out people every N iterations")
-    parser.add_argument("--checkpoint-every", type=int, help="checkpoint + export every N iterations")
-
-
-def config_from_args(args: argparse.Namespace) -> Stage1TrainConfig:
-    """The :class:`Stage1TrainConfig` the options ask for."""
-    over: dict[str, Any] = {
-        "batch_size": args.batch_size, "texture": args.texture, "occlusion": not args.no_occlusion,
-        "atlas": args.atlas, "num_workers": args.num_workers, "seed": args.seed,
-    }
-    for name in ("steps", "log_every", "image_every", "val_every", "checkpoint_every"):
-        value = getattr(args, name)
-        if value is not None:
-            if value < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-            over[name] = value
-    return stage1_train_preset(args.preset, **over)
-
-
-def cli_train_avatar(args: argparse.Namespace) -> int:
-    """``dinar train avatar``: options → :class:`Stage1TrainConfig` → :func:`train_stage1`."""
-    config = config_from_args(args)
-    options = RunOptions(
-        data_dir=args.data, run_dir=args.out, device=args.device, devices=args.devices, num_nodes=args.num_nodes,
-        precision=args.precision, resume=args.resume, max_minutes=args.max_minutes,
-    )
-    module = train_stage1(config, options)
-    if module.global_rank == 0:
-        print(f"stage 1 trained {module.iteration} iterations; model: {Path(args.out) / WEIGHTS_FILE}, "
-              f"logs: tensorboard --logdir {Path(args.out) / 'tensorboard'}")
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m dinar.train.stage1 ...`` (same options as ``dinar train avatar``)."""
-    parser = argparse.ArgumentParser(prog="dinar train avatar", description="Stage 1: train E, G and the renderer (paper 3.1, 4.1).")
-    add_train_avatar_arguments(parser)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return cli_train_avatar(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

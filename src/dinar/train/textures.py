@@ -29,7 +29,6 @@ Two ways to make such a folder:
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from dinar.nn.config import TEXTURE_CHANNELS, TEXTURE_GEN_CHANNELS
+from dinar.nn.config_stage23 import CHANNEL_GROUPS, FILL_CHANNEL
 from dinar.utils import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -206,7 +206,7 @@ def build_textures(
 
     def groups():
         with torch.no_grad():
-            for i in tqdm(range(len(dataset)), desc="textures", disable=not progress):
+            for i in tqdm(range(len(dataset)), desc="textures", disable=None if progress else True):
                 item = dataset[i]
                 textures, angles = view_textures(body, item, face_uvs, texture_size, tgen)
                 yield item["person_id"], int(item["pose_id"]), list(item["stem"]), item["view"].tolist(), textures, angles
@@ -276,7 +276,7 @@ def export_textures(
     dataset = PersonViewsDataset(data_dir, body_model=model.config.body_model)
 
     def groups():
-        for i in tqdm(range(len(dataset)), desc="textures", disable=not progress):
+        for i in tqdm(range(len(dataset)), desc="textures", disable=None if progress else True):
             item = dataset[i]
             frame = resize_frame({k: item[k].to(device) for k in ("rgb", "mask", "pose", "shape", "global_orient", "transl", "K", "R", "t")}, size)
             view = pose_body(body, frame["pose"], frame["shape"], frame["global_orient"], frame["transl"], frame_camera(frame))
@@ -347,33 +347,16 @@ class InpaintingDataset(Dataset):
                 "covered": merged["covered"], "person_id": pid, "stem": stem}
 
 
-# ----------------------------------------------------------------------------------------------------
-# Command line
-# ----------------------------------------------------------------------------------------------------
+def rgb_preview(textures: Tensor) -> Tensor:
+    """RGB channels of ``[B, 21, S, S]`` textures as ``[B, 3, S, S]`` in [0, 1], grey where B_fill = 0."""
+    rgb = (textures[:, CHANNEL_GROUPS["rgb"]] + 1) / 2
+    fill = (textures[:, FILL_CHANNEL : FILL_CHANNEL + 1] > 0.5).to(rgb.dtype)
+    return (rgb * fill + 0.5 * (1 - fill)).clamp(0, 1)
 
 
-def add_textures_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of the texture-folder command (``dinar data textures``)."""
-    parser.add_argument("--data", type=Path, required=True, metavar="DIR", help="dataset folder (dinar data synth layout)")
-    parser.add_argument("-o", "--out", type=Path, required=True, metavar="TEXTURES", help="texture folder to write")
-    parser.add_argument("--stage1", type=Path, metavar="RUN",
-                        help="trained stage-1 run (dinar train avatar): T from the network; without it T_gen is a stand-in")
-    parser.add_argument("--texture-size", type=int, default=64, help="texture size without --stage1 (default 64; the model's with it)")
-    parser.add_argument("--tgen", choices=("zeros", "projection"), default="zeros",
-                        help="T_gen stand-in without --stage1: zeros (RGB-only textures) or a fixed random projection of T_rgb")
-    parser.add_argument("--atlas", choices=("front", "native"), default="front", help="UV atlas without --stage1 (default: the paper's front cut)")
-    parser.add_argument("--tau", type=float, default=0.1, help="eq.-5 merging temperature on normal-angle cosines")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (with --stage1)")
-
-
-def cli_textures(args: argparse.Namespace) -> int:
-    """Write a texture folder for stages 2 and 3."""
-    from dinar.utils import resolve_device
-
-    if args.stage1:
-        index = export_textures(args.stage1, args.data, args.out, resolve_device(args.device), args.tau)
-    else:
-        index = build_textures(args.data, args.out, args.texture_size, args.tgen, args.atlas, tau=args.tau)
-    counts = {split: len(index.person_ids(split)) for split in ("train", "val", "test")}
-    print(f"wrote textures ({index.texture_size}², T_gen: {index.info['tgen']}) of {len(index.people)} people {counts} to {args.out}")
-    return 0
+def split_with_people(index: TextureIndex, split: str, fallback: str = "train") -> str:
+    """``split`` when the texture folder has people in it, else ``fallback`` (with a warning)."""
+    if index.person_ids(split):
+        return split
+    logger.warning("%s: no %s people; using the %s people instead", index.root, split, fallback)
+    return fallback

@@ -21,8 +21,6 @@ the stage-1 renderer and lives with the stage-1 training.
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import math
 from dataclasses import dataclass
@@ -34,12 +32,16 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from dinar.config import ConfigMixin
 from dinar.losses.adversarial import d_logistic_loss, g_nonsaturating_loss
-from dinar.nn.config import ConfigMixin
+from dinar.losses.vq import (
+    adaptive_weight,
+    codebook_usage,
+    reconstruction_errors,
+    reconstruction_loss,
+)
 from dinar.nn.config_stage23 import (
-    CHANNEL_GROUPS,
     FILL_CHANNEL,
-    STAGE23_PRESETS,
     Stage23Config,
     stage23_preset,
 )
@@ -47,14 +49,15 @@ from dinar.nn.vq import (
     PatchDiscriminator,
     TextureVQModel,
     VQOutput,
-    adaptive_weight,
-    codebook_usage,
-    reconstruction_errors,
-    reconstruction_loss,
 )
 from dinar.train.runs import make_trainer, prepare_run
-from dinar.train.textures import TextureDataset, TextureIndex
-from dinar.weights.networks import load_vq, save_vq
+from dinar.train.textures import (
+    TextureDataset,
+    TextureIndex,
+    rgb_preview,
+    split_with_people,
+)
+from dinar.weights.networks import save_vq
 
 logger = logging.getLogger(__name__)
 
@@ -85,13 +88,6 @@ VQ_TRAIN_PRESETS: dict[str, VQTrainConfig] = {
     "tiny": VQTrainConfig(steps=1000, batch_size=16, lr=3e-4, val_every=250, checkpoint_every=250, val_batches=4,
                           restart_dead_codes_every=50, num_workers=0),
 }
-
-
-def rgb_preview(textures: Tensor) -> Tensor:
-    """RGB channels of ``[B, 21, S, S]`` textures as ``[B, 3, S, S]`` in [0, 1], grey where B_fill = 0."""
-    rgb = (textures[:, CHANNEL_GROUPS["rgb"]] + 1) / 2
-    fill = (textures[:, FILL_CHANNEL : FILL_CHANNEL + 1] > 0.5).to(rgb.dtype)
-    return (rgb * fill + 0.5 * (1 - fill)).clamp(0, 1)
 
 
 class VQLightning(pl.LightningModule):
@@ -198,13 +194,6 @@ def restart_dead_codes(codebook: Tensor, hits: Tensor, latents: Tensor, generato
     return int(dead.numel())
 
 
-def split_with_people(index: TextureIndex, split: str, fallback: str = "train") -> str:
-    if index.person_ids(split):
-        return split
-    logger.warning("%s: no %s people; using the %s people instead", index.root, split, fallback)
-    return fallback
-
-
 def train_vq(
     textures: str | Path,
     out: str | Path,
@@ -261,54 +250,3 @@ def vq_report(model: TextureVQModel, textures: str | Path, split: str = "test", 
         "errors_all_texels": {k: vars(v) for k, v in reconstruction_errors(pred, target).items()},
         "errors_filled_texels": {k: vars(v) for k, v in reconstruction_errors(pred, target, mask).items()},
     }
-
-
-# ----------------------------------------------------------------------------------------------------
-# Command line
-# ----------------------------------------------------------------------------------------------------
-
-
-def add_train_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared by ``dinar train vq`` and ``dinar train diffusion``."""
-    parser.add_argument("--textures", type=Path, required=True, metavar="DIR", help="texture folder (textures.json + safetensors files)")
-    parser.add_argument("--preset", choices=sorted(STAGE23_PRESETS), default="tiny", help="network and schedule preset (default tiny)")
-    parser.add_argument("--out", type=Path, required=True, metavar="RUN", help="run folder: run.json, model.safetensors, checkpoints/, tb/")
-    parser.add_argument("--steps", type=int, help="optimizer steps (default: the preset's)")
-    parser.add_argument("--batch-size", type=int, help="batch size per device (default: the preset's)")
-    parser.add_argument("--lr", type=float, help="learning rate (default: the preset's)")
-    parser.add_argument("--val-every", type=int, help="validate (and log images) every N steps")
-    parser.add_argument("--checkpoint-every", type=int, help="write checkpoints/last.safetensors and model.safetensors every N steps")
-    parser.add_argument("--workers", type=int, help="data-loader processes")
-    parser.add_argument("--seed", type=int, help="random seed")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out from checkpoints/last.safetensors")
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    parser.add_argument("--devices", type=int, default=1, help="number of GPUs (DDP when > 1)")
-    parser.add_argument("--precision", default="32-true", help="Lightning precision: 32-true, bf16-mixed, 16-mixed")
-
-
-def train_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """The training settings given on the command line (``None`` options keep the preset's)."""
-    names = {"steps": "steps", "batch_size": "batch_size", "lr": "lr", "val_every": "val_every",
-             "checkpoint_every": "checkpoint_every", "workers": "num_workers", "seed": "seed"}
-    return {field: getattr(args, opt) for opt, field in names.items() if getattr(args, opt, None) is not None}
-
-
-def add_train_vq_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``dinar train vq``."""
-    add_train_common_arguments(parser)
-
-
-def cli_train_vq(args: argparse.Namespace) -> int:
-    """``dinar train vq``: train the texture VQGAN, then print the held-out report as JSON."""
-    import dataclasses
-
-    train = dataclasses.replace(VQ_TRAIN_PRESETS[args.preset], **train_overrides(args))
-    if train.steps < 1 or train.batch_size < 1:
-        raise ValueError("--steps and --batch-size must be at least 1")
-    run = train_vq(args.textures, args.out, args.preset, train, resume=args.resume, device=args.device,
-                   devices=args.devices, precision=args.precision)
-    report = vq_report(load_vq(run), args.textures, "test")
-    (run / "report.json").write_text(json.dumps(report, indent=1) + "\n")
-    print(json.dumps(report, indent=1))
-    print(f"VQ weights: {run / 'model.safetensors'}")
-    return 0

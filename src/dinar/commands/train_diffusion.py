@@ -1,0 +1,45 @@
+"""``dinar train diffusion``: stage 3, latent-diffusion inpainting in the VQ latent
+(:func:`dinar.train.diffusion.train_diffusion`), then its held-out report."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from dinar.commands.train_stages import add_train_common_arguments, train_overrides
+from dinar.train.diffusion import (
+    DIFFUSION_TRAIN_PRESETS,
+    inpainting_report,
+    train_diffusion,
+)
+from dinar.weights.networks import load_inpainter, load_vq
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``dinar train diffusion``."""
+    add_train_common_arguments(parser)
+    parser.add_argument("--vq", type=Path, required=True, metavar="RUN_VQ", help="run folder of the trained VQ (dinar train vq --out)")
+    parser.add_argument("--views", choices=("all", "front"), help="input views to train on (default all; the paper uses front)")
+    parser.add_argument("--sample-steps", type=int, help="DDIM steps of the validation and report samples")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``dinar train diffusion``: train the latent inpainter, then print the held-out report as JSON."""
+    overrides = train_overrides(args)
+    if args.views:
+        overrides["views"] = args.views
+    if args.sample_steps:
+        overrides["sample_steps"] = args.sample_steps
+    train = dataclasses.replace(DIFFUSION_TRAIN_PRESETS[args.preset], **overrides)
+    if train.steps < 1 or train.batch_size < 1:
+        raise ValueError("--steps and --batch-size must be at least 1")
+    run = train_diffusion(args.textures, args.vq, args.out, args.preset, train, resume=args.resume, device=args.device,
+                          devices=args.devices, precision=args.precision)
+    model, schedule = load_inpainter(run)
+    report = inpainting_report(load_vq(args.vq), model, schedule, args.textures, "test", train.sample_steps)
+    (run / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps(report, indent=1))
+    print(f"inpainter weights: {run / 'model.safetensors'}")
+    return 0

@@ -1,0 +1,32 @@
+"""Stage 3's loss: the DDPM objective of the latent inpainter (paper eq. 1)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from diffusers import DDPMScheduler
+from torch import Tensor
+
+from dinar.nn.diffusion import LatentInpainter, make_condition
+
+
+def diffusion_loss(
+    model: LatentInpainter,
+    scheduler: DDPMScheduler,
+    target_latent: Tensor,  # [B, 6, s, s] T_c of the merged texture (unscaled)
+    cond_latent: Tensor,  # [B, 6, s, s] T_c^j of the single-view texture (unscaled)
+    fill_mask: Tensor,  # [B, 1, S, S] B_fill^j
+    generator: torch.Generator | None = None,
+    timesteps: Tensor | None = None,  # [B] fixed steps (validation); random when None
+) -> Tensor:
+    """The DDPM objective (paper eq. 1): ``E_{t, ε} ‖ε − ε_θ(√ᾱ_t x_0 + √(1 − ᾱ_t) ε, t, c)‖²``."""
+    scale = model.latent_scale
+    x0 = target_latent * scale
+    B = x0.shape[0]
+    noise_device = x0.device if generator is None else generator.device
+    noise = torch.randn(x0.shape, generator=generator, device=noise_device, dtype=x0.dtype).to(x0.device)
+    if timesteps is None:
+        timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (B,), generator=generator, device=noise_device).to(x0.device)
+    noisy = scheduler.add_noise(x0, noise, timesteps)
+    pred = model(noisy, timesteps, make_condition(cond_latent, fill_mask, scale)).noise
+    return F.mse_loss(pred, noise)
