@@ -203,6 +203,15 @@ CASES: list[tuple[str, str, int, str, Callable[[Path], None] | None]] = [
     ("export-texture-scale-zero", "export {d}/a.avatar --texture-scale 0 -o {d}/a.glb", 2, "argument --texture-scale", None),
     ("export-motion-nan-bvh", "export {d}/a.avatar --motion {d}/nan.bvh -o {d}/a.glb", 2, "nan.bvh", write_text("nan.bvh", BVH.replace("0 90 0 0 0 0\n0 90", "0 90 0 0 0 0\ninf 90"))),
     ("export-avatar-missing", "export {d}/ghost.avatar -o {d}/a.glb", 2, "ghost.avatar: no such avatar file", None),
+    # dinar data synth, train avatar, eval
+    ("synth-people-huge", "data synth --people 1000000000 -o {d}/ds", 2, "--people must be 1..100000", None),
+    ("synth-size-huge", "data synth --size 100000 -o {d}/ds", 2, "--size must be 16..4096", None),
+    ("synth-output-is-a-file", "data synth -o {d}/notes.txt", 2, "notes.txt: is a file", None),
+    ("synth-into-an-existing-dataset", "data synth -o {d}", 2, "holds files already", None),
+    ("train-batch-size-zero", "train avatar --data {d} --out {d}/run --batch-size 0", 2, "--batch-size must be at least 1", None),
+    ("train-data-missing", "train avatar --data {d}/nodata --out {d}/run", 2, "nodata: no such dataset folder", None),
+    ("eval-data-missing", "eval --data {d}/nodata -o {d}/report", 2, "nodata: no such dataset folder", None),
+    ("eval-people-negative", "eval --data {d} --people -3 -o {d}/report", 2, "argument --people", None),
     # dinar demo, the parser
     ("demo-output-is-a-file", "demo -o {d}/notes.txt", 2, "notes.txt: is a file", None),
     ("demo-seed-negative", "demo -o {d}/out --seed -1", 2, "argument --seed", None),

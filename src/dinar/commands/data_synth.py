@@ -10,6 +10,10 @@ from pathlib import Path
 
 from dinar.data.synth import FitNoise, SynthConfig, generate
 
+LIMITS = {"people": (1, 100_000), "poses": (1, 1000), "views": (1, 360), "size": (16, 4096), "seed": (0, 2**32 - 1),
+          "workers": (1, 64), "supersample": (1, 8)}
+"""Ranges of the numeric options, checked before any work (a million people would fill the disk, not fail)."""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``dinar data synth``."""
@@ -24,15 +28,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, help="parallel processes (each loads its own body model)")
     parser.add_argument("--all-ages", action="store_true", help="sample children and the elderly too (default: adults)")
     parser.add_argument("--supersample", type=int, default=2, help="anti-aliasing factor (default 2)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset in --output (by default it is refused)")
 
 
 def run(args: argparse.Namespace) -> int:
     """``dinar data synth``: parse options into a :class:`SynthConfig` and write the dataset."""
-    for name in ("people", "poses", "views", "size", "workers", "supersample"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name} must be at least 1, got {getattr(args, name)}")
-    if args.noise < 0:
-        raise ValueError(f"--noise must be >= 0, got {args.noise}")
+    for name, (low, high) in LIMITS.items():
+        if not low <= getattr(args, name) <= high:
+            raise ValueError(f"--{name.replace('_', '-')} must be {low}..{high}, got {getattr(args, name)}")
+    if not 0 <= args.noise <= 100:
+        raise ValueError(f"--noise must be a number in 0..100, got {args.noise}")
+    if args.output.exists() and not args.output.is_dir():
+        raise NotADirectoryError(f"{args.output}: is a file; give a folder for the dataset")
+    if args.output.is_dir() and any(args.output.iterdir()) and not args.overwrite:
+        raise FileExistsError(f"{args.output}: holds files already; choose an empty or new folder, or pass --overwrite "
+                              "to write this dataset over it (files of another dataset are then removed)")
+    if args.output.is_dir() and args.overwrite:
+        import shutil
+
+        shutil.rmtree(args.output)
     cfg = SynthConfig(
         people=args.people, poses=args.poses, views=args.views, size=args.size, seed=args.seed,
         noise=FitNoise.default(args.noise) if args.noise > 0 else FitNoise(), all_ages=args.all_ages, supersample=args.supersample,

@@ -44,6 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> Stage1TrainConfig:
     """The :class:`Stage1TrainConfig` the options ask for."""
+    for name in ("batch_size", "num_workers", "devices", "num_nodes"):
+        low = 0 if name == "num_workers" else 1
+        if getattr(args, name) < low:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(args, name)}")
     over: dict[str, Any] = {
         "batch_size": args.batch_size, "texture": args.texture, "occlusion": not args.no_occlusion,
         "atlas": args.atlas, "num_workers": args.num_workers, "seed": args.seed,
@@ -60,6 +64,8 @@ def config_from_args(args: argparse.Namespace) -> Stage1TrainConfig:
 def run(args: argparse.Namespace) -> int:
     """``dinar train avatar``: options → :class:`Stage1TrainConfig` → :func:`train_stage1`."""
     config = config_from_args(args)
+    if not args.data.is_dir():
+        raise FileNotFoundError(f"{args.data}: no such dataset folder")
     options = RunOptions(
         data_dir=args.data, run_dir=args.out, device=args.device, devices=args.devices, num_nodes=args.num_nodes,
         precision=args.precision, resume=args.resume, max_minutes=args.max_minutes,

@@ -9,7 +9,6 @@ file (``FIT.json``) or a one-image dataset is :mod:`dinar.data.photo_files`' job
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,8 +25,6 @@ from dinar.fitting.photo import PhotoError, load_photo
 from dinar.fitting.points import COCO_KEYPOINTS, COCO_SKELETON
 from dinar.geometry.camera import Camera
 from dinar.geometry.raster import interpolate_vertex_attr, rasterize
-
-logger = logging.getLogger(__name__)
 
 _PART_COLOURS = np.array([
     [0.93, 0.80, 0.70], [0.75, 0.75, 0.80],  # head, torso

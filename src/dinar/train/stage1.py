@@ -64,11 +64,17 @@ from dinar.train import common
 from dinar.train.runs import SafetensorsCheckpointIO
 from dinar.train.stage1_data import Stage1DataModule
 from dinar.weights.format import WEIGHTS_FILE
-from dinar.weights.networks import ATLAS_FILE, read_atlas, save_stage1, training_atlas
-
-logger = logging.getLogger(__name__)
+from dinar.weights.networks import (
+    ATLAS_FILE,
+    STAGE1_KIND,
+    read_atlas,
+    save_stage1,
+    training_atlas,
+)
 
 log = logging.getLogger(__name__)
+
+MODEL_KIND = STAGE1_KIND
 TRAIN_CONFIG_FILE = "train_config.json"
 
 
