@@ -23,7 +23,7 @@ from dinar.geometry.raster import RasterOutput
 from dinar.nn.avatar_model import AvatarModel
 from dinar.texture.visibility import normal_angle_texture
 
-from .photos import Photo
+from .photos import PreparedPhoto
 
 
 @dataclass
@@ -50,7 +50,7 @@ def with_occlusion(model: AvatarModel, occlusion: bool, body) -> AvatarModel:
 
 
 @torch.no_grad()
-def partial_texture(model: AvatarModel, photo: Photo, layout: RasterOutput) -> PartialTexture:
+def partial_texture(model: AvatarModel, photo: PreparedPhoto, layout: RasterOutput) -> PartialTexture:
     """T^j, B_fill^j and λ^j of one photo; ``layout`` is :func:`dinar.geometry.texture_lookup.uv_layout`
     of the model's atlas at its texture size. ``model`` in eval mode gives a deterministic T_gen."""
     nt = model.build_texture(photo.rgb, photo.mask, photo.view)

@@ -10,7 +10,7 @@ The steps that compare renders with the photo (RGB tuning, colour adjustment) co
 one background colour, the way stage 1 was trained: the render ``rgb·mask + bg·(1 − mask)`` against
 the photo matted with its own person mask, so the photo's background never counts. They optimize
 texels only, so the geometry does not change between their steps: each photo's UV-render is made
-once (:attr:`Photo.raster`) and the steps run θ on it (:func:`render_composite`), not the rasterizer.
+once (:attr:`PreparedPhoto.raster`) and the steps run θ on it (:func:`render_composite`), not the rasterizer.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ MaskLike = Any  # np.ndarray / Tensor [H, W] (uint8 0..255, bool, or float in [0
 
 
 @dataclass
-class Photo:
+class PreparedPhoto:
     """One input photo at the model's image size and the posed body of its fit."""
 
     rgb: Tensor  # [1, 3, N, N] in [-1, 1]
@@ -120,8 +120,8 @@ def square_and_resize(rgb: Tensor, mask: Tensor, camera: Camera, size: int, pad_
     return rgb, mask, Camera(K=K, R=camera.R, t=camera.t, width=side, height=side).resized(size, size)
 
 
-def prepare_photo(image: ImageLike, mask: MaskLike, fit: FitParams, model: AvatarModel, body) -> Photo:
-    """One photo, its person mask and its body fit → :class:`Photo` at the model's image size, on its device."""
+def prepare_photo(image: ImageLike, mask: MaskLike, fit: FitParams, model: AvatarModel, body) -> PreparedPhoto:
+    """One photo, its person mask and its body fit → :class:`PreparedPhoto` at the model's image size, on its device."""
     size, device = model.config.image_size, model.faces.device
     rgb, digest = image_tensor(image)
     _, h, w = rgb.shape
@@ -132,7 +132,7 @@ def prepare_photo(image: ImageLike, mask: MaskLike, fit: FitParams, model: Avata
     rgb, person, camera = square_and_resize(rgb, person, camera, size)
     view = pose_body(body, fit.pose[None].to(device), fit.shape[None].to(device), fit.global_orient[None].to(device),
                      fit.transl[None].to(device), camera.to(device))
-    return Photo(rgb=(rgb * 2 - 1).to(device), mask=person.to(device), view=view, raster=model.uv_render(view),
+    return PreparedPhoto(rgb=(rgb * 2 - 1).to(device), mask=person.to(device), view=view, raster=model.uv_render(view),
                  sha256=digest, source_size=(w, h))
 
 

@@ -58,7 +58,7 @@ from .inpainting import restore_texture
 from .models import check_compatible, load_models, save_models
 from .options import PipelineOptions
 from .partial import PartialTexture, partial_texture, with_occlusion
-from .photos import Photo, prepare_photo
+from .photos import PreparedPhoto, prepare_photo
 from .rgb_tuning import texel_weights, tune_rgb
 
 log = logging.getLogger(__name__)
@@ -208,14 +208,14 @@ class AvatarPipeline:
                              "which this pipeline has not: pass PipelineOptions(inpainting=False) or a complete model folder")
         return mode
 
-    def prepare_photos(self, images, masks, fits) -> list[Photo]:
-        """Step 0: each (image, mask, fit) → :class:`~dinar.pipeline.photos.Photo` at the model's size."""
+    def prepare_photos(self, images, masks, fits) -> list[PreparedPhoto]:
+        """Step 0: each (image, mask, fit) → :class:`~dinar.pipeline.photos.PreparedPhoto` at the model's size."""
         images, masks, fits = _as_list(images), _as_list(masks), _as_list(fits)
         if not images or not (len(images) == len(masks) == len(fits)):
             raise ValueError(f"give as many masks and fits as images (got {len(images)}, {len(masks)}, {len(fits)})")
         return [prepare_photo(i, m, f, self.stage1, self.body) for i, m, f in zip(images, masks, fits)]
 
-    def tune(self, partial: PartialTexture, photo: Photo, options: PipelineOptions, progress: bool = False) -> PartialTexture:
+    def tune(self, partial: PartialTexture, photo: PreparedPhoto, options: PipelineOptions, progress: bool = False) -> PartialTexture:
         """Step 2 for one photo: T_rgb tuned against it (:mod:`dinar.pipeline.rgb_tuning`)."""
         paper = options.rgb_tuning_loss == "paper"
         out = tune_rgb(
@@ -237,7 +237,7 @@ class AvatarPipeline:
         merged = merge_textures(textures, angles, valid=filled, tau=tau)
         return merged.texture[None], merged.covered[None]
 
-    def adjust_colors(self, restored: Tensor, photos: Sequence[Photo], options: PipelineOptions, progress: bool = False) -> ColorAdjustment:
+    def adjust_colors(self, restored: Tensor, photos: Sequence[PreparedPhoto], options: PipelineOptions, progress: bool = False) -> ColorAdjustment:
         """Step 5: α, β of eq. 7 fitted through the renderer on every photo's visible pixels."""
         target = torch.cat([p.target(self.background) for p in photos])
         uv = torch.cat([p.raster.uv for p in photos])
@@ -246,7 +246,7 @@ class AvatarPipeline:
         return fit_color_adjustment(self.stage1, restored, target, uv, uv_mask, pixels, options.color_adjust_steps,
                                     options.color_adjust_lr, self.background, progress)
 
-    def make_avatar(self, texture: Tensor, photos: Sequence[Photo], fits, options: PipelineOptions, mode: str,
+    def make_avatar(self, texture: Tensor, photos: Sequence[PreparedPhoto], fits, options: PipelineOptions, mode: str,
                     adjustment: ColorAdjustment) -> Avatar:
         """Step 7: the :class:`~dinar.avatar.Avatar`, bound to this pipeline's stage-1 model and body."""
         from dinar import __version__

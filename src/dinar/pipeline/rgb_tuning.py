@@ -63,7 +63,7 @@ def tune_rgb(
     texture: Tensor,  # [1, 21, S, S] T of the photo
     weights: Tensor,  # [1, 1, S, S] w from :func:`texel_weights`
     target: Tensor,  # [1, 3, N, N] the photo matted over ``background``, in [-1, 1]
-    raster: RasterOutput,  # the photo's UV-render (:attr:`dinar.pipeline.photos.Photo.raster`)
+    raster: RasterOutput,  # the photo's UV-render (:attr:`dinar.pipeline.photos.PreparedPhoto.raster`)
     steps: int = 64,
     lr: float = 0.01,
     lpips=None,  # dinar.losses.LPIPS, or None to leave the LPIPS term out
