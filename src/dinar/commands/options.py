@@ -79,6 +79,13 @@ SEED = bounded_int(0, 2**32 - 1)
 
 
 # -- outputs: refused before any work when they cannot be written ------------------------------------
+def _nearest_existing(path: Path) -> Path:
+    """``path`` or its nearest ancestor that exists: where a new output would be created."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
 def check_output(path: Path, inputs: tuple[Path | None, ...] = (), suffixes: tuple[str, ...] = (), what: str = "output") -> Path:
     """Refuse an output path that is an input, an existing folder, has the wrong extension, or lies in a
     folder that cannot be written; returns ``path``. Called before the work starts."""
@@ -91,9 +98,7 @@ def check_output(path: Path, inputs: tuple[Path | None, ...] = (), suffixes: tup
         raise IsADirectoryError(f"{path}: is a folder; give a file path for the {what}" + (f" ({'/'.join(suffixes)})" if suffixes else ""))
     if suffixes and path.suffix.lower() not in suffixes:
         raise ValueError(f"{path}: the {what} must end in {' or '.join(suffixes)}")
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
+    folder = _nearest_existing(path.parent)
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
         raise PermissionError(f"{path}: cannot write there ({folder} is not a writable folder); choose another path")
     return path
@@ -108,9 +113,7 @@ def check_output_dir(path: Path, inputs: tuple[Path | None, ...] = (), what: str
     for given in inputs:
         if given is not None and Path(given).resolve() == path.resolve():
             raise ValueError(f"{path}: is also an input; choose another {what}")
-    folder = path
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
+    folder = _nearest_existing(path)
     if not os.access(folder, os.W_OK | os.X_OK):
         raise PermissionError(f"{path}: cannot write there ({folder} is not writable); choose another folder")
     return path
