@@ -211,34 +211,3 @@ def inpaint_texture(
     restored = restore_latent_texture(vq, model, scheduler, texture, steps, generator, eta)
     return keep_known_texels(restored, texture, texture[:, FILL_CHANNEL : FILL_CHANNEL + 1])
 
-
-# ----------------------------------------------------------------------------------------------------
-# Exponential moving average of weights
-# ----------------------------------------------------------------------------------------------------
-
-
-class WeightEMA(nn.Module):
-    """EMA of a module's parameters (buffers are copied), as latent diffusion's ``LitEma``.
-
-    ``decay_t = min(decay, (1 + n) / (10 + n))`` after n updates, so early averages are not dominated
-    by the random initialization. ``shadow`` is a full copy of the module, used for validation and
-    saved as the released weights; it follows its parent's train/eval mode (call ``eval()`` before
-    sampling with it).
-    """
-
-    def __init__(self, module: nn.Module, decay: float = 0.9999):
-        super().__init__()
-        self.decay = decay
-        self.shadow = copy.deepcopy(module).requires_grad_(False)
-        self.register_buffer("num_updates", torch.zeros((), dtype=torch.int64))
-
-    @torch.no_grad()
-    def update(self, module: nn.Module) -> None:
-        self.num_updates += 1
-        n = float(self.num_updates)
-        decay = min(self.decay, (1 + n) / (10 + n))
-        ema_params = list(self.shadow.parameters())
-        params = [p.detach() for p in module.parameters()]
-        torch._foreach_lerp_(ema_params, params, 1.0 - decay)
-        for b_ema, b in zip(self.shadow.buffers(), module.buffers()):
-            b_ema.copy_(b)
