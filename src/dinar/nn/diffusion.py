@@ -36,7 +36,8 @@ from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from torch import Tensor, nn
 
-from .config_stage23 import NoiseScheduleConfig, UNetConfig
+from .config_stage23 import FILL_CHANNEL, NoiseScheduleConfig, UNetConfig
+from .vq import TextureVQModel, decode_latent, encode_texture
 
 SamplerKind = Literal["ddpm", "ddim"]
 
@@ -173,7 +174,7 @@ def inpaint_latent(
 
 @torch.no_grad()
 def restore_latent_texture(
-    vq,  # dinar.nn.vq.TextureVQModel
+    vq: TextureVQModel,
     model: LatentInpainter,
     scheduler: SchedulerMixin,
     texture: Tensor,  # [B, 21, S, S] T^j, the partial (or merged) texture
@@ -182,10 +183,9 @@ def restore_latent_texture(
     eta: float = 0.0,
 ) -> Tensor:
     """``T_res = D_VQ(T_c)``, ``[B, 21, S, S]``: ``T_c^j = E_VQ(T^j)``, then M denoising steps conditioned
-    on ``T_c^j ⊕ b(B_fill^j)`` (paper 3.4, fig. 5c); known texels are not put back here (eq. 6)."""
-    from .config_stage23 import FILL_CHANNEL
-    from .vq import decode_latent, encode_texture
-
+    on ``T_c^j ⊕ b(B_fill^j)`` (paper 3.4, fig. 5c); known texels are not put back here (eq. 6).
+    The one latent inpainting step: training's validation (:func:`inpaint_texture`) and the inference
+    pipeline (:func:`dinar.pipeline.inpainting.restore_texture`) both call it."""
     fill = texture[:, FILL_CHANNEL : FILL_CHANNEL + 1]
     latent = inpaint_latent(model, scheduler, encode_texture(vq, texture), fill, steps, generator, eta)
     return decode_latent(vq, latent).float()
@@ -193,7 +193,7 @@ def restore_latent_texture(
 
 @torch.no_grad()
 def inpaint_texture(
-    vq,  # dinar.nn.vq.TextureVQModel
+    vq: TextureVQModel,
     model: LatentInpainter,
     scheduler: SchedulerMixin,
     texture: Tensor,  # [B, 21, S, S] T^j, the partial single-view texture
@@ -205,8 +205,6 @@ def inpaint_texture(
     conditioned on ``T_c^j ⊕ b(B_fill^j)``, ``T_res = D_VQ(T_c)``, then eq. 6 keeps every known texel:
     ``T = T_res (1 − B_fill^j) + T^j B_fill^j``. Returns ``[B, 21, S, S]``."""
     from dinar.texture.merging import keep_known_texels
-
-    from .config_stage23 import FILL_CHANNEL
 
     restored = restore_latent_texture(vq, model, scheduler, texture, steps, generator, eta)
     return keep_known_texels(restored, texture, texture[:, FILL_CHANNEL : FILL_CHANNEL + 1])

@@ -17,7 +17,6 @@ from torch import Tensor
 from dinar.geometry.camera import Camera
 from dinar.images import write_png
 
-
 # -- frames → posed bodies -------------------------------------------------------------------------
 FRAME_KEYS = ("rgb", "mask", "pose", "shape", "global_orient", "transl", "K", "R", "t")
 
