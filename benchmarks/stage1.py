@@ -39,6 +39,7 @@ from dinar.train.stage1 import (
 )
 from dinar.train.stage1_data import spread_subset
 from dinar.train.stage1_eval import evaluate_avatar_model, heldout_pairs
+from dinar.train.trainer import resolve_accelerator, resolve_precision
 from dinar.weights.format import CONFIG_FILE
 from dinar.weights.networks import load_stage1_model as load_avatar_model
 
@@ -121,7 +122,7 @@ def cmd_time(args) -> dict:
         n = args.iterations
         trainer = L.Trainer(accelerator="auto", devices=1, max_steps=2 * n, logger=False, enable_checkpointing=False,
                             enable_progress_bar=False, enable_model_summary=False, callbacks=[timer],
-                            precision=common.resolve_precision("auto", common.resolve_accelerator("auto")))
+                            precision=resolve_precision("auto", resolve_accelerator("auto")))
         loader = DataLoader(Subset(pairs, list(range(n * args.batch_size))), batch_size=args.batch_size)
         trainer.fit(module, train_dataloaders=loader)
         times = timer.times

@@ -12,7 +12,6 @@ from dinar.losses.diffusion import diffusion_loss
 from dinar.nn.config_stage23 import NoiseScheduleConfig, UNetConfig, stage23_preset
 from dinar.nn.diffusion import (
     LatentInpainter,
-    WeightEMA,
     inpaint_latent,
     inpaint_texture,
     make_condition,
@@ -20,6 +19,7 @@ from dinar.nn.diffusion import (
     resize_fill_mask,
 )
 from dinar.nn.vq import TextureVQModel
+from dinar.train.ema import EMAShadow
 
 TINY = stage23_preset("tiny")
 
@@ -129,7 +129,7 @@ def test_known_texels_survive_eq6_exactly_after_decoding():
 
 def test_ema_follows_the_weights_with_warmup():
     net = torch.nn.Linear(2, 2)
-    ema = WeightEMA(net, decay=0.9)
+    ema = EMAShadow(net, decay=0.9)
     with torch.no_grad():
         net.weight.fill_(1.0)
     before = ema.shadow.weight.clone()
@@ -168,12 +168,12 @@ def test_a_few_training_steps_lower_the_denoising_loss():
 def test_train_diffusion_runs_with_a_trained_vq_and_reports(tmp_path):
     from test_vq import write_fake_texture_folder
 
+    from dinar.train.checkpoints import load_checkpoint_dict
     from dinar.train.diffusion import (
         DIFFUSION_TRAIN_PRESETS,
         inpainting_report,
         train_diffusion,
     )
-    from dinar.train.runs import load_checkpoint_dict
     from dinar.train.vq import VQ_TRAIN_PRESETS, train_vq
     from dinar.weights.networks import load_inpainter, load_vq
 

@@ -22,12 +22,12 @@ from dinar.commands.train_avatar import add_arguments as add_train_avatar_argume
 from dinar.commands.train_avatar import config_from_args
 from dinar.commands.train_avatar import run as cli_train_avatar
 from dinar.data.datasets import FramePairDataset
+from dinar.losses.stage1 import crop_boxes
 from dinar.train import common
-from dinar.train.runs import load_checkpoint_dict
+from dinar.train.checkpoints import load_checkpoint_dict
 from dinar.train.stage1 import (
     Stage1Module,
     Stage1TrainConfig,
-    crop_boxes,
     export_avatar_model,
     stage1_train_preset,
 )

@@ -27,7 +27,7 @@ from dinar.nn.vq import (
     decode_latent,
     encode_texture,
 )
-from dinar.train.runs import load_checkpoint_dict, save_checkpoint_dict
+from dinar.train.checkpoints import load_checkpoint_dict, save_checkpoint_dict
 from dinar.train.vq import restart_dead_codes
 
 TINY = stage23_preset("tiny")
@@ -208,7 +208,7 @@ def test_texture_folder_from_synthetic_people_without_the_network(tmp_path, body
 
 
 def test_train_vq_runs_writes_safetensors_and_resumes(tmp_path):
-    from dinar.train.runs import load_checkpoint_dict
+    from dinar.train.checkpoints import load_checkpoint_dict
     from dinar.train.vq import VQ_TRAIN_PRESETS, train_vq, vq_report
     from dinar.weights.networks import load_vq
 
@@ -217,7 +217,7 @@ def test_train_vq_runs_writes_safetensors_and_resumes(tmp_path):
     run = train_vq(root, tmp_path / "run", "tiny", train, device="cpu", progress=False)
     assert (run / "model.safetensors").exists() and (run / "checkpoints" / "last.safetensors").exists()
     assert json.loads((run / "run.json").read_text())["stage"] == "vq"
-    assert list(run.glob("tb/events.*"))
+    assert list(run.glob("tensorboard/events.*"))
     with pytest.raises(ValueError, match="resume"):
         train_vq(root, tmp_path / "run", "tiny", train, device="cpu", progress=False)
     train_vq(root, tmp_path / "run", "tiny", dataclasses.replace(train, steps=3), resume=True, device="cpu", progress=False)

@@ -1,5 +1,5 @@
 """``dinar data synth``: a dataset of synthetic clothed people with exact ground truth
-(:func:`dinar.data.synth.generate`)."""
+(:func:`dinar.data.synth.generate`). Cheap to import: torch loads when it runs."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
-
-from dinar.data.synth import FitNoise, SynthConfig, generate
 
 LIMITS = {"people": (1, 100_000), "poses": (1, 1000), "views": (1, 360), "size": (16, 4096), "seed": (0, 2**32 - 1),
           "workers": (1, 64), "supersample": (1, 8)}
@@ -32,7 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """``dinar data synth``: parse options into a :class:`SynthConfig` and write the dataset."""
+    """``dinar data synth``: parse options into a :class:`~dinar.data.synth.SynthConfig` and write the dataset."""
+    from dinar.data.synth import FitNoise, SynthConfig, generate
+
     for name, (low, high) in LIMITS.items():
         if not low <= getattr(args, name) <= high:
             raise ValueError(f"--{name.replace('_', '-')} must be {low}..{high}, got {getattr(args, name)}")

@@ -1,12 +1,10 @@
 """``dinar data textures``: per-view and merged (eq. 5) textures of a dataset, the data of stages 2 and 3
-(:func:`dinar.train.textures.export_textures` with a stage-1 model, :func:`~dinar.train.textures.build_textures` without)."""
+(:func:`dinar.train.textures.write_texture_folder`). Cheap to import: torch loads when it runs."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-from dinar.train.textures import build_textures, export_textures
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,12 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write a texture folder for stages 2 and 3."""
-    from dinar.utils import resolve_device
+    from dinar.train.textures import write_texture_folder
 
-    if args.stage1:
-        index = export_textures(args.stage1, args.data, args.out, resolve_device(args.device), args.tau)
-    else:
-        index = build_textures(args.data, args.out, args.texture_size, args.tgen, args.atlas, tau=args.tau)
+    index = write_texture_folder(args.data, args.out, args.stage1, args.texture_size, args.tgen, args.atlas, args.tau, args.device)
     counts = {split: len(index.person_ids(split)) for split in ("train", "val", "test")}
     print(f"wrote textures ({index.texture_size}², T_gen: {index.info['tgen']}) of {len(index.people)} people {counts} to {args.out}")
     return 0

@@ -1,7 +1,8 @@
 """``dinar eval``: the one-shot benchmark (paper Tables 1 and 2) on the held-out people of a dataset.
 
-Thin entry point: the options become an :class:`~dinar.eval.settings.EvalConfig` and
-:func:`~dinar.eval.runner.evaluate` does the work.
+Thin entry point: the options become an :class:`~dinar.eval.settings.EvalConfig`,
+:func:`~dinar.eval.runner.evaluate` does the work, and :func:`~dinar.eval.report.result_text` is what is
+printed. Cheap to import: :mod:`dinar.eval` is imported by the functions that use it.
 """
 
 from __future__ import annotations
@@ -9,9 +10,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dinar.commands.options import SEED, bounded_int, check_output_dir
-from dinar.eval.settings import ALL_EVAL_METRICS, EvalConfig
+
+if TYPE_CHECKING:
+    from dinar.eval.settings import EvalConfig
 
 
 def _ablation_checkpoint(text: str) -> tuple[str, Path]:
@@ -24,6 +28,8 @@ def _ablation_checkpoint(text: str) -> tuple[str, Path]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``dinar eval``."""
+    from dinar.eval.families import ALL_EVAL_METRICS
+
     parser.add_argument("--data", type=Path, required=True, metavar="DIR", help="dataset folder (splits.json, <person>/rgb|segm|params)")
     parser.add_argument("--split", default="test", help="split of splits.json to evaluate (default test; 'all' = every person folder)")
     parser.add_argument("--checkpoint", type=Path, default=None, metavar="MODEL_DIR",
@@ -49,6 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> EvalConfig:
     """The :class:`EvalConfig` of parsed ``dinar eval`` options."""
+    from dinar.eval.settings import EvalConfig
     from dinar.pipeline.options import PipelineOptions
 
     overrides = {k: v for k, v in (("diffusion_steps", args.diffusion_steps), ("rgb_tuning_steps", args.rgb_tuning_steps),
@@ -65,6 +72,7 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
 
 def run(args: argparse.Namespace) -> int:
     """``dinar eval``: run the benchmark and print Table 1 (and Table 2), with where the report went."""
+    from dinar.eval.report import result_text
     from dinar.eval.runner import evaluate
 
     if args.ablation_checkpoint and not args.ablations:
@@ -72,10 +80,5 @@ def run(args: argparse.Namespace) -> int:
     if not args.data.is_dir():
         raise FileNotFoundError(f"{args.data}: no such dataset folder")
     check_output_dir(args.output, (args.data,), "report folder")
-    result = evaluate(config_from_args(args))
-    print(result.files["table1"].read_text())
-    if "table2" in result.files:
-        print(result.files["table2"].read_text())
-    print(f"{result.computed} avatar(s) made, {result.skipped} reused; report: "
-          + ", ".join(str(p) for p in result.files.values()))
+    print(result_text(evaluate(config_from_args(args))))
     return 0

@@ -1,21 +1,19 @@
 """``dinar train avatar``: stage 1 (encoder, generator, neural renderer) on frame pairs
-(:func:`dinar.train.stage1.train_stage1`)."""
+(:func:`dinar.train.stage1.train_stage1`). Cheap to import: torch and Lightning load when it runs."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dinar.nn.avatar_model import TEXTURE_MODES
-from dinar.train import common
-from dinar.train.stage1 import (
-    RunOptions,
-    Stage1TrainConfig,
-    stage1_train_preset,
-    train_stage1,
-)
-from dinar.weights.format import WEIGHTS_FILE
+from dinar.train.trainer import PRECISIONS, TENSORBOARD_DIR
+
+if TYPE_CHECKING:
+    from dinar.train.stage1 import Stage1TrainConfig
+
+TEXTURE_MODES = ("both", "rgb", "neural")
+"""``dinar.nn.avatar_model.TEXTURE_MODES``, written out so that parsing loads no torch (the config checks it)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto picks CUDA when present")
     parser.add_argument("--devices", type=int, default=1, help="processes (GPUs) per node; >1 trains with DDP")
     parser.add_argument("--num-nodes", type=int, default=1, help="machines (launch with torchrun or SLURM)")
-    parser.add_argument("--precision", choices=common.PRECISIONS, default="auto", help="auto: bf16 mixed on GPUs that have it, else fp16 mixed; 32 on CPU")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto", help="auto: bf16 mixed on GPUs that have it, else fp16 mixed; 32 on CPU")
     parser.add_argument("--resume", action="store_true", help="continue from RUN/checkpoints/last.safetensors")
     parser.add_argument("--num-workers", type=int, default=2, help="data loader processes (default 2)")
     parser.add_argument("--seed", type=int, default=0)
@@ -43,7 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> Stage1TrainConfig:
-    """The :class:`Stage1TrainConfig` the options ask for."""
+    """The :class:`~dinar.train.stage1.Stage1TrainConfig` the options ask for."""
+    from dinar.train.stage1 import stage1_train_preset
+
     for name in ("batch_size", "num_workers", "devices", "num_nodes"):
         low = 0 if name == "num_workers" else 1
         if getattr(args, name) < low:
@@ -62,7 +62,10 @@ def config_from_args(args: argparse.Namespace) -> Stage1TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    """``dinar train avatar``: options → :class:`Stage1TrainConfig` → :func:`train_stage1`."""
+    """``dinar train avatar``: options → :class:`~dinar.train.stage1.Stage1TrainConfig` → :func:`~dinar.train.stage1.train_stage1`."""
+    from dinar.train.stage1 import RunOptions, train_stage1
+    from dinar.weights.format import WEIGHTS_FILE
+
     config = config_from_args(args)
     if not args.data.is_dir():
         raise FileNotFoundError(f"{args.data}: no such dataset folder")
@@ -73,5 +76,5 @@ def run(args: argparse.Namespace) -> int:
     module = train_stage1(config, options)
     if module.global_rank == 0:
         print(f"stage 1 trained {module.iteration} iterations; model: {Path(args.out) / WEIGHTS_FILE}, "
-              f"logs: tensorboard --logdir {Path(args.out) / 'tensorboard'}")
+              f"logs: tensorboard --logdir {Path(args.out) / TENSORBOARD_DIR}")
     return 0

@@ -1,5 +1,6 @@
-"""``dinar train diffusion``: stage 3, latent-diffusion inpainting in the VQ latent
-(:func:`dinar.train.diffusion.train_diffusion`), then its held-out report."""
+"""``dinar train diffusion``: stage 3, latent-diffusion inpainting in the VQ latent, then its held-out
+report (:func:`dinar.train.diffusion.train_diffusion_and_report`). Cheap to import: torch and Lightning
+load when it runs."""
 
 from __future__ import annotations
 
@@ -9,12 +10,6 @@ import json
 from pathlib import Path
 
 from dinar.commands.train_stages import add_train_common_arguments, train_overrides
-from dinar.train.diffusion import (
-    DIFFUSION_TRAIN_PRESETS,
-    inpainting_report,
-    train_diffusion,
-)
-from dinar.weights.networks import load_inpainter, load_vq
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +22,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``dinar train diffusion``: train the latent inpainter, then print the held-out report as JSON."""
+    from dinar.train.diffusion import (
+        DIFFUSION_TRAIN_PRESETS,
+        train_diffusion_and_report,
+    )
+    from dinar.weights.format import WEIGHTS_FILE
+
     overrides = train_overrides(args)
     if args.views:
         overrides["views"] = args.views
@@ -35,11 +36,8 @@ def run(args: argparse.Namespace) -> int:
     train = dataclasses.replace(DIFFUSION_TRAIN_PRESETS[args.preset], **overrides)
     if train.steps < 1 or train.batch_size < 1:
         raise ValueError("--steps and --batch-size must be at least 1")
-    run = train_diffusion(args.textures, args.vq, args.out, args.preset, train, resume=args.resume, device=args.device,
-                          devices=args.devices, precision=args.precision)
-    model, schedule = load_inpainter(run)
-    report = inpainting_report(load_vq(args.vq), model, schedule, args.textures, "test", train.sample_steps)
-    (run / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    report = train_diffusion_and_report(args.textures, args.vq, args.out, args.preset, train, resume=args.resume, device=args.device,
+                                        devices=args.devices, precision=args.precision)
     print(json.dumps(report, indent=1))
-    print(f"inpainter weights: {run / 'model.safetensors'}")
+    print(f"inpainter weights: {args.out / WEIGHTS_FILE}")
     return 0

@@ -1,5 +1,5 @@
 """Options shared by ``dinar train vq`` and ``dinar train diffusion``: the texture folder, the preset,
-the run folder and the training settings a command line may override."""
+the run folder and the training settings a command line may override. Cheap to import (no torch)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,17 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from dinar.nn.config_stage23 import STAGE23_PRESETS
+from dinar.train.trainer import PRECISIONS
+
+STAGE23_PRESET_NAMES = ("paper", "small", "tiny")
+"""The names of ``dinar.nn.config_stage23.STAGE23_PRESETS``, written out so that parsing loads no torch."""
 
 
 def add_train_common_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``dinar train vq`` and ``dinar train diffusion``."""
     parser.add_argument("--textures", type=Path, required=True, metavar="DIR", help="texture folder (textures.json + safetensors files)")
-    parser.add_argument("--preset", choices=sorted(STAGE23_PRESETS), default="tiny", help="network and schedule preset (default tiny)")
-    parser.add_argument("--out", type=Path, required=True, metavar="RUN", help="run folder: run.json, model.safetensors, checkpoints/, tb/")
+    parser.add_argument("--preset", choices=STAGE23_PRESET_NAMES, default="tiny", help="network and schedule preset (default tiny)")
+    parser.add_argument("--out", type=Path, required=True, metavar="RUN", help="run folder: run.json, model.safetensors, checkpoints/, tensorboard/, report.json")
     parser.add_argument("--steps", type=int, help="optimizer steps (default: the preset's)")
     parser.add_argument("--batch-size", type=int, help="batch size per device (default: the preset's)")
     parser.add_argument("--lr", type=float, help="learning rate (default: the preset's)")
@@ -25,7 +28,8 @@ def add_train_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from checkpoints/last.safetensors")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     parser.add_argument("--devices", type=int, default=1, help="number of GPUs (DDP when > 1)")
-    parser.add_argument("--precision", default="32-true", help="Lightning precision: 32-true, bf16-mixed, 16-mixed")
+    parser.add_argument("--precision", choices=(*PRECISIONS, "32-true"), default="32-true",
+                        help="32-true (= 32, default), bf16-mixed, 16-mixed, or auto: bf16/fp16 mixed on GPUs, 32 on CPU")
 
 
 def train_overrides(args: argparse.Namespace) -> dict[str, Any]:

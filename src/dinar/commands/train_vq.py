@@ -1,4 +1,5 @@
-"""``dinar train vq``: stage 2, the texture VQGAN (:func:`dinar.train.vq.train_vq`), then its held-out report."""
+"""``dinar train vq``: stage 2, the texture VQGAN, then its held-out report
+(:func:`dinar.train.vq.train_vq_and_report`). Cheap to import: torch and Lightning load when it runs."""
 
 from __future__ import annotations
 
@@ -6,8 +7,6 @@ import argparse
 import json
 
 from dinar.commands.train_stages import add_train_common_arguments, train_overrides
-from dinar.train.vq import VQ_TRAIN_PRESETS, train_vq, vq_report
-from dinar.weights.networks import load_vq
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,13 +18,14 @@ def run(args: argparse.Namespace) -> int:
     """``dinar train vq``: train the texture VQGAN, then print the held-out report as JSON."""
     import dataclasses
 
+    from dinar.train.vq import VQ_TRAIN_PRESETS, train_vq_and_report
+    from dinar.weights.format import WEIGHTS_FILE
+
     train = dataclasses.replace(VQ_TRAIN_PRESETS[args.preset], **train_overrides(args))
     if train.steps < 1 or train.batch_size < 1:
         raise ValueError("--steps and --batch-size must be at least 1")
-    run = train_vq(args.textures, args.out, args.preset, train, resume=args.resume, device=args.device,
-                   devices=args.devices, precision=args.precision)
-    report = vq_report(load_vq(run), args.textures, "test")
-    (run / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    report = train_vq_and_report(args.textures, args.out, args.preset, train, resume=args.resume, device=args.device,
+                                 devices=args.devices, precision=args.precision)
     print(json.dumps(report, indent=1))
-    print(f"VQ weights: {run / 'model.safetensors'}")
+    print(f"VQ weights: {args.out / WEIGHTS_FILE}")
     return 0

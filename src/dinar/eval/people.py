@@ -26,6 +26,7 @@ from dinar.data.layout import (
     read_rgb,
 )
 from dinar.eval.settings import BACK_MIN_OFFSET_DEG, EvalError, ViewKind
+from dinar.nn.renderer import composite
 from dinar.pipeline.photos import (
     camera_for_image,
     image_tensor,
@@ -50,6 +51,10 @@ class TargetView:
     rgb: Tensor  # [3, N, N] in [0, 1], padded with white
     mask: Tensor  # [1, N, N] in [0, 1]
     fit: FitParams  # the image's body fit, camera at N × N
+
+    def over_white(self) -> Tensor:
+        """[3, N, N] the person composited over white (what the metrics and the KID features see)."""
+        return composite(self.rgb, self.mask, 1.0)
 
 
 @dataclass

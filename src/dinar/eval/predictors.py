@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
-from dinar.eval.people import PersonViews, TargetView
+from dinar.eval.people import PersonViews
 from dinar.eval.settings import RENDER_BATCH, EvalError, Setting
 from dinar.geometry.camera import Camera
 from dinar.pipeline.options import PipelineOptions
@@ -194,13 +194,10 @@ class GridViews:
 
     @classmethod
     def of(cls, person: PersonViews) -> GridViews:
-        def white(t: TargetView) -> Tensor:
-            return t.rgb * t.mask + (1 - t.mask)
-
         same = person.of_kind("same")[0]
         back = person.of_kind("back")
-        return cls(person.input_stem, back[0].stem if back else None, same.rgb.clone(), white(same),
-                   white(back[0]) if back else None)
+        return cls(person.input_stem, back[0].stem if back else None, same.rgb.clone(), same.over_white(),
+                   back[0].over_white() if back else None)
 
 
 def _chunks(items: Sequence, n: int) -> list[Sequence]:

@@ -1,6 +1,7 @@
 """The benchmark report: aggregation of per-person results and the files a reader looks at.
 
-Written into the report folder by :func:`write_report` (called by :func:`dinar.eval.runner.evaluate`):
+Written into the report folder by :func:`write_report` (called by :func:`dinar.eval.runner.evaluate`,
+which returns an :class:`EvalResult`; :func:`result_text` is what ``dinar eval`` prints of it):
 
 - ``metrics.json``: every number (per setting and view kind: mean, standard deviation, people, views;
   KID of the novel and back views), the run's settings, the checkpoints' identities, the identity
@@ -26,6 +27,7 @@ import json
 import math
 import statistics
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,10 +38,18 @@ from torch import Tensor
 from dinar.utils import atomic_path
 
 from .metrics import ms_ssim_kernel_size, ms_ssim_name
+from .settings import (
+    EVAL_FORMAT,
+    GT_FEATURES_FILE,
+    NOVEL_KINDS,
+    PEOPLE_DIR,
+    VIEW_KINDS,
+    EvalConfig,
+    Setting,
+)
 
 if TYPE_CHECKING:
     from .predictors import GridViews
-    from .settings import EvalConfig, Setting
 
 PAPER_DINAR_TABLE1 = {"ms_ssim": 0.9687, "psnr": 24.4182, "lpips": 0.0504, "dists_same": 0.0703, "dists_novel": 0.1407,
                       "reid": 0.07855, "kid": 0.0133}
@@ -62,8 +72,6 @@ def _mean(xs: Sequence[float]) -> float | None:
 
 
 def _kinds_of(kind: str) -> tuple[str, ...]:
-    from .settings import NOVEL_KINDS, VIEW_KINDS
-
     return {"novel": NOVEL_KINDS, "all": VIEW_KINDS}.get(kind, (kind,))
 
 
@@ -98,9 +106,8 @@ def kid_of_kind(
 ) -> tuple[dict[str, Any] | None, str | None]:
     """``(KID {mean, std, subset_size, images} or None, note)`` of the renders of ``kind`` views of all
     people against their ground truth, from the cached Inception features."""
+    from .features import load_features
     from .kid import kid_from_features
-    from .scoring import load_features
-    from .settings import GT_FEATURES_FILE
 
     preds, targets = [], []
     for pid, doc in docs.items():
@@ -238,8 +245,6 @@ def table2_markdown(summary: Mapping[str, Any], settings: Sequence[Setting]) -> 
 # ---------------------------------------------------------------------------------------------------
 def people_csv(results: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
     """One row per person × setting × view kind present: means over that person's views of the kind."""
-    from .settings import VIEW_KINDS
-
     rows = []
     for setting, docs in results.items():
         for pid, doc in docs.items():
@@ -282,10 +287,15 @@ def _label_strip(text: str, height: int, width: int) -> np.ndarray:
     return np.asarray(im)
 
 
+def image_uint8(image: Tensor) -> np.ndarray:
+    """An image [3, N, N] in [0, 1] as the [N, N, 3] uint8 array of the report's PNGs (renders, grid tiles)."""
+    return (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
 def _tile(image: Tensor | None, size: int) -> np.ndarray:
     if image is None:
         return np.full((size, size, 3), 200, np.uint8)
-    return (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    return image_uint8(image)
 
 
 def grid_image(
@@ -319,6 +329,32 @@ def grid_image(
 # ---------------------------------------------------------------------------------------------------
 # Writing
 # ---------------------------------------------------------------------------------------------------
+@dataclass
+class EvalResult:
+    """What :func:`dinar.eval.runner.evaluate` did and wrote."""
+
+    output_dir: Path
+    summary: dict[str, Any]
+    """The content of metrics.json."""
+    files: dict[str, Path]
+    """Report files by name (metrics, table1, table2, people_csv, grid)."""
+    computed: int = 0
+    """(person, setting) pairs evaluated in this run."""
+    skipped: int = 0
+    """(person, setting) pairs found finished in the report folder (same key) and reused."""
+
+
+def result_text(result: EvalResult) -> str:
+    """What ``dinar eval`` prints: Table 1 (and Table 2) as written, then the avatars made and reused and
+    where the report files are."""
+    parts = [result.files["table1"].read_text()]
+    if "table2" in result.files:
+        parts.append(result.files["table2"].read_text())
+    parts.append(f"{result.computed} avatar(s) made, {result.skipped} reused; report: "
+                 + ", ".join(str(p) for p in result.files.values()))
+    return "\n".join(parts)
+
+
 def _write_text(path: Path, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
@@ -340,7 +376,6 @@ def write_report(
     from dinar.data.layout import write_png
 
     from .identity import MobileNetV2Embedding
-    from .settings import EVAL_FORMAT, PEOPLE_DIR
 
     out_dir = config.output_dir
     people_dir = out_dir / PEOPLE_DIR

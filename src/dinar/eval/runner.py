@@ -39,24 +39,21 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from torch import Tensor
 
 from dinar.data.layout import DatasetError, list_people, write_png
-from dinar.eval.people import PersonViews, load_person
-from dinar.eval.predictors import GridViews, PipelinePredictor, Predictor
-from dinar.eval.scoring import (
-    _save_features,
-    ground_truth_features,
-    inception_features,
-    score_views,
-)
-from dinar.eval.settings import (
+from dinar.utils import atomic_path, resolve_device
+
+from .features import ground_truth_features, inception_features, save_features
+from .metrics import ms_ssim_name
+from .people import PersonViews, load_person
+from .predictors import GridViews, PipelinePredictor, Predictor
+from .report import EvalResult, image_uint8, write_report
+from .scoring import score_views
+from .settings import (
     FULL,
     PEOPLE_DIR,
     PERSON_FORMAT,
@@ -64,9 +61,8 @@ from dinar.eval.settings import (
     EvalError,
     Setting,
 )
-from dinar.utils import atomic_path, resolve_device
 
-from .metrics import ms_ssim_name
+__all__ = ["EvalResult", "cache_key", "evaluate", "evaluate_person", "person_result_path", "select_people"]
 
 log = logging.getLogger(__name__)
 
@@ -74,21 +70,6 @@ log = logging.getLogger(__name__)
 # ---------------------------------------------------------------------------------------------------
 # The run
 # ---------------------------------------------------------------------------------------------------
-@dataclass
-class EvalResult:
-    """What :func:`evaluate` did and wrote."""
-
-    output_dir: Path
-    summary: dict[str, Any]
-    """The content of metrics.json."""
-    files: dict[str, Path]
-    """Report files by name (metrics, table1, table2, people_csv, grid)."""
-    computed: int = 0
-    """(person, setting) pairs evaluated in this run."""
-    skipped: int = 0
-    """(person, setting) pairs found finished in the report folder (same key) and reused."""
-
-
 def cache_key(doc: Mapping[str, Any]) -> str:
     """SHA-256 of a JSON document in canonical form."""
     return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
@@ -113,10 +94,6 @@ def _read_cached(path: Path, key: str) -> dict[str, Any] | None:
     return doc
 
 
-def _uint8(image: Tensor) -> np.ndarray:
-    return (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-
-
 def evaluate_person(
     predictor: Predictor,
     setting: Setting,
@@ -139,13 +116,13 @@ def evaluate_person(
     saved = []
     for i, t in enumerate(person.targets):
         if t.kind in ("same", "back"):
-            write_png(render_dir / f"{t.stem}.png", _uint8(renders.image[i]))
+            write_png(render_dir / f"{t.stem}.png", image_uint8(renders.image[i]))
             saved.append(f"{setting.name}/{t.stem}.png")
     features = None
     if "kid" in config.metrics:
         feats = inception_features(renders.image, device)  # renders are already composited over white
         features = f"{setting.name}.features.safetensors"
-        _save_features(person_dir / features, feats, [t.stem for t in person.targets])
+        save_features(person_dir / features, feats, [t.stem for t in person.targets])
     doc = {
         "format": PERSON_FORMAT, "key": key, "key_doc": key_doc, "person": person.person_id, "setting": setting.name,
         "input": person.input_stem, "views": records, "renders": saved, "features": features,
@@ -180,8 +157,6 @@ def evaluate(config: EvalConfig, predictor: Predictor | None = None, body=None) 
     checkpoints); ``body``: a loaded body model to share (loaded from the checkpoint's config if None).
     """
     from tqdm import tqdm
-
-    from .report import write_report
 
     people = select_people(config)
     device = resolve_device(config.device)

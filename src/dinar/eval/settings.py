@@ -1,25 +1,24 @@
 """What a benchmark run is: its settings (the pipeline's switches of the paper's Tables 1 and 2, and
-which checkpoint), its configuration, view kinds and file names (:mod:`dinar.eval.runner`)."""
+which checkpoint), its configuration, view kinds and file names (:mod:`dinar.eval.runner`).
+
+Cheap to import (no torch, no networks): ``dinar eval`` builds its options and its :class:`EvalConfig` from it."""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from dinar.pipeline.options import PipelineOptions
+from .families import ALL_EVAL_METRICS, EvalFamily
 
-from .metrics import ALL_METRICS
+if TYPE_CHECKING:
+    from dinar.pipeline.options import PipelineOptions
 
 EVAL_FORMAT = "dinar-eval/1"
 PERSON_FORMAT = "dinar-eval-person/1"
 PEOPLE_DIR = "people"
 GT_FEATURES_FILE = "ground_truth.features.safetensors"
-
-EvalFamily = Literal["psnr", "ms_ssim", "lpips", "dists", "identity", "kid"]
-ALL_EVAL_METRICS: tuple[EvalFamily, ...] = (*ALL_METRICS, "kid")
-"""Per-image families of :func:`compute_metrics` plus the set-level ``kid``."""
 
 ViewKind = Literal["same", "back", "side", "other_pose"]
 VIEW_KINDS: tuple[ViewKind, ...] = ("same", "back", "side", "other_pose")
@@ -31,6 +30,14 @@ RENDER_BATCH = 8
 
 class EvalError(ValueError):
     """A benchmark that cannot run as asked (empty split, missing view, mismatched model); says why."""
+
+
+def _default_options() -> PipelineOptions:
+    """The pipeline's default settings; imported when first needed, since importing :mod:`dinar.pipeline`
+    loads the networks' code (this module stays cheap for ``dinar eval``'s options)."""
+    from dinar.pipeline.options import PipelineOptions
+
+    return PipelineOptions()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -102,7 +109,7 @@ class EvalConfig:
     seed: int = 0
     """Diffusion noise of every avatar (replaces ``options.seed``; the other steps are deterministic) and the
     KID subsets."""
-    options: PipelineOptions = field(default_factory=PipelineOptions)
+    options: PipelineOptions = field(default_factory=_default_options)
     """Pipeline settings (steps, learning rates); each setting's switches are applied on top."""
     metrics: tuple[EvalFamily, ...] = ALL_EVAL_METRICS
     kid_subsets: int = 100

@@ -5,13 +5,17 @@ from .crops import random_crop
 from .lpips import LPIPS
 from .lpips_weights import LPIPSWeightsError, lpips_state_dict
 from .pixel import dice, l2, psnr
+from .stage1 import Stage1Losses, crop_boxes, generator_losses
 
 __all__ = [
     "LPIPS",
     "LPIPSWeightsError",
+    "Stage1Losses",
+    "crop_boxes",
     "d_logistic_loss",
     "dice",
     "g_nonsaturating_loss",
+    "generator_losses",
     "l2",
     "lpips_state_dict",
     "psnr",

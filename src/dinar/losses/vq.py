@@ -1,5 +1,6 @@
 """Stage 2's losses and reports on the texture VQGAN (paper 3.3, 4.1): the per-group reconstruction loss,
-VQGAN's adaptive adversarial weight, codebook usage and the reconstruction error of each channel group."""
+VQGAN's adaptive adversarial weight, codebook usage and the reconstruction error of each channel group
+(with :func:`pooled_psnr`, the one PSNR of :mod:`dinar.losses.pixel` over a whole batch)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import torch
 from torch import Tensor
 
 from dinar.nn.config_stage23 import CHANNEL_GROUPS, VQLossConfig
+
+from .pixel import psnr
 
 
 def reconstruction_loss(pred: Tensor, target: Tensor, config: VQLossConfig) -> tuple[Tensor, dict[str, Tensor]]:
@@ -63,13 +66,23 @@ def codebook_usage(indices: Tensor, num_embeddings: int) -> CodebookUsage:
     return CodebookUsage(used=int((counts > 0).sum()), total=num_embeddings, perplexity=float(entropy.exp()))
 
 
+def pooled_psnr(pred: Tensor, target: Tensor, mask: Tensor | None = None, peak: float = 2.0) -> float:
+    """One PSNR (dB) over all samples and channels of ``pred`` against ``target`` (``[B, C, H, W]``), as if
+    the batch were one image: :func:`dinar.losses.pixel.psnr` of the batch flattened into one sample, over
+    ``mask`` (``[B, 1, H, W]``) when given."""
+    b, c, h, w = pred.shape
+    pooled = [x.reshape(1, b * c, h, w) for x in (pred, target)]
+    weight = None if mask is None else mask.expand(b, c, h, w).reshape(1, b * c, h, w)
+    return float(psnr(*pooled, weight, peak=peak)[0])
+
+
 @dataclass
 class GroupErrors:
     """Reconstruction error of one channel group."""
 
     l1: float  # mean absolute error
     mse: float  # mean squared error
-    psnr: float  # 10 log10(range² / mse), range = max − min of the target group (∞ if exact)
+    psnr: float  # 10 log10(range² / mse), range = max − min of the target group (∞ if exact; else at most 100 dB)
 
 
 def reconstruction_errors(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> dict[str, GroupErrors]:
@@ -87,6 +100,6 @@ def reconstruction_errors(pred: Tensor, target: Tensor, mask: Tensor | None = No
         l1 = float(diff.abs().sum() / n)
         mse = float(diff.pow(2).sum() / n)
         value_range = float(t.max() - t.min()) or 1.0
-        psnr = float("inf") if mse == 0 else 10 * torch.log10(torch.tensor(value_range**2 / mse)).item()
-        out[name] = GroupErrors(l1=l1, mse=mse, psnr=psnr)
+        db = float("inf") if mse == 0 else pooled_psnr(p, t, None if mask is None else w, peak=value_range)
+        out[name] = GroupErrors(l1=l1, mse=mse, psnr=db)
     return out

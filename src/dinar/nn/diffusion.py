@@ -36,7 +36,8 @@ from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from torch import Tensor, nn
 
-from .config_stage23 import NoiseScheduleConfig, UNetConfig
+from .config_stage23 import FILL_CHANNEL, NoiseScheduleConfig, UNetConfig
+from .vq import TextureVQModel, decode_latent, encode_texture
 
 SamplerKind = Literal["ddpm", "ddim"]
 
@@ -173,7 +174,7 @@ def inpaint_latent(
 
 @torch.no_grad()
 def restore_latent_texture(
-    vq,  # dinar.nn.vq.TextureVQModel
+    vq: TextureVQModel,
     model: LatentInpainter,
     scheduler: SchedulerMixin,
     texture: Tensor,  # [B, 21, S, S] T^j, the partial (or merged) texture
@@ -182,10 +183,9 @@ def restore_latent_texture(
     eta: float = 0.0,
 ) -> Tensor:
     """``T_res = D_VQ(T_c)``, ``[B, 21, S, S]``: ``T_c^j = E_VQ(T^j)``, then M denoising steps conditioned
-    on ``T_c^j ⊕ b(B_fill^j)`` (paper 3.4, fig. 5c); known texels are not put back here (eq. 6)."""
-    from .config_stage23 import FILL_CHANNEL
-    from .vq import decode_latent, encode_texture
-
+    on ``T_c^j ⊕ b(B_fill^j)`` (paper 3.4, fig. 5c); known texels are not put back here (eq. 6).
+    The one latent inpainting step: training's validation (:func:`inpaint_texture`) and the inference
+    pipeline (:func:`dinar.pipeline.inpainting.restore_texture`) both call it."""
     fill = texture[:, FILL_CHANNEL : FILL_CHANNEL + 1]
     latent = inpaint_latent(model, scheduler, encode_texture(vq, texture), fill, steps, generator, eta)
     return decode_latent(vq, latent).float()
@@ -193,7 +193,7 @@ def restore_latent_texture(
 
 @torch.no_grad()
 def inpaint_texture(
-    vq,  # dinar.nn.vq.TextureVQModel
+    vq: TextureVQModel,
     model: LatentInpainter,
     scheduler: SchedulerMixin,
     texture: Tensor,  # [B, 21, S, S] T^j, the partial single-view texture
@@ -206,39 +206,6 @@ def inpaint_texture(
     ``T = T_res (1 − B_fill^j) + T^j B_fill^j``. Returns ``[B, 21, S, S]``."""
     from dinar.texture.merging import keep_known_texels
 
-    from .config_stage23 import FILL_CHANNEL
-
     restored = restore_latent_texture(vq, model, scheduler, texture, steps, generator, eta)
     return keep_known_texels(restored, texture, texture[:, FILL_CHANNEL : FILL_CHANNEL + 1])
 
-
-# ----------------------------------------------------------------------------------------------------
-# Exponential moving average of weights
-# ----------------------------------------------------------------------------------------------------
-
-
-class WeightEMA(nn.Module):
-    """EMA of a module's parameters (buffers are copied), as latent diffusion's ``LitEma``.
-
-    ``decay_t = min(decay, (1 + n) / (10 + n))`` after n updates, so early averages are not dominated
-    by the random initialization. ``shadow`` is a full copy of the module, used for validation and
-    saved as the released weights; it follows its parent's train/eval mode (call ``eval()`` before
-    sampling with it).
-    """
-
-    def __init__(self, module: nn.Module, decay: float = 0.9999):
-        super().__init__()
-        self.decay = decay
-        self.shadow = copy.deepcopy(module).requires_grad_(False)
-        self.register_buffer("num_updates", torch.zeros((), dtype=torch.int64))
-
-    @torch.no_grad()
-    def update(self, module: nn.Module) -> None:
-        self.num_updates += 1
-        n = float(self.num_updates)
-        decay = min(self.decay, (1 + n) / (10 + n))
-        ema_params = list(self.shadow.parameters())
-        params = [p.detach() for p in module.parameters()]
-        torch._foreach_lerp_(ema_params, params, 1.0 - decay)
-        for b_ema, b in zip(self.shadow.buffers(), module.buffers()):
-            b_ema.copy_(b)

@@ -1,17 +1,10 @@
-"""Pieces every training stage shares: device and precision choice, run folders, resume, loggers,
-exported weights (safetensors + JSON config), frames → posed bodies, image grids.
-
-Two kinds of files come out of a run folder ``RUN/``:
-
-- ``RUN/checkpoints/last.safetensors`` — the Lightning state (networks, optimizers, loop state) for
-  ``--resume``, as safetensors (:mod:`dinar.train.runs`);
-- ``RUN/model.safetensors`` + ``RUN/config.json`` — the inference artifact, written through
-  :mod:`dinar.weights` (the one format of every network).
+"""Pieces the training stages share that are not the trainer: frames → posed bodies, image grids and
+PNGs of them. The trainer set-up (run folder, resume, device, precision, logs, checkpoints) is
+:mod:`dinar.train.trainer`.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,72 +16,6 @@ from torch import Tensor
 
 from dinar.geometry.camera import Camera
 from dinar.images import write_png
-
-log = logging.getLogger(__name__)
-
-CHECKPOINT_DIR = "checkpoints"
-LAST_CHECKPOINT = "last.safetensors"  # Lightning state through runs.SafetensorsCheckpointIO: no pickles
-
-PRECISIONS = ("auto", "32", "bf16-mixed", "16-mixed")
-
-
-# -- device and precision ----------------------------------------------------------------------------
-def resolve_accelerator(device: str = "auto") -> str:
-    """Lightning accelerator for ``--device auto|cpu|cuda`` (auto: CUDA when a GPU is visible)."""
-    if device == "auto":
-        return "gpu" if torch.cuda.is_available() else "cpu"
-    if device in ("cuda", "gpu"):
-        if not torch.cuda.is_available():
-            raise RuntimeError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu or auto")
-        return "gpu"
-    if device == "cpu":
-        return "cpu"
-    raise ValueError(f"--device must be auto, cpu or cuda, got {device!r}")
-
-
-def resolve_precision(precision: str, accelerator: str) -> str:
-    """Lightning precision for ``--precision``: ``auto`` = bf16 mixed on GPUs that have it, fp16 mixed
-    on older GPUs, full float32 on CPU (CPU autocast is slower than float32 for these convolutions)."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"--precision must be one of {PRECISIONS}, got {precision!r}")
-    if precision == "32":
-        return "32-true"
-    if precision != "auto":
-        if accelerator == "cpu" and precision == "16-mixed":
-            raise ValueError("fp16 mixed precision needs a GPU; use --precision bf16-mixed or 32 on CPU")
-        return precision
-    if accelerator == "gpu":
-        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-    return "32-true"
-
-
-def make_strategy(devices: int, num_nodes: int = 1, find_unused_parameters: bool = False):
-    """Lightning's DDP when more than one process trains, else ``"auto"``.
-
-    DDP launches one process per device by re-running the command (or under torchrun / SLURM, which set
-    the ranks), so it works from the ``dinar`` command line and across nodes; gloo on CPU, NCCL on GPUs.
-    GAN stages need ``find_unused_parameters=True``: each optimizer step leaves the other network unused.
-    """
-    if devices * num_nodes <= 1:
-        return "auto"
-    from lightning.pytorch.strategies import DDPStrategy
-
-    return DDPStrategy(find_unused_parameters=find_unused_parameters)
-
-
-# -- run folder --------------------------------------------------------------------------------------
-def last_checkpoint(run_dir: str | Path) -> Path | None:
-    """``RUN/checkpoints/last.safetensors`` if a previous run wrote it, else None."""
-    path = Path(run_dir) / CHECKPOINT_DIR / LAST_CHECKPOINT
-    return path if path.is_file() else None
-
-
-def make_logger(run_dir: str | Path):
-    """TensorBoard logger writing to ``RUN/tensorboard`` (tensorboardX backend; resumes append to it)."""
-    from lightning.pytorch.loggers import TensorBoardLogger
-
-    return TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version="", default_hp_metric=False)
-
 
 # -- frames → posed bodies -------------------------------------------------------------------------
 FRAME_KEYS = ("rgb", "mask", "pose", "shape", "global_orient", "transl", "K", "R", "t")

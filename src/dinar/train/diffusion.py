@@ -8,12 +8,16 @@
    condition ``T_c^j`` and ``b(B_fill^j)``, ground truth ``T_c`` of the eq.-5 merge;
 2. the latents are scaled to unit variance (``latent_scale``, from the training targets), and the
    sampler's x̂_0 is clipped to the largest scaled training latent (``latent_bound``);
-3. ε_θ is trained with the DDPM loss (paper eq. 1), AdamW, an EMA of the weights;
+3. ε_θ is trained with the DDPM loss (paper eq. 1), AdamW, an EMA of the weights (diffusers'
+   ``EMAModel``, :class:`~dinar.train.ema.EMAShadow`);
 4. each validation logs the EMA model's denoising loss at fixed noise, and samples inpaintings of a
    few ``val`` people (DDIM, ``sample_steps`` steps, fixed seed): PSNR of the RGB channels on the
    texels the input view does not cover, and an image grid (input view | merged GT | inpainted).
 
-The released ``model.safetensors`` holds the EMA weights (with ``latent_scale``) and the schedule.
+The released ``model.safetensors`` holds the EMA weights (with ``latent_scale``) and the schedule;
+``checkpoints/last.safetensors`` holds the EMA state too (``checkpoint["ema"]``), so ``--resume``
+continues the average. After training, :func:`train_diffusion_and_report` scores the inpainting on
+the ``test`` people (:func:`inpainting_report`, ``RUN/report.json``).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from dinar.config import ConfigMixin
 from dinar.losses.diffusion import diffusion_loss
-from dinar.losses.pixel import psnr
+from dinar.losses.vq import pooled_psnr
 from dinar.nn.config_stage23 import (
     CHANNEL_GROUPS,
     FILL_CHANNEL,
@@ -42,20 +46,20 @@ from dinar.nn.config_stage23 import (
 )
 from dinar.nn.diffusion import (
     LatentInpainter,
-    WeightEMA,
     inpaint_texture,
     make_scheduler,
     resize_fill_mask,
 )
 from dinar.nn.vq import TextureVQModel, encode_texture
-from dinar.train.runs import make_trainer, prepare_run
+from dinar.train.ema import EMAShadow
 from dinar.train.textures import (
     InpaintingDataset,
     TextureIndex,
     rgb_preview,
     split_with_people,
 )
-from dinar.weights.networks import load_vq, save_inpainter
+from dinar.train.trainer import TrainerSettings, make_trainer, prepare_run, write_report
+from dinar.weights.networks import load_inpainter, load_vq, save_inpainter
 
 logger = logging.getLogger(__name__)
 
@@ -154,12 +158,10 @@ def mean_colour_fill(partial: Tensor) -> Tensor:
 
 
 def rgb_psnr_unknown(texture: Tensor, merged: Tensor, partial: Tensor, covered: Tensor) -> float:
-    """PSNR (dB, RGB in [-1, 1]) of ``texture`` against the merged ground truth on :func:`unknown_texels`."""
+    """PSNR (dB, RGB in [-1, 1]) of ``texture`` against the merged ground truth on :func:`unknown_texels`:
+    one PSNR over all textures' unknown texels, as if the batch were one image."""
     rgb = CHANNEL_GROUPS["rgb"]
-    pred, target, mask = texture[:, rgb], merged[:, rgb], unknown_texels(partial, covered)
-    b, c, h, w = pred.shape  # one PSNR over all textures' unknown texels, as the batch were one image
-    pooled = (x.reshape(1, b * c, h, w) for x in (pred, target, mask.expand(b, c, h, w)))
-    return float(psnr(*pooled, peak=2.0)[0])
+    return pooled_psnr(texture[:, rgb], merged[:, rgb], unknown_texels(partial, covered), peak=2.0)
 
 
 def inpainting_grid(partial: Tensor, merged: Tensor, inpainted: Tensor, covered: Tensor | None = None) -> Tensor:
@@ -191,7 +193,7 @@ class DiffusionLightning(pl.LightningModule):
         self.model = LatentInpainter(config.unet)
         self.model.latent_scale.fill_(latent_scale)
         self.model.latent_bound.fill_(latent_bound)
-        self.ema = WeightEMA(self.model, train.ema_decay)
+        self.ema = EMAShadow(self.model, train.ema_decay)
         self.scheduler = make_scheduler(config.schedule, "ddpm")
         self._aux = {"vq": vq, "val": val_textures}
         self._val_losses: list[Tensor] = []
@@ -206,8 +208,20 @@ class DiffusionLightning(pl.LightningModule):
         self.log("loss", loss.detach(), prog_bar=True, logger=False)
         return loss
 
-    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        """The optimizer step, then the EMA step: before any callback of the batch, so a checkpoint (and an
+        export) at step N holds the average of N updates."""
+        super().optimizer_step(*args, **kwargs)
         self.ema.update(self.model)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["ema"] = self.ema.state_dict()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "ema" not in checkpoint:
+            raise ValueError("the checkpoint holds no EMA state (an older dinar kept it among the weights); its "
+                             "model.safetensors is usable, but the run cannot be resumed: start a new one with another --out")
+        self.ema.load_state_dict(checkpoint["ema"])
 
     def on_validation_epoch_start(self) -> None:
         self._val_losses = []
@@ -293,8 +307,10 @@ def train_diffusion(
     train_loader = DataLoader(train_pairs, batch_size=train.batch_size, shuffle=True, drop_last=len(train_pairs) >= train.batch_size,
                               num_workers=train.num_workers)
     val_loader = DataLoader(val_pairs, batch_size=train.batch_size, shuffle=False)
-    trainer = make_trainer(out, train.steps, min(train.val_every, train.steps), train.checkpoint_every, device, devices, precision,
-                           progress=progress)
+    trainer = make_trainer(TrainerSettings(
+        run_dir=out, max_steps=train.steps, checkpoint_every=train.checkpoint_every, val_every=min(train.val_every, train.steps),
+        device=device, devices=devices, precision=precision, progress=progress,
+    ))
     trainer.fit(module, train_loader, val_loader, ckpt_path=str(ckpt) if ckpt else None)
     return out
 
@@ -330,3 +346,16 @@ def inpainting_report(
     total = sum(weights)
     return {"people": len(dataset), "steps": steps, "sampler": sampler,
             "psnr_unknown_rgb": {k: round(sum(v * w for v, w in zip(vals, weights)) / total, 3) for k, vals in results.items()}}
+
+
+def train_diffusion_and_report(textures: str | Path, vq_run: str | Path, out: str | Path, preset: str = "tiny",
+                               train: DiffusionTrainConfig | None = None, **options: Any) -> dict[str, Any]:
+    """``dinar train diffusion``: :func:`train_diffusion` (``options``: its ``resume``, ``device``,
+    ``devices``, ``precision``, ``progress``), then :func:`inpainting_report` of the released (EMA)
+    weights on the ``test`` people, written to ``RUN/report.json`` and returned."""
+    train = train or DIFFUSION_TRAIN_PRESETS[preset]
+    run = train_diffusion(textures, vq_run, out, preset, train, **options)
+    model, schedule = load_inpainter(run)
+    report = inpainting_report(load_vq(vq_run), model, schedule, textures, "test", train.sample_steps)
+    write_report(run, report)
+    return report

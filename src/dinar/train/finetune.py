@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -39,17 +38,17 @@ from dinar.digests import sha256_file
 from dinar.nn.avatar_model import TEXTURE_CHANNELS, AvatarOutput
 from dinar.nn.config_stage23 import FILL_CHANNEL
 from dinar.nn.vq import TextureVQModel
-from dinar.train import common
 from dinar.train.stage1 import (
-    MODEL_KIND,
     Stage1Module,
     Stage1TrainConfig,
     stage1_train_preset,
 )
 from dinar.train.stage1_data import Stage1DataModule
+from dinar.train.trainer import TrainerSettings, make_trainer
 from dinar.weights.format import WEIGHTS_FILE, load_network
 from dinar.weights.networks import (
     DISCRIMINATOR_DIR,
+    STAGE1_KIND,
     load_discriminator,
     load_vq,
     read_atlas,
@@ -123,7 +122,7 @@ def _stage1_train_config(stage1_dir: Path) -> tuple[Stage1TrainConfig, dict[str,
     its networks), its weights and its config document."""
     from dinar.nn.avatar_model import AvatarModelConfig
 
-    state, config_dict, doc = load_network(stage1_dir, MODEL_KIND)
+    state, config_dict, doc = load_network(stage1_dir, STAGE1_KIND)
     model = AvatarModelConfig.from_dict(config_dict)
     if "train_config" in doc:
         train = Stage1TrainConfig.from_dict(doc["train_config"])
@@ -190,21 +189,16 @@ def finetune_stage1(
     }
     (out_dir / FINETUNE_FILE).write_text(json.dumps(info, indent=1) + "\n")
 
-    accelerator = common.resolve_accelerator(device)
     data = Stage1DataModule(data_dir, batch_size, num_workers, config.val_batches, config.model.body_model)
-    module.run_dir = out_dir  # Stage1Module.export writes the stage-1 artifact there at the end
-    trainer = L.Trainer(
-        accelerator=accelerator, devices=1, precision=common.resolve_precision(precision, accelerator),
-        max_steps=2 * steps, max_epochs=-1, max_time={"minutes": max_minutes} if max_minutes else None,
-        logger=common.make_logger(out_dir), log_every_n_steps=max(1, min(config.log_every, steps)),
-        limit_val_batches=0, num_sanity_val_steps=0, enable_checkpointing=False,
-        enable_progress_bar=progress, enable_model_summary=False, default_root_dir=str(out_dir),
-    )
-    start = time.perf_counter()
+    # No validation and no Lightning state: the trainer's checkpoint callback exports the stage-1 artifact at the end.
+    trainer = make_trainer(TrainerSettings(
+        run_dir=out_dir, max_steps=2 * steps, checkpoint_every=0, save_state=False, log_every=max(1, min(config.log_every, steps)),
+        device=device, precision=precision, max_minutes=max_minutes, progress=progress,
+    ))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         trainer.fit(module, datamodule=data)
     info["iterations"] = module.iteration
     (out_dir / FINETUNE_FILE).write_text(json.dumps(info, indent=1) + "\n")
-    log.info("fine-tune: %d iterations in %.0f s; exported %s", module.iteration, time.perf_counter() - start, out_dir / WEIGHTS_FILE)
+    log.info("fine-tune: %d iterations; exported %s", module.iteration, out_dir / WEIGHTS_FILE)
     return out_dir

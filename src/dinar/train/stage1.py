@@ -17,7 +17,7 @@ On Lightning: manual optimization (two optimizers), DDP across GPUs and nodes (`
 ``--num-nodes``; BatchNorm becomes SyncBatchNorm on GPUs), bf16/fp16 mixed precision on GPUs,
 TensorBoard logs (tensorboardX), periodic validation on held-out people, ``RUN/checkpoints/last.safetensors``
 for ``--resume`` and the exported inference artifact ``RUN/model.safetensors`` + ``RUN/config.json``
-(see :mod:`dinar.train.common`).
+(the one trainer set-up, :mod:`dinar.train.trainer`). The loss is :func:`dinar.losses.stage1.generator_losses`.
 
 Steps: Lightning's ``global_step`` counts optimizer steps, two per iteration here (G and D), so an
 iteration is ``global_step // 2`` and ``--steps N`` means N iterations (N generator updates).
@@ -26,10 +26,7 @@ iteration is ``global_step // 2`` and ``--steps N`` means N iterations (N genera
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import time
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +34,6 @@ from typing import Any
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from dinar.body import load_body_model
@@ -45,12 +41,10 @@ from dinar.config import ConfigMixin
 from dinar.losses import (
     LPIPS,
     d_logistic_loss,
-    dice,
-    g_nonsaturating_loss,
+    generator_losses,
     l2,
     psnr,
     r1_penalty,
-    random_crop,
 )
 from dinar.nn import Discriminator, preset
 from dinar.nn.avatar_model import (
@@ -61,8 +55,8 @@ from dinar.nn.avatar_model import (
 )
 from dinar.nn.renderer import composite
 from dinar.train import common
-from dinar.train.runs import SafetensorsCheckpointIO
 from dinar.train.stage1_data import Stage1DataModule
+from dinar.train.trainer import TrainerSettings, make_trainer, prepare_run
 from dinar.weights.format import WEIGHTS_FILE
 from dinar.weights.networks import (
     ATLAS_FILE,
@@ -75,7 +69,6 @@ from dinar.weights.networks import (
 log = logging.getLogger(__name__)
 
 MODEL_KIND = STAGE1_KIND
-TRAIN_CONFIG_FILE = "train_config.json"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -157,76 +150,6 @@ def stage1_train_preset(name: str, **overrides: Any) -> Stage1TrainConfig:
     base = {"model": model, "steps": steps, "log_every": log_every, "image_every": image_every, "val_every": val_every, "checkpoint_every": ckpt_every}
     base.update(overrides)
     return Stage1TrainConfig(**base)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Losses (pure functions; stage 2's end-to-end fine-tuning reuses them)
-# ---------------------------------------------------------------------------------------------------
-def crop_boxes(images: Tensor, boxes: Tensor, size: int) -> Tensor:
-    """[B, C, size, size] crops of ``images`` [B, C, H, W] at pixel ``boxes`` [B, 4] (x0, y0, x1, y1),
-    bilinearly resized (differentiable w.r.t. the images; border values outside the image)."""
-    b, c, h, w = images.shape
-    boxes = boxes.to(images.dtype)
-    theta = images.new_zeros(b, 2, 3)
-    theta[:, 0, 0] = (boxes[:, 2] - boxes[:, 0]) / w
-    theta[:, 0, 2] = (boxes[:, 0] + boxes[:, 2]) / w - 1
-    theta[:, 1, 1] = (boxes[:, 3] - boxes[:, 1]) / h
-    theta[:, 1, 2] = (boxes[:, 1] + boxes[:, 3]) / h - 1
-    grid = F.affine_grid(theta, [b, c, size, size], align_corners=False)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
-
-
-@dataclass
-class Stage1Losses:
-    """The generator-step losses (paper eq. 4), unweighted, and their weighted sum."""
-
-    total: Tensor  # [] weighted sum
-    l2: Tensor  # [] L2 on the whole image
-    lpips: Tensor  # [] LPIPS on the random crop
-    dice: Tensor  # [] Dice on the mask
-    adv: Tensor  # [] non-saturating adversarial (0 without a score)
-    face_l2: Tensor  # [] L2 on the face crop
-    face_lpips: Tensor  # [] LPIPS on the face crop
-
-    def as_dict(self) -> dict[str, Tensor]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
-
-def generator_losses(
-    fake: Tensor,  # [B, 3, H, W] rendered composite in [-1, 1]
-    real: Tensor,  # [B, 3, H, W] target composite in [-1, 1]
-    fake_mask: Tensor,  # [B, 1, H, W] rendered mask in [0, 1]
-    real_mask: Tensor,  # [B, 1, H, W] target mask in [0, 1]
-    face_box: Tensor,  # [B, 4] pixel boxes of the face in the target view
-    lpips: LPIPS,
-    config: Stage1TrainConfig,
-    fake_score: Tensor | None = None,  # [B, 1] D(fake)
-    generator: torch.Generator | None = None,  # for the LPIPS crop
-) -> Stage1Losses:
-    """2.2·L2 + LPIPS(crop) + Dice + 0.01·Adv + 0.1·(L2 + LPIPS)(face) — paper 3.1 eq. 4 and 4.1.
-
-    LPIPS runs on the same random crop of prediction and target (``resolved_lpips_crop``, one window
-    per sample) and on the face crops (``face_box`` resized to ``resolved_face_size``)."""
-    c = config
-    fake32, real32 = fake.float(), real.float()
-    zero = fake32.new_zeros(())
-    loss_l2 = l2(fake32, real32)
-    loss_lpips = loss_face_lpips = zero
-    if c.lpips_weight > 0:  # terms with weight 0 are not computed (LPIPS is the costliest)
-        crop_fake, crop_real = random_crop([fake32, real32], c.resolved_lpips_crop, generator=generator)
-        loss_lpips = lpips(crop_fake, crop_real).mean()
-    loss_dice = dice(fake_mask.float(), real_mask.float())
-    face_fake = crop_boxes(fake32, face_box, c.resolved_face_size)
-    face_real = crop_boxes(real32, face_box, c.resolved_face_size)
-    loss_face_l2 = l2(face_fake, face_real)
-    if c.face_weight > 0 and c.lpips_weight > 0:
-        loss_face_lpips = lpips(face_fake, face_real).mean()
-    loss_adv = g_nonsaturating_loss(fake_score.float()) if fake_score is not None else zero
-    total = (
-        c.l2_weight * loss_l2 + c.lpips_weight * loss_lpips + c.dice_weight * loss_dice + c.adv_weight * loss_adv
-        + c.face_weight * (loss_face_l2 + loss_face_lpips)
-    )
-    return Stage1Losses(total, loss_l2, loss_lpips, loss_dice, loss_adv, loss_face_l2, loss_face_lpips)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -357,21 +280,12 @@ class Stage1Module(L.LightningModule):
         grid = common.image_grid([inp["rgb"], real, fake, out.render.mask], max_rows=4)
         self.logger.experiment.add_image(tag, grid, step)
 
-    # -- export ----------------------------------------------------------------------------------
+    # -- fit start and export --------------------------------------------------------------------
     def on_fit_start(self) -> None:
         self.crop_generator = torch.Generator().manual_seed(self.config.seed + self.global_rank)
 
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        self.export()
-
-    def on_train_end(self) -> None:
-        self.export()
-
-    def export(self) -> None:
-        """Write ``RUN/model.safetensors`` + ``RUN/config.json`` (rank 0) when a run folder is known."""
-        run_dir = getattr(self, "run_dir", None)
-        if run_dir is None or self.global_rank != 0:
-            return
+    def export_weights(self, run_dir: Path) -> None:
+        """Write ``RUN/model.safetensors`` + ``RUN/config.json`` (called by the trainer's checkpoint callback on rank 0)."""
         export_avatar_model(self.model, run_dir, train_config=self.config, step=self.iteration, discriminator=self.discriminator)
 
 
@@ -413,65 +327,26 @@ class RunOptions:
     progress: bool = True
 
 
-def _check_resume_config(run_dir: Path, config: Stage1TrainConfig) -> None:
-    path = run_dir / TRAIN_CONFIG_FILE
-    if not path.is_file():
-        return
-    previous = Stage1TrainConfig.from_dict(json.loads(path.read_text()))
-    if previous.model != config.model:
-        raise ValueError(
-            f"{run_dir}: was trained with model config {previous.model.to_dict()}, the options now give "
-            f"{config.model.to_dict()}; resume with the same --preset/--texture/--no-occlusion/--atlas"
-        )
-
-
 def train_stage1(config: Stage1TrainConfig, options: RunOptions) -> Stage1Module:
     """Train (or resume) stage 1 into ``options.run_dir``; returns the trained module."""
-    from lightning.pytorch.callbacks import ModelCheckpoint
-
     run_dir = Path(options.run_dir)
-    ckpt = common.last_checkpoint(run_dir)
-    if ckpt is not None and not options.resume:
-        raise ValueError(f"{run_dir} already holds {ckpt}; pass --resume to continue that run or choose another --out")
-    if options.resume:
-        if ckpt is None:
-            raise FileNotFoundError(f"--resume: no {common.CHECKPOINT_DIR}/{common.LAST_CHECKPOINT} in {run_dir}")
-        _check_resume_config(run_dir, config)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / TRAIN_CONFIG_FILE).write_text(config.to_json() + "\n")
+    info = {"stage": "avatar", "preset": config.model.networks.name, "model": config.model.to_dict(), "train": config.to_dict(),
+            "data": {"dataset": str(Path(options.data_dir).resolve())}}
+    ckpt = prepare_run(run_dir, info, resume=options.resume)
 
     L.seed_everything(config.seed, workers=True, verbose=False)
-    accelerator = common.resolve_accelerator(options.device)
-    precision = common.resolve_precision(options.precision, accelerator)
-    world = options.devices * options.num_nodes
-    # G's step leaves D unused and D's step leaves E, G, θ unused: DDP must look for unused parameters.
-    strategy = common.make_strategy(options.devices, options.num_nodes, find_unused_parameters=True)
-    sync_bn = world > 1 and accelerator == "gpu"  # SyncBatchNorm needs GPUs; on CPU each process keeps its own statistics
-
     data = Stage1DataModule(options.data_dir, config.batch_size, config.num_workers, config.val_batches, config.model.body_model)
-    atlas = read_atlas(run_dir).face_uvs if (options.resume and (run_dir / ATLAS_FILE).is_file()) else None
+    atlas = read_atlas(run_dir).face_uvs if (ckpt is not None and (run_dir / ATLAS_FILE).is_file()) else None
     module = Stage1Module(config, atlas)  # a resumed run keeps the atlas it started with
-    module.run_dir = run_dir
-    checkpoint = ModelCheckpoint(
-        dirpath=run_dir / common.CHECKPOINT_DIR, filename="last-step", save_top_k=0, save_last=True,
-        every_n_train_steps=2 * config.checkpoint_every, enable_version_counter=False,
-    )
-    checkpoint.FILE_EXTENSION = ".safetensors"  # written by SafetensorsCheckpointIO below, not torch.save
-    trainer = L.Trainer(
-        accelerator=accelerator, devices=options.devices, num_nodes=options.num_nodes, strategy=strategy,
-        precision=precision, sync_batchnorm=sync_bn, max_steps=2 * config.steps, max_epochs=-1,
-        max_time={"minutes": options.max_minutes} if options.max_minutes else None,
-        logger=common.make_logger(run_dir), callbacks=[checkpoint], log_every_n_steps=config.log_every,
-        val_check_interval=config.val_every if data.has_val else None, check_val_every_n_epoch=None,
-        limit_val_batches=config.val_batches if data.has_val else 0, num_sanity_val_steps=0,
-        enable_progress_bar=options.progress, enable_model_summary=False, default_root_dir=str(run_dir),
-        plugins=[SafetensorsCheckpointIO()],
-    )
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        # Lightning 2.6 warns that manual-optimization checkpoints hold the state after the step: that is what we want.
-        warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
-        trainer.fit(module, datamodule=data, ckpt_path=str(ckpt) if options.resume else None)
+    trainer = make_trainer(TrainerSettings(
+        run_dir=run_dir, max_steps=2 * config.steps, checkpoint_every=2 * config.checkpoint_every,
+        val_every=config.val_every if data.has_val else None, val_batches=config.val_batches, log_every=config.log_every,
+        device=options.device, devices=options.devices, num_nodes=options.num_nodes, precision=options.precision,
+        max_minutes=options.max_minutes, progress=options.progress,
+        # G's step leaves D unused and D's step leaves E, G, θ unused: DDP must look for unused parameters.
+        find_unused_parameters=True, sync_batchnorm=True,
+    ))
+    trainer.fit(module, datamodule=data, ckpt_path=str(ckpt) if ckpt is not None else None)
     if trainer.global_rank == 0:
-        log.info("stage 1: %d iterations in %.0f s; exported %s", module.iteration, time.perf_counter() - start, run_dir / WEIGHTS_FILE)
+        log.info("stage 1: %d iterations; exported %s", module.iteration, run_dir / WEIGHTS_FILE)
     return module

@@ -16,7 +16,7 @@ Layout (``dinar-textures/1``)::
 A view texture is what one photo gives (the input of the inpainting, paper 3.3); ``merged`` is its
 ground truth. ``front`` names the view that faces the person (view 0 of synthetic people).
 
-Two ways to make such a folder:
+Two ways to make such a folder (:func:`write_texture_folder` picks one):
 
 - :func:`build_textures` — **without the stage-1 network**, for development and tests: T_rgb, B_smp
   and B_fill come from Algorithm 1 through the UV-render of each view's body fit, and T_gen is zeros
@@ -288,6 +288,25 @@ def export_textures(
     info = {"texture_size": S, "tgen": "stage1", "atlas": model.config.atlas, "source": str(data_dir),
             "stage1": str(Path(stage1_run).resolve())}
     return _write_folder(out_dir, groups(), _splits(data_dir), info, tau)
+
+
+def write_texture_folder(
+    data_dir: str | Path,
+    out_dir: str | Path,
+    stage1_run: str | Path | None = None,
+    texture_size: int = 64,
+    tgen: TGenMode = "zeros",
+    atlas: str = "front",
+    tau: float = 0.1,
+    device: str = "auto",
+) -> TextureIndex:
+    """``dinar data textures``: :func:`export_textures` with the stage-1 model of ``stage1_run`` (its own
+    texture size and atlas, on ``device``), else :func:`build_textures` (``texture_size``, ``tgen``, ``atlas``)."""
+    from dinar.utils import resolve_device
+
+    if stage1_run is not None:
+        return export_textures(stage1_run, data_dir, out_dir, resolve_device(device), tau)
+    return build_textures(data_dir, out_dir, texture_size, tgen, atlas, tau=tau)
 
 
 # ----------------------------------------------------------------------------------------------------

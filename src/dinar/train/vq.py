@@ -15,7 +15,8 @@ pass gives each network only its own gradients, and Lightning's step counter cou
 
 Validation (``val`` people, or ``train`` when there are none) logs the error per channel group,
 codebook usage (used codes, perplexity) and input | reconstruction images (RGB channels) to
-TensorBoard. The paper's second step — fine-tuning renderer and VQ end to end against images — needs
+TensorBoard. After training, :func:`train_vq_and_report` scores the released weights on the ``test``
+people (:func:`vq_report`, ``RUN/report.json``). The paper's second step — fine-tuning renderer and VQ end to end against images — needs
 the stage-1 renderer and lives with the stage-1 training.
 """
 
@@ -50,14 +51,14 @@ from dinar.nn.vq import (
     TextureVQModel,
     VQOutput,
 )
-from dinar.train.runs import make_trainer, prepare_run
 from dinar.train.textures import (
     TextureDataset,
     TextureIndex,
     rgb_preview,
     split_with_people,
 )
-from dinar.weights.networks import save_vq
+from dinar.train.trainer import TrainerSettings, make_trainer, prepare_run, write_report
+from dinar.weights.networks import load_vq, save_vq
 
 logger = logging.getLogger(__name__)
 
@@ -221,8 +222,11 @@ def train_vq(
     train_loader = DataLoader(train_set, batch_size=train.batch_size, shuffle=True, drop_last=len(train_set) >= train.batch_size, **loader_kw)
     val_loader = DataLoader(val_set, batch_size=train.batch_size, shuffle=False, **loader_kw)
     module = VQLightning(config, train)
-    trainer = make_trainer(out, train.steps, min(train.val_every, train.steps), train.checkpoint_every, device, devices, precision,
-                           progress=progress, find_unused_parameters=True, limit_val_batches=train.val_batches)
+    trainer = make_trainer(TrainerSettings(
+        run_dir=out, max_steps=train.steps, checkpoint_every=train.checkpoint_every, val_every=min(train.val_every, train.steps),
+        val_batches=train.val_batches, device=device, devices=devices, precision=precision, progress=progress,
+        find_unused_parameters=True,
+    ))
     trainer.fit(module, train_loader, val_loader, ckpt_path=str(ckpt) if ckpt else None)
     return out
 
@@ -250,3 +254,14 @@ def vq_report(model: TextureVQModel, textures: str | Path, split: str = "test", 
         "errors_all_texels": {k: vars(v) for k, v in reconstruction_errors(pred, target).items()},
         "errors_filled_texels": {k: vars(v) for k, v in reconstruction_errors(pred, target, mask).items()},
     }
+
+
+def train_vq_and_report(textures: str | Path, out: str | Path, preset: str = "tiny", train: VQTrainConfig | None = None,
+                        **options: Any) -> dict[str, Any]:
+    """``dinar train vq``: :func:`train_vq` (``options``: its ``resume``, ``device``, ``devices``,
+    ``precision``, ``progress``), then :func:`vq_report` of the released weights on the ``test`` people,
+    written to ``RUN/report.json`` and returned."""
+    run = train_vq(textures, out, preset, train, **options)
+    report = vq_report(load_vq(run), textures, "test")
+    write_report(run, report)
+    return report
