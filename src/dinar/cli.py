@@ -15,6 +15,8 @@ COMMANDS: tuple[tuple[str | None, str, str], ...] = (
     (None, "info", "versions, device, body models and cache folders"),
     ("data", "synth", "write a dataset of synthetic clothed people (rgb/ segm/ params/, card, contact sheet)"),
     ("data", "textures", "write per-view and merged (eq. 5) neural textures of a dataset: the data of stages 2 and 3"),
+    ("data", "capture", "import a calibrated multi-camera capture (videos + Pose2Sim/Qualisys/OpenCV calibration): "
+                        "undistorted crops, masks, one body fit per instant shared by all views"),
     ("train", "avatar", "stage 1: encoder, generator and neural renderer on frame pairs"),
     ("train", "vq", "stage 2: the texture VQGAN on a texture folder"),
     ("train", "diffusion", "stage 3: latent-diffusion inpainting in the VQ latent"),
@@ -27,7 +29,7 @@ COMMANDS: tuple[tuple[str | None, str, str], ...] = (
     (None, "demo", "the bundled photo -> avatar, videos, GLB and a front/back sheet"),
 )
 GROUPS = {
-    "data": "datasets: make synthetic people, texture folders",
+    "data": "datasets: make synthetic people, import calibrated captures, texture folders",
     "train": "train a stage: avatar (stage 1), vq (stage 2), diffusion (stage 3), finetune (stage 1 through the VQ)",
 }
 

@@ -90,6 +90,13 @@ def capture_views(person_dir: str | Path, views: Sequence[str | int], frame: int
     return out
 
 
+def capture_files(person_dir: str | Path, views: Sequence[str | int], frame: int | None = None) -> tuple[list[Path], list[Path]]:
+    """``(rgb paths, params paths)`` of :func:`capture_views`' views: what ``dinar avatar PHOTO... --fit FIT...`` takes."""
+    person_dir = Path(person_dir)
+    stems = [v.stem for v in capture_views(person_dir, views, frame)]
+    return [person_dir / RGB_DIR / f"{s}.png" for s in stems], [person_dir / PARAMS_DIR / f"{s}.json" for s in stems]
+
+
 def check_shared_fit(views: Sequence[CaptureView], where: str | Path = "<views>") -> None:
     """Refuse views whose body parameters differ: they are not one body at one instant."""
     first = views[0].fit
@@ -106,4 +113,4 @@ def pipeline_inputs(views: Sequence[CaptureView]) -> tuple[list[np.ndarray], lis
     return [v.image for v in views], [v.mask for v in views], [v.fit for v in views]
 
 
-__all__ = ["CaptureView", "capture_views", "check_shared_fit", "pipeline_inputs"]
+__all__ = ["CaptureView", "capture_files", "capture_views", "check_shared_fit", "pipeline_inputs"]

@@ -1,0 +1,260 @@
+"""Front to back on a REAL person: Pose2Sim's calibrated static trial, one front camera in, the other views as truth.
+
+The committed capture (``tests/data/pose2sim_static_trial``: four calibrated cameras, a man holding a T-pose; two
+see his front, two his back) is imported once (``dinar data capture``: undistorted person crops, masks, one body fit
+shared by all views, each view's exact camera) into ``--data`` (default ``$DINAR_CACHE_DIR/benchmarks/...``, keyed by
+the files' SHA-256 and the settings). Then, with the shipped model (or ``--checkpoint``), the benchmark of ``dinar
+eval`` (:mod:`dinar.eval.runner`) makes the avatar:
+
+- **front only**: from ``--input`` (default ``cam_03``, a front camera) alone, the SnapshotPeople protocol;
+- **front + one back** (multi-shot, paper eq. 5): from the input and one back camera (``--extra``; default the back
+  camera nearer to the side, so the held-out back camera is the most nearly opposite one),
+
+and renders it with each view's shared fit and camera at the model's resolution. Each view is scored against the
+real frame on the person's region (union of the real and rendered person masks, both composited over white, as
+``dinar eval`` does): PSNR inside the region, LPIPS (AlexNet) and DISTS. A view counts as a back view when its camera is
+more than 90 degrees around the body from the input's. Views that were inputs are marked and left out of the means.
+
+Usage: python benchmarks/real_capture.py [--frame 5] [--input cam_03] [--extra CAM] [--checkpoint MODEL_DIR]
+       [--data DIR] [--report DIR] [--sheet docs/real_capture.jpg] [--rgb-tuning-loss l2|paper] [--device auto]
+Prints the per-view table; the last line is JSON: {"bench": "real_capture", "front_view_lpips", "front_view_psnr",
+"back_view_lpips", "back_view_psnr", "back_view_dists", "multi_shot_back_lpips", "multi_shot_back_psnr",
+"multi_shot_back_dists", "front_only_heldout_back_lpips", ... "seconds_import", "seconds_eval"}. The sheet: a row
+per input set: the input(s) | for each other view: the real frame | ours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from dinar.eval.metrics import composite, psnr
+from dinar.eval.multishot import MultiShotPredictor
+from dinar.eval.runner import evaluate, person_result_path
+from dinar.eval.settings import FULL, EvalConfig
+from dinar.paths import dinar_cache_dir
+from dinar.pipeline.options import PipelineOptions
+
+TRIAL = Path(__file__).resolve().parents[1] / "tests" / "data" / "pose2sim_static_trial"
+MARKER = "bench_real_capture.json"
+METRICS = ("psnr", "ms_ssim", "lpips", "dists")
+BACK_DEG = 90.0
+CELL = 192
+
+
+def import_trial(folder: Path, frame: int, preset: str) -> tuple[Path, float]:
+    """The static trial imported into ``folder`` (reused when its marker matches the inputs and settings)."""
+    from dinar.data.capture import capture_config, import_capture
+
+    files = sorted([TRIAL / "Calib.qca.txt", *(TRIAL / "videos").glob("*.mp4")])
+    wanted = {"files": {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}, "frame": frame, "preset": preset,
+              "format": "dinar-capture/1"}
+    marker = folder / MARKER
+    if marker.is_file() and json.loads(marker.read_text()) == wanted:
+        print(f"capture: reusing {folder}")
+        return folder, 0.0
+    print(f"capture: importing {TRIAL} (frame {frame}) -> {folder}")
+    start = time.perf_counter()
+    result = import_capture(capture_config(calibration=TRIAL / "Calib.qca.txt", sources=[TRIAL / "videos"], output_dir=folder,
+                                           frames=[frame], fit_preset=preset, progress=sys.stderr.isatty()))
+    seconds = time.perf_counter() - start
+    print("multi-view fit, reprojection error per camera (frame pixels): "
+          + ", ".join(f"{c} {v:.1f}" for c, v in result.mean_reprojection_px().items()))
+    marker.write_text(json.dumps(wanted) + "\n")
+    return folder, seconds
+
+
+class RecordingPredictor(MultiShotPredictor):
+    """Keeps what it rendered (for the overlap scores and the sheet) besides returning it to the runner."""
+
+    def predict(self, setting, person):
+        renders = super().predict(setting, person)
+        self.last = (person, renders)
+        return renders
+
+
+def run_eval(data: Path, out: Path, frame: int, input_view: int, extra: tuple[str, ...], options: PipelineOptions,
+             args: argparse.Namespace) -> tuple[list[dict], RecordingPredictor]:
+    """``dinar eval``'s runner with the input view (and ``extra`` views): per-view records of the one person, each with
+    the overlap scores of :func:`overlap_scores` added."""
+    predictor = RecordingPredictor(extra, args.checkpoint, options, args.device)
+    config = EvalConfig(data_dir=data, output_dir=out, split="test", checkpoint=args.checkpoint, input_pose=frame, input_view=input_view,
+                        device=args.device, options=options, metrics=METRICS, progress=sys.stderr.isatty())
+    evaluate(config, predictor=predictor)
+    person, renders = predictor.last
+    records = json.loads(person_result_path(out, person.person_id, FULL).read_text())["views"]
+    overlap = overlap_scores(person, renders)
+    return [{**r, **overlap[r["stem"]]} for r in records], predictor
+
+
+def overlap_scores(person, renders) -> dict[str, dict[str, float]]:
+    """Per view: the IoU of the rendered and the real person masks, and the PSNR on their overlap only (the
+    appearance where both show the person, without the silhouette's disagreement that the union counts)."""
+    out = {}
+    for k, t in enumerate(person.targets):
+        pred, pred_mask = renders.image[k : k + 1], renders.mask[k : k + 1]
+        real, real_mask = t.rgb[None], t.mask[None]
+        both, either = torch.minimum(pred_mask, real_mask), torch.maximum(pred_mask, real_mask)
+        iou = float((both >= 0.5).sum() / (either >= 0.5).sum().clamp_min(1))
+        value = float(psnr(composite(pred, both, 1.0), composite(real, both, 1.0), both))
+        out[t.stem] = {"mask_iou": round(iou, 4), "psnr_overlap": round(value, 4)}
+    return out
+
+
+def _mean(records: list[dict], key: str) -> float | None:
+    values = [r[key] for r in records if r.get(key) is not None and math.isfinite(r[key])]
+    return round(float(np.mean(values)), 4) if values else None
+
+
+def _cell(image) -> Image.Image:
+    """A [3, N, N] tensor in [0, 1] or an HxWx3 uint8 array -> a CELL x CELL image."""
+    if not isinstance(image, np.ndarray):
+        image = (image.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    return Image.fromarray(image).resize((CELL, CELL), Image.Resampling.BICUBIC)
+
+
+def write_sheet(path: Path, rows: list[tuple[str, list, RecordingPredictor]], labels: dict[str, str], others: list[str]) -> None:
+    """A row per input set: the input photo(s) (two cells) | ours in the input's view | for each other view: real | ours."""
+    label_h = 18
+    width = CELL * (3 + 2 * len(others))
+    sheet = Image.new("RGB", (width, label_h + len(rows) * (CELL + label_h)), "white")
+    draw = ImageDraw.Draw(sheet)
+    draw.text((4, 3), "input photo(s)", fill="black")
+    draw.text((CELL * 2 + 4, 3), "ours, input view", fill="black")
+    for i, stem in enumerate(others):
+        draw.text((CELL * (3 + 2 * i) + 4, 3), f"{labels[stem]}: real | ours", fill="black")
+    for r, (label, inputs, predictor) in enumerate(rows):
+        y = label_h + r * (CELL + label_h)
+        draw.text((4, y + 2), label, fill="black")
+        y += label_h
+        for i, image in enumerate(inputs[:2]):
+            sheet.paste(_cell(image), (CELL * i, y))
+        person, renders = predictor.last
+        by_stem = {t.stem: (t, renders.image[k]) for k, t in enumerate(person.targets)}
+        sheet.paste(_cell(by_stem[person.input_stem][1]), (CELL * 2, y))
+        for i, stem in enumerate(others):
+            target, ours = by_stem[stem]
+            real = target.rgb * target.mask + (1 - target.mask)  # the person over white, as scored
+            sheet.paste(_cell(real), (CELL * (3 + 2 * i), y))
+            sheet.paste(_cell(ours), (CELL * (4 + 2 * i), y))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path, quality=90)
+
+
+def print_table(one: list[dict], multi: list[dict], cameras: dict[str, str], inputs: tuple[str, ...]) -> None:
+    """Per view, nearest the input first: front only | front + back (inputs marked)."""
+    multi_by = {r["stem"]: r for r in multi}
+    print("| camera | azimuth from input | view | PSNR (person) | PSNR (overlap) | mask IoU | LPIPS | DISTS "
+          "| + back: PSNR (person) | PSNR (overlap) | LPIPS | DISTS |")
+    print("|" + " --- |" * 12)
+    for r in sorted(one, key=lambda r: abs(r["azimuth_offset"])):
+        m, cam = multi_by[r["stem"]], cameras[r["stem"]]
+        kind = "input" if r["kind"] == "same" else ("back" if abs(r["azimuth_offset"]) > BACK_DEG else "front/side")
+        note = " (an input)" if cam in inputs else ""
+        print(f"| {cam} | {r['azimuth_offset']:+.0f} | {kind} | {r['psnr_masked']:.2f} | {r['psnr_overlap']:.2f} | {r['mask_iou']:.3f} "
+              f"| {r['lpips_alex']:.4f} | {r['dists']:.4f} | {m['psnr_masked']:.2f}{note} | {m['psnr_overlap']:.2f} | {m['lpips_alex']:.4f} "
+              f"| {m['dists']:.4f} |")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frame", type=int, default=5, help="time instant (frame index 0..10) of the trial (default 5)")
+    parser.add_argument("--input", default="cam_03", help="front camera the avatar is made from (default cam_03)")
+    parser.add_argument("--extra", default=None, help="back camera added for the multi-shot avatar (default: the back camera nearer the side)")
+    parser.add_argument("--checkpoint", type=Path, default=None, help="model folder (default: the shipped weights)")
+    parser.add_argument("--data", type=Path, default=None, help="where the imported capture is kept")
+    parser.add_argument("--report", type=Path, default=None, help="keep the eval reports here (default: a temporary folder)")
+    parser.add_argument("--sheet", type=Path, default=Path("docs/real_capture.jpg"), help="sheet to write (default docs/real_capture.jpg)")
+    parser.add_argument("--preset", choices=("default", "fast"), default="default", help="body-fit preset of the import")
+    parser.add_argument("--rgb-tuning-loss", choices=("paper", "l2"), default="l2", help="RGB tuning's losses (default l2, dinar avatar's)")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+
+    data = args.data or dinar_cache_dir() / "benchmarks" / f"real_capture_f{args.frame}_{args.preset}"
+    try:
+        data, seconds_import = import_trial(data, args.frame, args.preset)
+    except (ValueError, FileNotFoundError, RuntimeError, ImportError) as err:
+        print(f"real capture benchmark: {err}", file=sys.stderr)
+        return 2
+    summary = json.loads(next(data.glob("*/capture.json")).read_text())
+    views = {c["name"]: c["view"] for c in summary["cameras"]}
+    if args.input not in views:
+        print(f"real capture benchmark: --input {args.input} is not a camera of the capture ({sorted(views)})", file=sys.stderr)
+        return 2
+    options = dataclasses.replace(PipelineOptions(), rgb_tuning_loss=args.rgb_tuning_loss)
+
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        report = args.report or Path(tmp)
+        one, one_pred = run_eval(data, report / "front_only", args.frame, views[args.input], (), options, args)
+        camera_of = {r["stem"]: name for r in one for name, v in views.items() if v == r["view"]}
+        backs = sorted((r for r in one if abs(r["azimuth_offset"]) > BACK_DEG), key=lambda r: abs(r["azimuth_offset"]))
+        if not backs:
+            print("real capture benchmark: no camera sees the back of the input's view", file=sys.stderr)
+            return 2
+        extra = args.extra or camera_of[backs[0]["stem"]]
+        multi, multi_pred = run_eval(data, report / "multi_shot", args.frame, views[args.input], (extra,), options, args)
+    seconds_eval = time.perf_counter() - start
+
+    print(f"\nreal capture, frame {args.frame}: avatar from {args.input} (front only) and from {args.input} + {extra} "
+          f"(multi-shot, eq. 5), scored at {one_pred.image_size}^2")
+    print_table(one, multi, camera_of, (args.input, extra))
+    multi_by = {r["stem"]: r for r in multi}
+    same = [r for r in one if r["kind"] == "same"]
+    front_others = [r for r in one if r["kind"] != "same" and abs(r["azimuth_offset"]) <= BACK_DEG]
+    held_out = [r for r in backs if camera_of[r["stem"]] != extra]
+    held_multi = [multi_by[r["stem"]] for r in held_out]
+    line = {
+        "bench": "real_capture",
+        "front_view_lpips": _mean(same, "lpips_alex"),
+        "front_view_psnr": _mean(same, "psnr_masked"),
+        "front_view_dists": _mean(same, "dists"),
+        "other_front_lpips": _mean(front_others, "lpips_alex"),
+        "back_view_lpips": _mean(backs, "lpips_alex"),
+        "back_view_psnr": _mean(backs, "psnr_masked"),
+        "back_view_dists": _mean(backs, "dists"),
+        "back_view_psnr_overlap": _mean(backs, "psnr_overlap"),
+        "multi_shot_back_lpips": _mean(held_multi, "lpips_alex"),
+        "multi_shot_back_psnr": _mean(held_multi, "psnr_masked"),
+        "multi_shot_back_dists": _mean(held_multi, "dists"),
+        "multi_shot_back_psnr_overlap": _mean(held_multi, "psnr_overlap"),
+        "front_only_heldout_back_lpips": _mean(held_out, "lpips_alex"),
+        "front_only_heldout_back_psnr": _mean(held_out, "psnr_masked"),
+        "front_only_heldout_back_dists": _mean(held_out, "dists"),
+        "front_only_heldout_back_psnr_overlap": _mean(held_out, "psnr_overlap"),
+        "mask_iou": _mean(one, "mask_iou"),
+        "reprojection_px": summary["reprojection_px"]["mean"],
+        "input": args.input,
+        "extra": extra,
+        "held_out_back": [camera_of[r["stem"]] for r in held_out],
+        "frame": args.frame,
+        "rgb_tuning_loss": args.rgb_tuning_loss,
+        "resolution": one_pred.image_size,
+        "checkpoint": one_pred.pipes["main"].identity.short,
+        "seconds_import": round(seconds_import, 1),
+        "seconds_eval": round(seconds_eval, 1),
+    }
+    others = [r["stem"] for r in sorted(one, key=lambda r: abs(r["azimuth_offset"])) if r["kind"] != "same"]
+    extra_image = next(t.rgb for t in multi_pred.last[0].targets if camera_of[t.stem] == extra)  # the real frame, as given
+    write_sheet(args.sheet, [(f"front only: {args.input}", [one_pred.last[0].input_image], one_pred),
+                             (f"front + back: {args.input} + {extra}", [one_pred.last[0].input_image, extra_image], multi_pred)],
+                camera_of, others)
+    print(f"\nsheet: {args.sheet} (rows: front only, front + back; columns: input photo(s) | ours in the input view | "
+          + " | ".join(f"{camera_of[s]}: real, ours" for s in others) + ")")
+    print(json.dumps(line))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
