@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from timing import median_ms
 
 from dinar.avatar import framing_cameras
-from dinar.motion import builtin_motion
 from dinar.demo import bundled_photo
+from dinar.motion import builtin_motion
 from dinar.pipeline import AvatarPipeline, PipelineOptions
 
 

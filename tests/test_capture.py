@@ -17,7 +17,12 @@ import pytest
 import torch
 
 from dinar.data.capture import ViewDetection, capture_config, import_capture
-from dinar.data.capture_sources import CaptureError, FrameSource, match_sources, name_key
+from dinar.data.capture_sources import (
+    CaptureError,
+    FrameSource,
+    match_sources,
+    name_key,
+)
 from dinar.data.layout import read_params
 from dinar.fitting.photo import CropBox
 from dinar.fitting.points import fit_points_for

@@ -249,7 +249,10 @@ def test_ctrl_c_is_one_line_and_leaves_nothing_half_written(tmp_path):
     """Ctrl-C in the middle of writing a dataset: exit 130, one line, no half-written file left behind."""
     out = tmp_path / "people"
     proc = subprocess.Popen([sys.executable, "-m", "dinar.cli", "data", "synth", "--people", "40", "--poses", "1", "--views", "4",
-                             "--size", "128", "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--size", "128", "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # A job started in the background (nohup … &) inherits an ignored SIGINT, which Python
+                            # keeps ignored: give the child the default, as a terminal would.
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 240
     while not list(out.glob("*/rgb/*.png")) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.1)

@@ -15,8 +15,7 @@ COMMANDS: tuple[tuple[str | None, str, str], ...] = (
     (None, "info", "versions, device, body models and cache folders"),
     ("data", "synth", "write a dataset of synthetic clothed people (rgb/ segm/ params/, card, contact sheet)"),
     ("data", "textures", "write per-view and merged (eq. 5) neural textures of a dataset: the data of stages 2 and 3"),
-    ("data", "capture", "import a calibrated multi-camera capture (videos + Pose2Sim/Qualisys/OpenCV calibration): "
-                        "undistorted crops, masks, one body fit per instant shared by all views"),
+    ("data", "capture", "import a calibrated multi-camera capture (videos + Pose2Sim/Qualisys/OpenCV calibration): undistorted crops, masks, one body fit per instant shared by all views"),
     ("train", "avatar", "stage 1: encoder, generator and neural renderer on frame pairs"),
     ("train", "vq", "stage 2: the texture VQGAN on a texture folder"),
     ("train", "diffusion", "stage 3: latent-diffusion inpainting in the VQ latent"),
@@ -27,6 +26,7 @@ COMMANDS: tuple[tuple[str | None, str, str], ...] = (
     (None, "export", "a rigged, skinned, textured GLB of an avatar"),
     (None, "eval", "the benchmark: avatars of held-out people vs ground truth (Tables 1-2)"),
     (None, "demo", "the bundled photo -> avatar, videos, GLB and a front/back sheet"),
+    (None, "app", "the web app: drop a photo in the browser, get the avatar (app extra: pip install 'dinar[app]')"),
 )
 GROUPS = {
     "data": "datasets: make synthetic people, import calibrated captures, texture folders",

@@ -53,9 +53,19 @@ import torch
 from PIL import Image, ImageDraw
 
 from dinar.body.base import BodyModel
-from dinar.data.capture_sources import CameraSource, CaptureError, frames_in_lockstep, match_sources
+from dinar.data.capture_sources import (
+    CameraSource,
+    CaptureError,
+    frames_in_lockstep,
+    match_sources,
+)
 from dinar.data.layout import FitParams, ImageRecord, write_json, write_sample
-from dinar.fitting.multiview import MultiViewFitter, MultiViewResult, ViewTarget, multiview_config
+from dinar.fitting.multiview import (
+    MultiViewFitter,
+    MultiViewResult,
+    ViewTarget,
+    multiview_config,
+)
 from dinar.fitting.photo import CropBox, square_crop
 from dinar.fitting.points import COCO_KEYPOINTS
 from dinar.geometry.calibration import read_calibration, undistort_image

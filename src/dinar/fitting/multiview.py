@@ -43,7 +43,12 @@ from dinar.fitting.fitter import (
     _joint_limits,
     _pose_prior,
 )
-from dinar.fitting.objectives import SilhouetteTarget, keypoint_loss, project, silhouette_losses
+from dinar.fitting.objectives import (
+    SilhouetteTarget,
+    keypoint_loss,
+    project,
+    silhouette_losses,
+)
 from dinar.fitting.points import COCO_KEYPOINTS
 from dinar.geometry.camera import Camera
 
