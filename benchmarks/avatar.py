@@ -63,7 +63,8 @@ def main() -> None:
     for name, seconds in steps.items():
         print(f"  {name:<16s} {seconds:7.2f} s")
     print(f"  {'total':<16s} {total:7.2f} s per avatar (median of {args.repeats})")
-    print(json.dumps({"bench": "avatar", "preset": preset, "device": str(pipe.device), "threads": torch.get_num_threads(),
+    print(json.dumps({"bench": "avatar", "preset": preset, "size": pipe.stage1.config.image_size, "device": str(pipe.device),
+                      "threads": torch.get_num_threads(),
                       "seconds": round(total, 3), "steps": {k: round(v, 3) for k, v in steps.items()},
                       "warmup_seconds": round(warm, 3), "repeats": args.repeats}))
 

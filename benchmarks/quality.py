@@ -1,19 +1,25 @@
-"""Avatar quality on held-out synthetic people: the paper's Table 1 metrics at tiny scale, and the time it takes.
+"""Avatar quality on held-out synthetic people: the paper's Table 1 metrics, the simple-fill baselines of
+the back, and the time it takes.
 
 The test people are made by the synthetic-people generator from a FIXED seed that no training recipe
 uses (77; the recipes train on seed 0), so every one of them is held out: 6 people, 1 pose, 8 views
-(view 0 = the front, view 4 = the exact back), 128 x 128. They are generated once and reused from
-``--data`` (default: ``$DINAR_CACHE_DIR/benchmarks/quality_s77_p6_v8_128``). Each avatar is made from the
+(view 0 = the front, view 4 = the exact back), 512 x 512. They are generated once and reused from
+``--data`` (default: ``$DINAR_CACHE_DIR/benchmarks/quality_s77_p6_v8_512``). Each avatar is made from the
 front view with the full pipeline (``dinar eval``, :mod:`dinar.eval.runner`) of the shipped model (or
-``--checkpoint``), rendered in all 8 views and scored against the ground truth.
+``--checkpoint``), rendered in all 8 views and scored against the ground truth at ``--size`` (a model
+that renders smaller, such as ``tiny`` at 128², is upsampled to it). Unless ``--no-fills``, the same
+avatars are also made with each simple fill in place of the diffusion (:mod:`dinar.texture.fills`).
 
-Usage: python benchmarks/quality.py [--checkpoint MODEL_DIR] [--people 6] [--views 8] [--size 128]
+Usage: python benchmarks/quality.py [--checkpoint MODEL_DIR] [--people 6] [--views 8] [--size 512]
        [--seed 77] [--data DIR] [--report DIR] [--device auto] [--diffusion-steps M] [--rgb-tuning-steps N]
-       [--color-adjust-steps N] [--rgb-tuning-loss paper|l2]   (fewer steps: a quicker, rougher CPU run; the defaults are the pipeline's)
-The last line printed is JSON: {"bench": "quality", "front_psnr": ..., "front_lpips": ..., "back_psnr": ...,
-"back_lpips": ..., "back_dists": ..., "novel_kid": ..., "identity": ..., "seconds": ..., "people": ...,
-"checkpoint": ...}. ``identity`` is the MobileNetV2 cosine similarity (higher is better), not the paper's
-FlipReID distance; ``novel_kid`` is null with fewer than 2 novel views.
+       [--color-adjust-steps N] [--rgb-tuning-loss paper|l2] [--no-fills]
+The last line printed is JSON: {"bench": "quality", "size": ..., "front_psnr": ..., "front_lpips": ...,
+"front_dists": ..., "back_psnr": ..., "back_lpips": ..., "back_dists": ..., "back_kid": ...,
+"back_lpips_best_fill": ..., "back_dists_best_fill": ..., "back_kid_best_fill": ..., "best_fill": {...},
+"novel_kid": ..., "identity": ..., "seconds": ..., "people": ..., "checkpoint": ...}. LPIPS is
+LPIPS-AlexNet; ``identity`` is the MobileNetV2 cosine similarity (higher is better), not the paper's
+FlipReID distance; ``novel_kid`` is null with fewer than 2 novel views. The ``*_best_fill`` values are
+the best of the three simple fills on each metric (all lower is better), ``best_fill`` names it.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from pathlib import Path
 
 from dinar.data.synth import SynthConfig, generate
 from dinar.eval.runner import evaluate
-from dinar.eval.settings import EvalConfig
+from dinar.eval.settings import FILL_SETTINGS, EvalConfig
 from dinar.paths import dinar_cache_dir
 from dinar.pipeline.options import PipelineOptions
 
@@ -48,9 +54,23 @@ def test_set(folder: Path, cfg: SynthConfig) -> Path:
     return folder
 
 
-def _value(summary: dict, kind: str, metric: str) -> float | None:
-    entry = summary["results"]["full"].get("kinds", {}).get(kind, {}).get(metric)
+def _value(summary: dict, kind: str, metric: str, setting: str = "full") -> float | None:
+    result = summary["results"].get(setting, {})
+    if metric == "kid":
+        entry = result.get("kid", {}).get(kind)
+    else:
+        entry = result.get("kinds", {}).get(kind, {}).get(metric)
     return None if entry is None else round(entry["mean"], 4)
+
+
+def _best_fill(summary: dict, metric: str) -> tuple[float | None, str | None]:
+    """The best simple fill on a back-view metric (all are lower-is-better): (value, fill)."""
+    values = {s.fill: _value(summary, "back", metric, s.name) for s in FILL_SETTINGS}
+    values = {k: v for k, v in values.items() if v is not None}
+    if not values:
+        return None, None
+    best = min(values, key=values.get)
+    return values[best], best
 
 
 def main() -> int:
@@ -58,7 +78,8 @@ def main() -> int:
     parser.add_argument("--checkpoint", type=Path, default=None, help="model folder (default: the shipped weights)")
     parser.add_argument("--people", type=int, default=6)
     parser.add_argument("--views", type=int, default=8)
-    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--size", type=int, default=512, help="ground-truth size; a model of another size is resized to it")
+    parser.add_argument("--no-fills", action="store_true", help="skip the simple-fill baselines (back_*_best_fill are then null)")
     parser.add_argument("--seed", type=int, default=77, help="synthetic-people seed; keep it out of every training recipe")
     parser.add_argument("--data", type=Path, default=None, help="where the test set is cached")
     parser.add_argument("--report", type=Path, default=None, help="keep the report here (resumable); default: a temporary folder")
@@ -78,7 +99,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         report = args.report or Path(tmp) / "report"
         config = EvalConfig(data_dir=data, output_dir=report, split=None, checkpoint=args.checkpoint, device=args.device,
-                            options=options, progress=sys.stderr.isatty())
+                            options=options, progress=sys.stderr.isatty(), image_size=args.size, fills=not args.no_fills)
         start = time.perf_counter()
         try:
             result = evaluate(config)
@@ -94,11 +115,17 @@ def main() -> int:
     kid = summary["results"]["full"].get("kid", {}).get("novel")
     line = {
         "bench": "quality",
+        "size": cfg.size,
+        "model_size": summary["checkpoints"]["main"].get("image_size"),
         "front_psnr": _value(summary, "same", "psnr"),
         "front_lpips": _value(summary, "same", "lpips_alex"),
+        "front_dists": _value(summary, "same", "dists"),
         "back_psnr": _value(summary, "back", "psnr"),
         "back_lpips": _value(summary, "back", "lpips_alex"),
         "back_dists": _value(summary, "back", "dists"),
+        "back_kid": _value(summary, "back", "kid"),
+        **{f"back_{m}_best_fill": _best_fill(summary, m)[0] for m in ("lpips_alex", "dists", "kid")},
+        "best_fill": {m: _best_fill(summary, m)[1] for m in ("lpips_alex", "dists", "kid")},
         "novel_kid": None if kid is None else round(kid["mean"], 4),
         "identity": _value(summary, "novel", summary["identity_embedding"]["key"]),
         "seconds": round(seconds, 1),

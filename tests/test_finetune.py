@@ -99,9 +99,9 @@ def test_the_renderer_sees_the_vq_decoded_texture(stage1_data, vq_dir, body):
         seen["T"] = out.texture.detach().clone()
         return out
 
-    def spy_render(texture, view):
+    def spy_render(texture, view, patches=None):
         seen["rendered"] = texture.detach().clone()
-        return render(texture, view)
+        return render(texture, view, patches)
 
     module.model.build_texture, module.model.render = spy_build, spy_render
     batch = next(iter(DataLoader(FramePairDataset(stage1_data, split="train"), batch_size=2)))

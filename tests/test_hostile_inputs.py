@@ -252,7 +252,7 @@ def test_ctrl_c_is_one_line_and_leaves_nothing_half_written(tmp_path):
                              "--size", "128", "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             # A job started in the background (nohup … &) inherits an ignored SIGINT, which Python
                             # keeps ignored: give the child the default, as a terminal would.
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509 (one signal call)
     deadline = time.time() + 240
     while not list(out.glob("*/rgb/*.png")) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.1)

@@ -308,7 +308,7 @@ class Avatar:
         was_training = model.training
         model.eval()
         try:
-            out = model.render(self.texture.to(device)[None], view).render
+            out = model.render_frames(self.texture.to(device)[None], view)
         finally:
             model.train(was_training)
         bg = torch.as_tensor(background, dtype=torch.float32, device=device).reshape(-1, 1, 1).expand(3, 1, 1)

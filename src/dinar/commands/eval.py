@@ -34,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="test", help="split of splits.json to evaluate (default test; 'all' = every person folder)")
     parser.add_argument("--checkpoint", type=Path, default=None, metavar="MODEL_DIR",
                         help="model folder (stage1/, vq/, diffusion/); default: the shipped weights")
-    parser.add_argument("--ablations", action="store_true", help="also run the rows of the paper's Table 2 (table2.md)")
+    parser.add_argument("--ablations", action="store_true", help="also run the rows of the paper's Table 2 and the simple-fill baselines (table2.md)")
+    parser.add_argument("--fills", action="store_true", help="also run the simple-fill baselines (mean, mirror, nearest) in place of the diffusion")
     parser.add_argument("--ablation-checkpoint", type=_ablation_checkpoint, action="append", default=[], metavar="KIND=DIR",
                         help="stage-1 checkpoint trained with --texture rgb or neural, for Table 2's first two rows (repeatable)")
     parser.add_argument("--input-view", type=bounded_int(0, 10**6), default=0, help="view the avatar is made from (default 0, the front)")
@@ -64,7 +65,7 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
     options = dataclasses.replace(PipelineOptions(seed=args.seed), **overrides)
     return EvalConfig(
         data_dir=args.data, output_dir=args.output, split=None if args.split == "all" else args.split,
-        checkpoint=args.checkpoint, ablations=args.ablations, ablation_checkpoints=tuple(args.ablation_checkpoint),
+        checkpoint=args.checkpoint, ablations=args.ablations, fills=args.fills, ablation_checkpoints=tuple(args.ablation_checkpoint),
         input_pose=args.input_pose, input_view=args.input_view, people=args.people, device=args.device, seed=args.seed,
         options=options, metrics=tuple(dict.fromkeys(args.metrics)), progress=not args.no_progress,
     )

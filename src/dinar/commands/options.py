@@ -26,6 +26,9 @@ def add_pipeline_switches(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--texture", choices=("both", "rgb", "neural"),
                         help="texture mode; must be the checkpoint's (train one per mode for the ablation)")
     parser.add_argument("--diffusion-steps", type=bounded_int(1, 1000), default=25, help="DDIM steps of the inpainting, 1..1000 (default 25)")
+    parser.add_argument("--fill", choices=("diffusion", "mean", "mirror", "nearest"), default="diffusion",
+                        help="what fills the texels no photo shows: diffusion (default, the paper's inpainting) or a simple "
+                             "fill: mean (per body part), mirror (the front mirrored onto the back), nearest (nearest seen texel)")
     parser.add_argument("--seed", type=SEED, default=0, help="seed of the diffusion noise (same seed, same avatar)")
 
 
@@ -36,7 +39,7 @@ def pipeline_options(args: argparse.Namespace):
     return PipelineOptions(
         occlusion=not args.no_occlusion, rgb_tuning=not args.no_rgb_tuning, inpainting=not args.no_inpainting,
         color_adjust=not args.no_color_adjust, texture=args.texture, diffusion_steps=args.diffusion_steps, seed=args.seed,
-        rgb_tuning_loss=args.rgb_tuning_loss,
+        rgb_tuning_loss=args.rgb_tuning_loss, fill=args.fill,
     )
 
 

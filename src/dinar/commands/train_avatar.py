@@ -20,7 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``dinar train avatar``."""
     parser.add_argument("--data", type=Path, required=True, metavar="DIR", help="dataset folder (rgb/ segm/ params/ per person, splits.json)")
     parser.add_argument("--out", type=Path, required=True, metavar="RUN", help="run folder: checkpoints, TensorBoard logs, model.safetensors + config.json")
-    parser.add_argument("--preset", choices=("tiny", "small", "paper"), default="tiny", help="network sizes and schedule (default tiny)")
+    parser.add_argument("--preset", choices=("tiny", "hd", "small", "paper"), default="tiny",
+                        help="network sizes and schedule (default tiny; hd: 512² renders with tiny's networks, trained on patches)")
+    parser.add_argument("--init-from", type=Path, metavar="MODEL_DIR",
+                        help="start from another stage-1 export or model folder with the same network shapes (hd from a trained tiny)")
     parser.add_argument("--steps", type=int, help="iterations (default: the preset's; paper 100000)")
     parser.add_argument("--batch-size", type=int, default=4, help="pairs per step and process (default 4, the paper's)")
     parser.add_argument("--texture", choices=TEXTURE_MODES, default="both", help="ablation: T_gen ⊕ RGB (both), RGB part only, neural only")
@@ -52,6 +55,10 @@ def config_from_args(args: argparse.Namespace) -> Stage1TrainConfig:
         "batch_size": args.batch_size, "texture": args.texture, "occlusion": not args.no_occlusion,
         "atlas": args.atlas, "num_workers": args.num_workers, "seed": args.seed,
     }
+    if args.init_from is not None:
+        if not args.init_from.is_dir():
+            raise FileNotFoundError(f"--init-from {args.init_from}: no such model folder")
+        over["init_from"] = str(args.init_from.resolve())
     for name in ("steps", "log_every", "image_every", "val_every", "checkpoint_every"):
         value = getattr(args, name)
         if value is not None:

@@ -78,7 +78,10 @@ class PipelinePredictor:
         options: PipelineOptions | None = None,
         device: str = "auto",
         body=None,
+        image_size: int | None = None,
     ):
+        """``image_size``: the size the avatars are scored at (None: the main checkpoint's); a model of
+        another size renders at its own and its images are resized (a 128² model against 512² truth)."""
         from dinar.avatar import default_model_dir
         from dinar.pipeline import AvatarPipeline
 
@@ -107,7 +110,7 @@ class PipelinePredictor:
             if cfg.body_model != main.body_model:
                 raise EvalError(f"--ablation-checkpoint {key}={self.dirs[key]}: body model {cfg.body_model!r}, the main "
                                 f"checkpoint's is {main.body_model!r}")
-        self.image_size = main.image_size
+        self.image_size = image_size or main.image_size
         self.body_model = main.body_model
         self.num_joints = int(body.num_joints)
         self.up_axis = tuple(body.up_axis)

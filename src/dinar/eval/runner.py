@@ -162,7 +162,7 @@ def evaluate(config: EvalConfig, predictor: Predictor | None = None, body=None) 
     device = resolve_device(config.device)
     if predictor is None:
         ablation = dict(config.ablation_checkpoints) if config.ablations else {}
-        predictor = PipelinePredictor(config.checkpoint, ablation, config.pipeline_options, config.device, body)
+        predictor = PipelinePredictor(config.checkpoint, ablation, config.pipeline_options, config.device, body, config.image_size)
     size = predictor.image_size
     if "ms_ssim" in config.metrics:
         ms_ssim_name(size, size)  # refuses sizes MS-SSIM cannot take before any work

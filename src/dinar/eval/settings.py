@@ -59,11 +59,13 @@ class Setting:
     inpainting: bool = True
     rgb_tuning: bool = True
     color_adjust: bool = True
+    fill: str = "diffusion"
+    """What fills the unseen texels (``PipelineOptions.fill``): the diffusion, or a simple-fill baseline."""
 
     def options(self, base: PipelineOptions) -> PipelineOptions:
         """``base`` with this setting's switches and texture mode."""
         return dataclasses.replace(base, occlusion=self.occlusion, inpainting=self.inpainting, rgb_tuning=self.rgb_tuning,
-                                   color_adjust=self.color_adjust, texture=self.texture)
+                                   color_adjust=self.color_adjust, texture=self.texture, fill=self.fill)
 
 
 _BARE = {"occlusion": False, "inpainting": False, "rgb_tuning": False, "color_adjust": False}
@@ -81,6 +83,14 @@ TABLE2_SETTINGS: tuple[Setting, ...] = (
 texture). The paper does not list the colour adjustment of eq. 7 as a row; it belongs to appendix B's "RGB
 texture refinement" with RGB tuning, so it is switched on with RGB tuning in the last row, which is the
 full method of Table 1. Rows without inpainting let the renderer fill what the photo does not show."""
+FILL_SETTINGS: tuple[Setting, ...] = (
+    Setting("fill_mean", "Full, unseen texels: mean colour per body part", fill="mean"),
+    Setting("fill_mirror", "Full, unseen texels: the front mirrored", fill="mirror"),
+    Setting("fill_nearest", "Full, unseen texels: nearest seen texel", fill="nearest"),
+)
+"""The full method with the diffusion replaced by a simple fill (:mod:`dinar.texture.fills`): the baselines
+the back views must beat, run with ``--ablations`` (or ``fills``) after the rows of Table 2."""
+
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -97,7 +107,9 @@ class EvalConfig:
     checkpoint: Path | None = None
     """Model folder of the main checkpoint (stage1/, vq/, diffusion/); None = the shipped default weights."""
     ablations: bool = False
-    """Also run the rows of Table 2."""
+    """Also run the rows of Table 2 and the simple-fill baselines."""
+    fills: bool = False
+    """Also run the simple-fill baselines (without the other rows of Table 2)."""
     ablation_checkpoints: tuple[tuple[str, Path], ...] = ()
     """``(("rgb", DIR), ("neural", DIR))``: stage-1 checkpoints trained with one kind of texture (Table 2 rows 1-2)."""
     input_pose: int = 0
@@ -106,6 +118,9 @@ class EvalConfig:
     people: int = 0
     """At most this many people of the split, in sorted order (0 = all)."""
     device: str = "auto"
+    image_size: int | None = None
+    """Score at this square size (ground truth resized to it); None: the main checkpoint's own. A model of
+    another size is rendered at its own and resized, so models of two sizes compare on one truth."""
     seed: int = 0
     """Diffusion noise of every avatar (replaces ``options.seed``; the other steps are deterministic) and the
     KID subsets."""
@@ -135,7 +150,9 @@ class EvalConfig:
     def settings(self) -> tuple[Setting, ...]:
         """What to run: the full method, or with ``ablations`` all rows of Table 2 (in the paper's order; the
         last is the full method)."""
-        return TABLE2_SETTINGS if self.ablations else (FULL,)
+        if self.ablations:
+            return TABLE2_SETTINGS + FILL_SETTINGS
+        return (FULL, *FILL_SETTINGS) if self.fills else (FULL,)
 
     @property
     def pipeline_options(self) -> PipelineOptions:
@@ -146,7 +163,7 @@ class EvalConfig:
         """The run's settings as written into metrics.json."""
         return {
             "data_dir": str(self.data_dir), "split": self.split, "checkpoint": str(self.checkpoint) if self.checkpoint else None,
-            "ablations": self.ablations, "ablation_checkpoints": {k: str(v) for k, v in self.ablation_checkpoints},
+            "ablations": self.ablations, "fills": self.fills, "ablation_checkpoints": {k: str(v) for k, v in self.ablation_checkpoints},
             "input_pose": self.input_pose, "input_view": self.input_view, "people_limit": self.people,
             "device": self.device, "seed": self.seed, "options": self.pipeline_options.to_dict(), "metrics": list(self.metrics),
             "kid_subsets": self.kid_subsets, "kid_subset_size": self.kid_subset_size,

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dinar.config import ConfigMixin
@@ -275,14 +276,21 @@ class AvatarModel(nn.Module):
             sample = sample_rgb_texture(image.float(), raster.uv, used, c.texture_size)
         # 4. T_gen = G(E(I_rgb ⊕ mask ⊕ noise)), I_rgb the segmented person (paper 3.1): matted over
         # white, so a photo's background never reaches E (the synthetic photos' own background is white).
+        # E sees the image at its own size and T_gen is upsampled to T's (the ``hd`` preset).
         generated = code = None
         if self.encoder is not None:
-            if encoder_noise is None:
-                encoder_noise = torch.randn_like(mask) if self.training else torch.zeros_like(mask)
             segmented = image * mask + ENCODER_BACKGROUND * (1 - mask)
-            code = self.encoder(segmented, mask, encoder_noise).code
+            small_mask = mask
+            if c.networks.encoder_size != c.image_size:
+                segmented = F.interpolate(segmented, size=c.networks.encoder_size, mode="area")
+                small_mask = F.interpolate(mask, size=c.networks.encoder_size, mode="area")
+            if encoder_noise is None:
+                encoder_noise = torch.randn_like(small_mask) if self.training else torch.zeros_like(small_mask)
+            code = self.encoder(segmented, small_mask, encoder_noise).code
             mode = noise_mode or ("random" if self.training else "const")
             generated = self.generator(code, noise_mode=mode).texture
+            if generated.shape[-1] != c.texture_size:
+                generated = F.interpolate(generated, size=c.texture_size, mode="bilinear", align_corners=False)
         # 5. T = T_gen ⊕ T_rgb ⊕ B_smp ⊕ B_fill, unused channels zero; float32 whatever autocast did.
         rgb_part = torch.cat([sample.rgb, sample.sampled, sample.filled], dim=1).float()
         if c.texture == "rgb":
@@ -296,15 +304,48 @@ class AvatarModel(nn.Module):
         return NeuralTexture(texture=texture, sample=sample, generated=generated, code=code, sampled_pixels=used, raster=raster)
 
     # -- steps 6-7: render T in a view ---------------------------------------------------------
-    def render(self, texture: Tensor, view: BodyView) -> AvatarRender:
+    def render(self, texture: Tensor, view: BodyView, patches: Tensor | None = None) -> AvatarRender:
         """θ(R(T, M(p, s), C)) (paper eq. 3). texture: [B or 1, 21, S, S]; a batch-1 texture is
-        rendered in every view of ``view``."""
+        rendered in every view of ``view``.
+
+        ``patches`` [B, 2] (x0, y0): θ runs on the ``patch_size``² square at that corner of each view
+        only (training on patches, module :mod:`dinar.nn.config`); the returned images are the patches
+        and ``face_box`` is in patch pixels. The raster stays the whole view's."""
         assert texture.dim() == 4 and texture.shape[1] == TEXTURE_CHANNELS, f"texture {list(texture.shape)}"
         raster = self.uv_render(view)
+        uv, uv_mask, face_box = raster.uv, raster.mask, self.face_boxes(view)
+        if patches is not None:
+            size = self.config.networks.patch_size
+            uv, uv_mask = crop_patches(uv, patches, size), crop_patches(uv_mask, patches, size)
+            face_box = face_box - patches.to(face_box).repeat(1, 2)
         with no_autocast(texture.device):  # uv in float32: bf16 would snap it to ~1/256
-            rasterized = sample_texture(texture.float(), raster.uv) * raster.mask
-        render = self.renderer(rasterized, raster.uv, raster.mask)
-        return AvatarRender(render=render, rasterized=rasterized, raster=raster, face_box=self.face_boxes(view))
+            rasterized = sample_texture(texture.float(), uv) * uv_mask
+        render = self.renderer(rasterized, uv, uv_mask)
+        return AvatarRender(render=render, rasterized=rasterized, raster=raster, face_box=face_box)
+
+    @torch.no_grad()
+    def render_frames(self, texture: Tensor, view: BodyView, margin: int = 32) -> RenderOutput:
+        """θ(R(T, M, C)) of whole views for display (eval mode): θ runs only on the box around the bodies
+        of the batch, widened by ``margin`` pixels and aligned to θ's down-sampling grid; outside it the
+        mask is 0. At 512² a standing person fills a third to a half of the frame, so this is 2-3 times
+        faster than :meth:`render`, and the same pixels up to θ's border effects ``margin`` away."""
+        raster = self.uv_render(view)
+        size, step = self.config.image_size, 2**self.config.networks.renderer.n_levels
+        rows, cols = raster.mask.amax(dim=(0, 1, 3)).nonzero()[:, 0], raster.mask.amax(dim=(0, 1, 2)).nonzero()[:, 0]
+        if not len(rows):
+            return self.render(texture, view).render
+        y0, x0 = (max(0, int(v.min()) - margin) // step * step for v in (rows, cols))
+        y1, x1 = (min(size, -(-(int(v.max()) + 1 + margin) // step) * step) for v in (rows, cols))
+        with no_autocast(texture.device):
+            uv, uv_mask = raster.uv[..., y0:y1, x0:x1], raster.mask[..., y0:y1, x0:x1]
+            rasterized = sample_texture(texture.float(), uv) * uv_mask
+        inner = self.renderer(rasterized, uv, uv_mask)
+        b = raster.mask.shape[0]
+        rgb = inner.rgb.new_full((b, 3, size, size), -1.0)
+        logits = inner.mask_logits.new_full((b, 1, size, size), -30.0)
+        mask = inner.mask.new_zeros((b, 1, size, size))
+        rgb[..., y0:y1, x0:x1], logits[..., y0:y1, x0:x1], mask[..., y0:y1, x0:x1] = inner.rgb, inner.mask_logits, inner.mask
+        return RenderOutput(rgb=rgb, mask=mask, mask_logits=logits)
 
     def forward(
         self,
@@ -314,10 +355,16 @@ class AvatarModel(nn.Module):
         target_view: BodyView,  # bodies and cameras to render (batch B)
         encoder_noise: Tensor | None = None,
         noise_mode: NoiseMode | None = None,
+        patches: Tensor | None = None,  # [B, 2] (x0, y0) of the target patches, None: whole views
     ) -> AvatarOutput:
         """Build T from each input image and render it in its target view (one target per input)."""
         texture = self.build_texture(image, mask, input_view, encoder_noise, noise_mode)
-        return AvatarOutput(texture=texture, target=self.render(texture.texture, target_view))
+        return AvatarOutput(texture=texture, target=self.render(texture.texture, target_view, patches))
+
+
+def crop_patches(images: Tensor, corners: Tensor, size: int) -> Tensor:
+    """[B, C, size, size]: the square of each image [B, C, H, W] at its integer corner (x0, y0) [B, 2]."""
+    return torch.stack([img[:, int(y) : int(y) + size, int(x) : int(x) + size] for img, (x, y) in zip(images, corners.tolist())])
 
 
 # -- assets from a body model ---------------------------------------------------------------------

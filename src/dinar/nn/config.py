@@ -11,7 +11,17 @@ Presets (``preset(name)``):
   blocks, branch widths 21 / 8 / 4 and 16-channel heads (appendix C, figure 12b).
 - ``small`` — 256² images, 128² textures, same widths per resolution up to 256 channels (GPU-hours).
 - ``tiny`` — 128² images, 64² textures, at most 64 channels, 128-d code; renderer ``ngf=16``, 2 ResNet
-  blocks, 3×3 outer convs and 8-channel heads with 1 / 2 convs (CPU minutes; tests, demo).
+  blocks, 3×3 outer convs and 8-channel heads with 1 / 2 convs (CPU minutes; tests).
+- ``hd`` — the paper's 512² renders and 256² T_rgb at ``tiny``'s network cost (CPU hours; the shipped
+  model). Training cost need not grow with the output: θ is fully convolutional, so it learns on
+  patches of the 512² frames the size of D's input (128²), E sees the image downscaled to 128², and
+  G's T_gen stays 64², upsampled to the texture size where eq. 2 concatenates it with T_rgb. What must
+  be sharp is T_rgb, and Algorithm 1 samples it from the full 512² image at 256² texels. Every network
+  has ``tiny``'s shapes, so ``hd`` can start from a trained ``tiny`` model.
+
+Sizes: ``image_size`` is what θ renders and Algorithm 1 samples; ``texture_size`` the side of T.
+``encoder.image_size``, ``generator.texture_size`` and ``discriminator.image_size`` may be smaller
+divisors of them (E's input is downscaled, T_gen upsampled, D judges patches).
 """
 
 from __future__ import annotations
@@ -117,8 +127,8 @@ class Stage1Config(ConfigMixin):
             "generator.texture_size": (self.generator.texture_size, self.texture_size),
         }
         for name, (got, want) in sizes.items():
-            if got != want:
-                raise ValueError(f"Stage1Config {self.name!r}: {name}={got} but the preset size is {want}")
+            if got > want or want % got:
+                raise ValueError(f"Stage1Config {self.name!r}: {name}={got} must divide the preset size {want}")
         if self.generator.style_dim != self.encoder.code_dim:
             raise ValueError(
                 f"generator.style_dim={self.generator.style_dim} must equal encoder.code_dim={self.encoder.code_dim}"
@@ -128,36 +138,55 @@ class Stage1Config(ConfigMixin):
         if self.image_size % 2**self.renderer.n_levels:
             raise ValueError(f"image_size {self.image_size} must be divisible by 2**renderer.n_levels")
 
+    @property
+    def encoder_size(self) -> int:
+        """Side of E's input (the image downscaled when smaller than ``image_size``)."""
+        return self.encoder.image_size
+
+    @property
+    def neural_texture_size(self) -> int:
+        """Side of G's T_gen (upsampled to ``texture_size`` when smaller)."""
+        return self.generator.texture_size
+
+    @property
+    def patch_size(self) -> int:
+        """Side of D's input: the patches θ trains on when smaller than ``image_size``."""
+        return self.discriminator.image_size
+
 
 def _stage1(
     name: str, image_size: int, texture_size: int, channel_base: int, channel_max: int, code_dim: int,
-    renderer: RendererConfig,
+    renderer: RendererConfig, network_image_size: int | None = None, network_texture_size: int | None = None,
 ) -> Stage1Config:
+    """A preset; ``network_image_size`` / ``network_texture_size``: E's and D's input and G's output
+    when they are smaller than the rendered image and the texture (``hd``)."""
     widths = {"channel_base": channel_base, "channel_max": channel_max}
+    net_image = network_image_size or image_size
     return Stage1Config(
         name=name,
         image_size=image_size,
         texture_size=texture_size,
-        encoder=EncoderConfig(image_size=image_size, code_dim=code_dim, **widths),
-        generator=GeneratorConfig(texture_size=texture_size, style_dim=code_dim, **widths),
+        encoder=EncoderConfig(image_size=net_image, code_dim=code_dim, **widths),
+        generator=GeneratorConfig(texture_size=network_texture_size or texture_size, style_dim=code_dim, **widths),
         renderer=renderer,
-        discriminator=DiscriminatorConfig(image_size=image_size, **widths),
+        discriminator=DiscriminatorConfig(image_size=net_image, **widths),
     )
+
+
+_TINY_RENDERER = RendererConfig(ngf=16, n_blocks=2, outer_kernel=3, head_channels=8, rgb_head_convs=1, mask_head_convs=2,
+                                rgb_skip=True)
 
 
 PRESETS: dict[str, Stage1Config] = {
     "paper": _stage1("paper", 512, 256, 16384, 256, 512, RendererConfig(ngf=64, n_blocks=3)),
     "small": _stage1("small", 256, 128, 8192, 256, 512, RendererConfig(ngf=32, n_blocks=3, rgb_skip=True)),
-    "tiny": _stage1(
-        "tiny", 128, 64, 2048, 64, 128,
-        RendererConfig(ngf=16, n_blocks=2, outer_kernel=3, head_channels=8, rgb_head_convs=1, mask_head_convs=2,
-                       rgb_skip=True),
-    ),
+    "tiny": _stage1("tiny", 128, 64, 2048, 64, 128, _TINY_RENDERER),
+    "hd": _stage1("hd", 512, 256, 2048, 64, 128, _TINY_RENDERER, network_image_size=128, network_texture_size=64),
 }
 
 
 def preset(name: str) -> Stage1Config:
-    """The stage-1 config of a named preset: ``paper``, ``small`` or ``tiny``."""
+    """The stage-1 config of a named preset: ``paper``, ``small``, ``hd`` or ``tiny``."""
     try:
         return PRESETS[name]
     except KeyError:

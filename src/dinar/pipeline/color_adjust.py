@@ -17,6 +17,7 @@ converge in a few dozen steps.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -25,7 +26,7 @@ from tqdm import tqdm
 
 from dinar.nn.avatar_model import AvatarModel
 
-from .photos import render_composite
+from .photos import crop_views, render_composite
 from .rgb_tuning import RGB
 
 
@@ -68,19 +69,24 @@ def fit_color_adjustment(
     lr: float = 0.02,
     background: float = 1.0,
     progress: bool = False,
+    tiles: Sequence[Sequence[tuple[int, int]]] | None = None,
+    patch: int | None = None,
 ) -> ColorAdjustment:
-    """Fit α, β (eq. 7) from the identity by ``steps`` Adam steps (module docstring). The model's
-    weights are not changed and get no ``.grad``."""
+    """Fit α, β (eq. 7) from the identity by ``steps`` Adam steps (module docstring). ``tiles`` (one list
+    per view) and ``patch``: step k compares the ``patch``² square at view v's ``tiles[v][k % len]``
+    only (as RGB tuning, ``hd``); None: whole images. The model's weights are not changed and get no ``.grad``."""
     restored = restored.detach().float()
     alpha = torch.ones(3, device=restored.device, requires_grad=True)
     beta = torch.zeros(3, device=restored.device, requires_grad=True)
     optimizer = torch.optim.Adam([alpha, beta], lr=lr)
-    weight = pixels.detach().float()
-    count = (weight.sum() * 3).clamp_min(1.0)
+    tiles = tiles or [[(0, 0)]] * target.shape[0]
+    rounds = max(len(t) for t in tiles)
+    views = [crop_views((target, uv, uv_mask, pixels.detach().float()), [t[k % len(t)] for t in tiles], patch) for k in range(rounds)]
     losses: list[float] = []
-    for _ in tqdm(range(steps), desc="colour adjustment", leave=False, disable=None if progress else True):
-        fake, _ = render_composite(model, apply_color_adjustment(restored, alpha, beta), uv, uv_mask, background)
-        loss = ((fake - target).pow(2) * weight).sum() / count
+    for k in tqdm(range(steps), desc="colour adjustment", leave=False, disable=None if progress else True):
+        goal, uv_k, uv_mask_k, weight = views[k % rounds]
+        fake, _ = render_composite(model, apply_color_adjustment(restored, alpha, beta), uv_k, uv_mask_k, background)
+        loss = ((fake - goal).pow(2) * weight).sum() / (weight.sum() * 3).clamp_min(1.0)
         alpha.grad, beta.grad = torch.autograd.grad(loss, [alpha, beta])
         optimizer.step()
         losses.append(float(loss.detach()))

@@ -18,6 +18,7 @@ from torch import Tensor
 from dinar.nn.config_stage23 import NoiseScheduleConfig
 from dinar.nn.diffusion import LatentInpainter, make_scheduler, restore_latent_texture
 from dinar.nn.vq import TextureVQModel
+from dinar.texture.resize import grow_texture, shrink_texture
 
 
 @torch.no_grad()
@@ -30,7 +31,11 @@ def restore_texture(
     seed: int = 0,
 ) -> Tensor:
     """T_res ``[B, 21, S, S]``: the whole texture as the VQ decoder gives it back after M = ``steps``
-    DDIM steps (module docstring). Known texels are put back afterwards by eq. 6."""
+    DDIM steps (module docstring). Known texels are put back afterwards by eq. 6. A VQ of a coarser
+    texture size (``hd``: 64² for a 256² T) works on T shrunk to its size and T_res is grown back
+    (:mod:`dinar.texture.resize`)."""
     generator = torch.Generator().manual_seed(seed)
-    return restore_latent_texture(vq, inpainter, make_scheduler(schedule, "ddim"), texture, steps, generator)
+    coarse = shrink_texture(texture, vq.config.texture_size)
+    restored = restore_latent_texture(vq, inpainter, make_scheduler(schedule, "ddim"), coarse, steps, generator)
+    return grow_texture(restored, texture.shape[-1])
 

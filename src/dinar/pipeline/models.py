@@ -61,14 +61,14 @@ class PipelineModels:
 
 
 def check_compatible(stage1: AvatarModel, vq: TextureVQModel | None, inpainter: LatentInpainter | None) -> None:
-    """Texture size of stage 1 = the VQ's; latent of the VQ = the inpainter's; both or neither."""
+    """Texture size of the VQ divides stage 1's; latent of the VQ = the inpainter's; both or neither."""
     if (vq is None) != (inpainter is None):
         raise ValueError("the VQ model and the inpainter come together: give both (inpainting) or neither")
     if vq is None:
         return
-    S = stage1.config.texture_size
-    if vq.config.texture_size != S:
-        raise ValueError(f"the VQ model takes {vq.config.texture_size}² textures, the stage-1 model makes {S}²")
+    S, s = stage1.config.texture_size, vq.config.texture_size
+    if s > S or S % s:
+        raise ValueError(f"the VQ model takes {s}² textures, which the stage-1 model's {S}² cannot be shrunk to (not a divisor)")
     u, v = inpainter.config, vq.config
     if (u.latent_size, u.latent_channels) != (v.latent_size, v.latent_channels):
         raise ValueError(f"the inpainter's latent ({u.latent_channels} × {u.latent_size}²) is not the VQ's "

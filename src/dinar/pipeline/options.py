@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 from dinar.config import ConfigMixin
 from dinar.nn.avatar_model import TEXTURE_MODES
+from dinar.texture.fills import FILLS
 
 LPIPS_NETS = ("vgg", "alex")
 RGB_TUNING_LOSSES = ("paper", "l2")
+FILL_KINDS = ("diffusion", *FILLS)
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,10 @@ class PipelineOptions(ConfigMixin):
     about a quarter of VGG's (7 s vs 28 s for one 128² photo); the stage-1 loss uses VGG."""
     inpainting: bool = True
     """VQ encode → latent diffusion → VQ decode for the texels no photo shows [3.3, 3.4]."""
+    fill: str = "diffusion"
+    """What fills the texels no photo shows in step 4: ``diffusion`` (the paper's inpainting) or a simple fill,
+    the baselines it must beat: ``mean`` (per body part), ``mirror`` (the front mirrored onto the back),
+    ``nearest`` (nearest known texel on the body) (:mod:`dinar.texture.fills`)."""
     diffusion_steps: int = 25
     """M, DDIM steps (25 is where the tiny benchmark's quality levelled off)."""
     color_adjust: bool = True
@@ -60,6 +66,8 @@ class PipelineOptions(ConfigMixin):
     def __post_init__(self) -> None:
         if self.texture is not None and self.texture not in TEXTURE_MODES:
             raise ValueError(f"texture must be one of {TEXTURE_MODES} or None, got {self.texture!r}")
+        if self.fill not in FILL_KINDS:
+            raise ValueError(f"fill must be one of {FILL_KINDS}, got {self.fill!r}")
         if self.rgb_tuning_loss not in RGB_TUNING_LOSSES:
             raise ValueError(f"rgb_tuning_loss must be one of {RGB_TUNING_LOSSES}, got {self.rgb_tuning_loss!r}")
         if self.lpips_net not in LPIPS_NETS:

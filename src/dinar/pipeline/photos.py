@@ -16,6 +16,7 @@ once (:attr:`PreparedPhoto.raster`) and the steps run θ on it (:func:`render_co
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,13 @@ from dinar.data.layout import FitParams
 from dinar.geometry.camera import Camera
 from dinar.geometry.raster import RasterOutput
 from dinar.geometry.texture_lookup import sample_texture
-from dinar.nn.avatar_model import AvatarModel, BodyView, no_autocast, pose_body
+from dinar.nn.avatar_model import (
+    AvatarModel,
+    BodyView,
+    crop_patches,
+    no_autocast,
+    pose_body,
+)
 from dinar.nn.renderer import composite
 
 ImageLike = Any  # np.ndarray [H, W, 3] (uint8, or float in [0, 1]) | Tensor [3, H, W] (uint8, or float in [0, 1])
@@ -49,6 +56,29 @@ class PreparedPhoto:
     def target(self, background: float) -> Tensor:
         """[1, 3, N, N] the photo matted with its person mask over ``background`` (in [-1, 1])."""
         return composite(self.rgb, self.mask, background)
+
+    def tiles(self, size: int) -> list[tuple[int, int]]:
+        """Corners (x0, y0) of ``size``² tiles that cover the box around the person and the fitted body:
+        the patches θ sees in the steps that compare renders with the photo (``hd`` renders 512² but θ
+        was trained on 128² patches; one tile, the whole image, when ``size`` is the image size)."""
+        return body_tiles(torch.maximum(self.mask, self.raster.mask), size)
+
+
+def body_tiles(mask: Tensor, size: int) -> list[tuple[int, int]]:
+    """Corners (x0, y0) of the ``size``² tiles covering the box around ``mask > 0.5`` ([1, 1, N, N]),
+    row by row, each kept inside the image; the whole image when the mask is empty."""
+    n = mask.shape[-1]
+    if size >= n:
+        return [(0, 0)]
+    rows, cols = (mask[0, 0] > 0.5).any(1).nonzero()[:, 0], (mask[0, 0] > 0.5).any(0).nonzero()[:, 0]
+    if not len(rows):
+        rows = cols = torch.tensor([0, n - 1])
+    starts = []
+    for idx in (rows, cols):
+        lo, hi = int(idx.min()), int(idx.max()) + 1
+        count = -(-(hi - lo) // size)
+        starts.append([min(lo + i * size, n - size) for i in range(count)])
+    return [(x, y) for y in starts[0] for x in starts[1]]
 
 
 def image_tensor(image: ImageLike) -> tuple[Tensor, str]:
@@ -152,3 +182,12 @@ def render_composite(
         rasterized = sample_texture(texture.float(), uv) * uv_mask
     out = model.renderer(rasterized, uv, uv_mask)
     return out.composite(background), out.mask
+
+
+def crop_views(images: Sequence[Tensor], corners: Sequence[tuple[int, int]], size: int | None) -> list[Tensor]:
+    """Each of ``images`` ([V, C, N, N], same V and N) cut to the ``size``² square at view v's corner
+    (x0, y0); unchanged when ``size`` is None or N."""
+    if size is None or size >= images[0].shape[-1]:
+        return list(images)
+    at = torch.tensor(corners, dtype=torch.long)
+    return [crop_patches(image, at, size) for image in images]

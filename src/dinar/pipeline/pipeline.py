@@ -44,6 +44,7 @@ from dinar.nn.config_stage23 import NoiseScheduleConfig
 from dinar.nn.diffusion import LatentInpainter
 from dinar.nn.discriminator import Discriminator
 from dinar.nn.vq import TextureVQModel
+from dinar.texture.fills import TexelSurface, fill_texture, texel_surface
 from dinar.texture.merging import merge_textures
 from dinar.utils import resolve_device
 
@@ -103,6 +104,7 @@ class AvatarPipeline:
         self.layout = uv_layout(stage1.face_uvs, stage1.config.texture_size)
         self._lpips: dict[str, nn.Module] = {}
         self._on_step: Callable[[str], None] | None = None
+        self._surface: TexelSurface | None = None
 
     # -- loading and saving --------------------------------------------------------------------------
     @classmethod
@@ -122,6 +124,12 @@ class AvatarPipeline:
     @property
     def device(self) -> torch.device:
         return self.stage1.faces.device
+
+    @property
+    def patch_size(self) -> int:
+        """The square θ and D were trained on (``hd``: 128² patches of 512² images; else the whole image):
+        the steps that compare renders with photos (2, 5) work on tiles of that size."""
+        return self.stage1.config.networks.patch_size
 
     @property
     def can_inpaint(self) -> bool:
@@ -177,7 +185,10 @@ class AvatarPipeline:
             if options.inpainting:
                 # 4. VQ encode → diffusion inpainting → VQ decode [3.3, 3.4].
                 with self._step("inpainting", bar):
-                    restored = restore_texture(self.vq, self.inpainter, self.schedule, known, options.diffusion_steps, options.seed)
+                    if options.fill == "diffusion":
+                        restored = restore_texture(self.vq, self.inpainter, self.schedule, known, options.diffusion_steps, options.seed)
+                    else:  # a simple fill in its place, everything else the same (the baselines of dinar.texture.fills)
+                        restored = fill_texture(known, filled, self.texel_surface(), options.fill)
 
                 # 5. Colour adjustment of the restored texture [B, eq. 7].
                 with self._step("color_adjust", bar):
@@ -203,10 +214,16 @@ class AvatarPipeline:
                 f"pass a checkpoint trained with that mode (dinar train avatar --texture {options.texture}), "
                 "or leave options.texture unset to use the checkpoint's"
             )
-        if options.inpainting and not self.can_inpaint:
+        if options.inpainting and options.fill == "diffusion" and not self.can_inpaint:
             raise ValueError("options.inpainting needs the VQ and diffusion models (vq/ and diffusion/ of the model folder), "
                              "which this pipeline has not: pass PipelineOptions(inpainting=False) or a complete model folder")
         return mode
+
+    def texel_surface(self) -> TexelSurface:
+        """Where each texel lies on the rest-pose body (the simple fills' geometry), made once."""
+        if self._surface is None:
+            self._surface = texel_surface(self.body, self.stage1.face_uvs, self.stage1.config.texture_size)
+        return self._surface
 
     def prepare_photos(self, images, masks, fits) -> list[PreparedPhoto]:
         """Step 0: each (image, mask, fit) → :class:`~dinar.pipeline.photos.PreparedPhoto` at the model's size."""
@@ -222,6 +239,7 @@ class AvatarPipeline:
             self.stage1, partial.texture, texel_weights(partial.angle, partial.filled), photo.target(self.background),
             photo.raster, options.rgb_tuning_steps, options.rgb_tuning_lr, lpips=self.lpips(options.lpips_net) if paper else None,
             discriminator=self.discriminator if paper else None, background=self.background, progress=progress,
+            tiles=photo.tiles(self.patch_size), patch=self.patch_size,
         )
         return dataclasses.replace(partial, texture=out.texture)
 
@@ -244,7 +262,8 @@ class AvatarPipeline:
         uv_mask = torch.cat([p.raster.mask for p in photos])
         pixels = visible_pixels(torch.cat([p.mask for p in photos]), uv_mask)
         return fit_color_adjustment(self.stage1, restored, target, uv, uv_mask, pixels, options.color_adjust_steps,
-                                    options.color_adjust_lr, self.background, progress)
+                                    options.color_adjust_lr, self.background, progress,
+                                    tiles=[p.tiles(self.patch_size) for p in photos], patch=self.patch_size)
 
     def make_avatar(self, texture: Tensor, photos: Sequence[PreparedPhoto], fits, options: PipelineOptions, mode: str,
                     adjustment: ColorAdjustment) -> Avatar:

@@ -19,6 +19,7 @@ its R1 regularization only matters while it trains.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -30,7 +31,7 @@ from dinar.losses import g_nonsaturating_loss, l2
 from dinar.nn.avatar_model import AvatarModel
 from dinar.nn.config import TEXTURE_GEN_CHANNELS
 
-from .photos import render_composite
+from .photos import crop_views, render_composite
 
 RGB = slice(TEXTURE_GEN_CHANNELS, TEXTURE_GEN_CHANNELS + 3)
 """T_rgb's channels in T (paper eq. 2): 16:19."""
@@ -71,10 +72,15 @@ def tune_rgb(
     background: float = 1.0,
     loss_weights: TuningWeights = TuningWeights(),
     progress: bool = False,
+    tiles: Sequence[tuple[int, int]] = ((0, 0),),
+    patch: int | None = None,
 ) -> RGBTuningOutput:
     """Optimize T_rgb of ``texture`` against the photo for ``steps`` Adam steps (module docstring).
 
-    The model's weights are not changed and get no ``.grad``; the model should be in eval mode.
+    ``tiles`` and ``patch``: step k compares the ``patch``² square at ``tiles[k % len(tiles)]`` only
+    (:meth:`~dinar.pipeline.photos.PreparedPhoto.tiles`; the patches θ and D were trained on, ``hd``);
+    None: the whole image. The model's weights are not changed and get no ``.grad``; the model should
+    be in eval mode.
     """
     texture = texture.detach().float()
     rgb0 = texture[:, RGB]
@@ -82,13 +88,15 @@ def tune_rgb(
     optimizer = torch.optim.Adam([delta], lr=lr)
     losses: list[float] = []
     w = weights.detach().to(rgb0)
-    for _ in tqdm(range(steps), desc="RGB tuning", leave=False, disable=None if progress else True):
+    views = [crop_views((raster.uv, raster.mask, target), [corner], patch) for corner in tiles]
+    for k in tqdm(range(steps), desc="RGB tuning", leave=False, disable=None if progress else True):
+        uv, uv_mask, goal = views[k % len(views)]
         rgb = (rgb0 + w * delta).clamp(-1, 1)
         current = torch.cat([texture[:, : RGB.start], rgb, texture[:, RGB.stop :]], dim=1)
-        fake, _ = render_composite(model, current, raster.uv, raster.mask, background)
-        loss = loss_weights.l2 * l2(fake, target)
+        fake, _ = render_composite(model, current, uv, uv_mask, background)
+        loss = loss_weights.l2 * l2(fake, goal)
         if lpips is not None and loss_weights.lpips > 0:
-            loss = loss + loss_weights.lpips * lpips(fake, target).mean()
+            loss = loss + loss_weights.lpips * lpips(fake, goal).mean()
         if discriminator is not None and loss_weights.adversarial > 0:
             loss = loss + loss_weights.adversarial * g_nonsaturating_loss(discriminator(fake).score)
         (grad,) = torch.autograd.grad(loss, [delta])

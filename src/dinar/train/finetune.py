@@ -38,6 +38,7 @@ from dinar.digests import sha256_file
 from dinar.nn.avatar_model import TEXTURE_CHANNELS, AvatarOutput
 from dinar.nn.config_stage23 import FILL_CHANNEL
 from dinar.nn.vq import TextureVQModel
+from dinar.texture.resize import grow_texture, shrink_texture
 from dinar.train.stage1 import (
     Stage1Module,
     Stage1TrainConfig,
@@ -71,8 +72,8 @@ def through_vq(vq: TextureVQModel, texture: Tensor, keep_known: bool = False) ->
     flows through the decoder and the encoder back to T. ``keep_known`` keeps the texels of T where
     B_fill is set (paper eq. 6: ``T_vq·(1 − B_fill) + T·B_fill``).
     """
-    z_q, _, _ = vq.quantize(vq.encode(texture))
-    decoded = vq.decode(z_q).to(texture.dtype)
+    z_q, _, _ = vq.quantize(vq.encode(shrink_texture(texture, vq.config.texture_size)))
+    decoded = grow_texture(vq.decode(z_q).to(texture.dtype), texture.shape[-1])  # a coarser VQ (hd): dinar.texture.resize
     if keep_known:
         fill = texture[:, FILL_CHANNEL : FILL_CHANNEL + 1]
         decoded = decoded * (1 - fill) + texture * fill
@@ -103,13 +104,14 @@ class FinetuneModule(Stage1Module):
             self._vq.to(self.device)
         return self._vq
 
-    def render_pair(self, batch: Mapping[str, Any]):
+    def render_pair(self, batch: Mapping[str, Any], patches: bool = False):
         inp, in_view, _ = self.prepare(batch["input"])
         tgt, tgt_view, real = self.prepare(batch["target"])
+        corners, tgt, real = self.target_patches(tgt, tgt_view, real) if patches else (None, tgt, real)
         texture = self.model.build_texture(inp["rgb"], inp["mask"], in_view)
         seen = through_vq(self.vq(), texture.texture, self.keep_known)
         # out.texture.texture is the texture the renderer saw (T_vq); T itself is not kept.
-        out = AvatarOutput(texture=dataclasses.replace(texture, texture=seen), target=self.model.render(seen, tgt_view))
+        out = AvatarOutput(texture=dataclasses.replace(texture, texture=seen), target=self.model.render(seen, tgt_view, corners))
         fake = out.render.composite(self.config.background)
         return inp, tgt, out, fake, real
 

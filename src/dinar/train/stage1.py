@@ -34,12 +34,14 @@ from typing import Any
 
 import lightning as L
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from dinar.body import load_body_model
 from dinar.config import ConfigMixin
 from dinar.losses import (
     LPIPS,
+    body_patches,
     d_logistic_loss,
     generator_losses,
     l2,
@@ -51,18 +53,22 @@ from dinar.nn.avatar_model import (
     AvatarModel,
     AvatarModelConfig,
     avatar_model_from_body,
+    crop_patches,
     no_autocast,
 )
 from dinar.nn.renderer import composite
 from dinar.train import common
 from dinar.train.stage1_data import Stage1DataModule
 from dinar.train.trainer import TrainerSettings, make_trainer, prepare_run
-from dinar.weights.format import WEIGHTS_FILE
+from dinar.weights.format import WEIGHTS_FILE, load_network
 from dinar.weights.networks import (
     ATLAS_FILE,
+    DISCRIMINATOR_DIR,
+    DISCRIMINATOR_KIND,
     STAGE1_KIND,
     read_atlas,
     save_stage1,
+    stage1_dir,
     training_atlas,
 )
 
@@ -98,6 +104,12 @@ class Stage1TrainConfig(ConfigMixin):
     lpips_crop: int = 0
     """Side of the random LPIPS crop; 0 = image_size // 2 (256 of 512 in the paper)."""
     lpips_net: str = "vgg"
+    patch_face_share: float = 0.25
+    """With patches (a D smaller than the image, ``hd``): the share of patches centred on the face, the rest
+    on random pixels of the person."""
+    init_from: str = ""
+    """A stage-1 export (or model folder) whose networks start this run: every weight must have the same
+    shape (``hd`` starts from a trained ``tiny``). Empty: random initialisation."""
     background: float = 1.0
     """Constant background of the composites in [-1, 1] (1 = white, as the synthetic photos)."""
     seed: int = 0
@@ -119,12 +131,21 @@ class Stage1TrainConfig(ConfigMixin):
         return self.model.image_size
 
     @property
+    def patch_size(self) -> int:
+        """Side of the images the losses see: the patch θ renders (``hd``), else the whole image."""
+        return self.model.networks.patch_size
+
+    @property
+    def patches(self) -> bool:
+        return self.patch_size < self.image_size
+
+    @property
     def resolved_face_size(self) -> int:
-        return self.face_size or max(16, self.image_size // 4)
+        return self.face_size or max(16, min(self.image_size // 4, self.patch_size))
 
     @property
     def resolved_lpips_crop(self) -> int:
-        return self.lpips_crop or self.image_size // 2
+        return min(self.lpips_crop or self.image_size // 2, self.patch_size)
 
 
 _SCHEDULES = {
@@ -132,6 +153,7 @@ _SCHEDULES = {
     "paper": (100_000, 50, 1000, 5000, 5000),
     "small": (50_000, 50, 1000, 2500, 2500),
     "tiny": (2_000, 10, 100, 200, 100),
+    "hd": (2_000, 10, 100, 500, 100),
 }
 
 
@@ -172,11 +194,25 @@ class Stage1Module(L.LightningModule):
             face_uvs = training_atlas(body, config.model.atlas)
         self.model: AvatarModel = avatar_model_from_body(config.model, body, face_uvs)
         self.discriminator = Discriminator(config.model.networks.discriminator)
+        if config.init_from:
+            self.init_weights(Path(config.init_from))
         # Shared, frozen assets: not submodules, so they stay out of checkpoints and DDP.
         object.__setattr__(self, "_body", body)
         object.__setattr__(self, "_lpips_loss", None)
         object.__setattr__(self, "_lpips_metric", None)
         self.crop_generator = None
+
+    def init_weights(self, source: Path) -> None:
+        """Start from another stage-1 export's E, G, θ and D (``init_from``): every weight must have the shape here."""
+        folder = stage1_dir(source)
+        state, _, _ = load_network(folder, STAGE1_KIND)
+        try:
+            self.model.load_state_dict(state, strict=True)
+            if (folder / DISCRIMINATOR_DIR / WEIGHTS_FILE).is_file():
+                self.discriminator.load_state_dict(load_network(folder / DISCRIMINATOR_DIR, DISCRIMINATOR_KIND)[0], strict=True)
+        except RuntimeError as err:
+            raise ValueError(f"{folder}: its networks do not have this preset's shapes, so it cannot start this run ({str(err).splitlines()[0]})") from None
+        log.info("stage 1: networks initialised from %s", folder)
 
     # -- assets on the right device ------------------------------------------------------------
     def body(self):
@@ -215,18 +251,31 @@ class Stage1Module(L.LightningModule):
         matted = composite(frame["rgb"], frame["mask"], self.config.background)
         return frame, view, matted
 
-    def render_pair(self, batch: Mapping[str, Any]):
+    def render_pair(self, batch: Mapping[str, Any], patches: bool = False):
+        """Input and target frames, the model's output and the (fake, real) composites; with ``patches``
+        (training ``hd``) θ renders one patch of each target (:func:`dinar.losses.crops.body_patches`) and
+        the target's image and mask are cut to it."""
         inp, in_view, _ = self.prepare(batch["input"])
         tgt, tgt_view, real = self.prepare(batch["target"])
-        out = self.model(inp["rgb"], inp["mask"], in_view, tgt_view)
+        corners, tgt, real = self.target_patches(tgt, tgt_view, real) if patches else (None, tgt, real)
+        out = self.model(inp["rgb"], inp["mask"], in_view, tgt_view, patches=corners)
         fake = out.render.composite(self.config.background)
         return inp, tgt, out, fake, real
+
+    def target_patches(self, tgt: Mapping[str, Any], tgt_view, real: Tensor) -> tuple[Tensor, dict[str, Any], Tensor]:
+        """Corners [B, 2] of one patch per target (:func:`dinar.losses.crops.body_patches`), and the target
+        frame's image and mask and the matted target cut to them."""
+        c = self.config
+        corners = body_patches(tgt["mask"], c.patch_size, self.crop_generator, self.model.face_boxes(tgt_view), c.patch_face_share)
+        size = c.patch_size
+        cut = {**tgt, "rgb": crop_patches(tgt["rgb"], corners, size), "mask": crop_patches(tgt["mask"], corners, size)}
+        return corners, cut, crop_patches(real, corners, size)
 
     def training_step(self, batch, batch_idx):
         c = self.config
         it = self.iteration
         opt_g, opt_d = self.optimizers()
-        inp, tgt, out, fake, real = self.render_pair(batch)
+        inp, tgt, out, fake, real = self.render_pair(batch, patches=c.patches)
 
         # Generator step: E, G, θ.
         self.toggle_optimizer(opt_g)
@@ -277,7 +326,11 @@ class Stage1Module(L.LightningModule):
         if self.logger is None or self.global_rank != 0 or not hasattr(self.logger.experiment, "add_image"):
             return
         real = composite(tgt["rgb"], tgt["mask"], self.config.background)
-        grid = common.image_grid([inp["rgb"], real, fake, out.render.mask], max_rows=4)
+        if real.shape[-1] != inp["rgb"].shape[-1]:  # patches: shown at the input's size
+            real, fake, mask = (F.interpolate(x, size=inp["rgb"].shape[-2:], mode="nearest") for x in (real, fake, out.render.mask))
+        else:
+            mask = out.render.mask
+        grid = common.image_grid([inp["rgb"], real, fake, mask], max_rows=4)
         self.logger.experiment.add_image(tag, grid, step)
 
     # -- fit start and export --------------------------------------------------------------------

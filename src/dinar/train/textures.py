@@ -24,7 +24,9 @@ Two ways to make such a folder (:func:`write_texture_folder` picks one):
   21 channels carry signal). The occlusion detector (3.5) is not applied here.
 - :func:`export_textures` — **with the trained stage-1 model** (``dinar train avatar`` run folder):
   :meth:`dinar.nn.avatar_model.AvatarModel.build_texture` on every image (occlusion detector, Algorithm
-  1, T_gen = G(E(image)), in eval mode so it is deterministic), on the model's own atlas.
+  1, T_gen = G(E(image)), in eval mode so it is deterministic), on the model's own atlas, at the size
+  of G's T_gen (``hd``: T is made at 256² and shrunk to 64², :mod:`dinar.texture.resize`; stages 2-3
+  inpaint there and eq. 6 keeps the photo's texels at 256²).
 """
 
 from __future__ import annotations
@@ -139,7 +141,10 @@ def view_textures(
     from dinar.geometry.camera import Camera
     from dinar.geometry.raster import rasterize
     from dinar.geometry.texture_lookup import uv_layout
-    from dinar.texture import normal_angle_texture, sample_rgb_texture
+    from dinar.texture import (
+        normal_angle_texture,
+        sample_rgb_texture,
+    )
 
     rgb, mask = views["rgb"], views["mask"]
     V, _, H, W = rgb.shape
@@ -262,7 +267,7 @@ def export_textures(
     from dinar.geometry.normals import vertex_normals
     from dinar.geometry.texture_lookup import uv_layout
     from dinar.nn.avatar_model import pose_body
-    from dinar.texture import normal_angle_texture
+    from dinar.texture import normal_angle_texture, shrink_angles, shrink_texture
     from dinar.train.common import frame_camera, resize_frame
     from dinar.weights.format import read_config
     from dinar.weights.networks import STAGE1_KIND, load_stage1_model
@@ -272,6 +277,7 @@ def export_textures(
     body = load_body_model(config["body_model"]).to(device)
     model = load_stage1_model(stage1_run, body, device)
     size, S = model.config.image_size, model.config.texture_size
+    coarse = model.config.networks.neural_texture_size  # stages 2-3 inpaint at T_gen's size (dinar.texture.resize)
     layout = uv_layout(model.face_uvs, S)
     dataset = PersonViewsDataset(data_dir, body_model=model.config.body_model)
 
@@ -283,9 +289,10 @@ def export_textures(
             nt = model.build_texture(frame["rgb"], frame["mask"], view)
             normals = vertex_normals(view.vertices, model.faces)
             angles = normal_angle_texture(nt.raster, normals, model.faces, view.vertices, view.camera, layout=layout)
-            yield item["person_id"], int(item["pose_id"]), list(item["stem"]), item["view"].tolist(), nt.texture, angles
+            yield (item["person_id"], int(item["pose_id"]), list(item["stem"]), item["view"].tolist(),
+                   shrink_texture(nt.texture, coarse), shrink_angles(angles, coarse))
 
-    info = {"texture_size": S, "tgen": "stage1", "atlas": model.config.atlas, "source": str(data_dir),
+    info = {"texture_size": coarse, "tgen": "stage1", "atlas": model.config.atlas, "source": str(data_dir),
             "stage1": str(Path(stage1_run).resolve())}
     return _write_folder(out_dir, groups(), _splits(data_dir), info, tau)
 

@@ -1,0 +1,121 @@
+"""Simple fills of the texels no photo shows: the baselines the diffusion inpainting must beat (paper 3.3,
+Table 2). Each gives a whole texture in place of the VQ → diffusion → VQ result (T_res); the rest of the
+pipeline (colour adjustment, eq. 6) is the same, so a table row differs by the fill alone.
+
+- ``mean``: the mean RGB of the known texels of the same body part (all known texels for a part the
+  photo does not show at all);
+- ``mirror``: the front mirrored onto the back: the texel's rest-pose surface point reflected through
+  its body part's coronal plane (the plane through the part's centre, normal to the body's front axis),
+  then the colour of the known texel nearest to that point;
+- ``nearest``: the colour of the known texel nearest on the body's rest-pose surface (3-D distance
+  between texel centres, a stand-in for geodesic distance on a mesh whose parts stand apart in rest pose).
+
+Only the RGB channels are filled; T_gen stays as G made it everywhere, and the filled texels count as
+known (B_smp = B_fill = 1), as in a restored texture. Texels outside every chart are left as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+FillKind = Literal["mean", "mirror", "nearest"]
+FILLS: tuple[str, ...] = ("mean", "mirror", "nearest")
+
+# T = T_gen ⊕ T_rgb ⊕ B_smp ⊕ B_fill (paper eq. 2): the last five channels, whatever T_gen's width.
+_RGB, _SAMPLED, _FILLED = slice(-5, -2), -2, -1
+
+
+@dataclass
+class TexelSurface:
+    """Where each texel of an atlas lies on the body: what the fills need to know about the mesh."""
+
+    inside: Tensor  # [S, S] bool, texels inside a UV chart
+    position: Tensor  # [S, S, 3] the texel centre's rest-pose surface point (0 outside the charts)
+    part: Tensor  # [S, S] int64 body-part label of the texel (-1 outside the charts)
+    front: Tensor  # [3] unit vector the body faces
+
+
+def fill_texture(texture: Tensor, known: Tensor, surface: TexelSurface, kind: FillKind) -> Tensor:
+    """``[1, C, S, S]`` T with the RGB of the chart texels outside ``known`` ([1, 1, S, S], B_fill) filled
+    by ``kind`` (module docstring); the known texels and T_gen are unchanged."""
+    if kind not in FILLS:
+        raise ValueError(f"fill must be one of {FILLS}, got {kind!r}")
+    inside = surface.inside.to(texture.device)
+    have = (known[0, 0] > 0.5) & inside
+    todo = inside & ~have
+    out = texture.clone()
+    if not have.any() or not todo.any():
+        return out
+    rgb = texture[0, _RGB]  # [3, S, S]
+    if kind == "mean":
+        colours = _part_means(rgb, have, todo, surface.part.to(texture.device))
+    else:
+        points = surface.position.to(texture.device)[todo]
+        if kind == "mirror":
+            points = _mirrored(points, surface.part.to(texture.device)[todo], surface)
+        source = _nearest(surface.position.to(texture.device)[have], points)
+        colours = rgb[:, have][:, source]
+    out[0, _RGB][:, todo] = colours.to(out.dtype)
+    out[0, _SAMPLED][todo] = 1.0
+    out[0, _FILLED][todo] = 1.0
+    return out
+
+
+def _part_means(rgb: Tensor, have: Tensor, todo: Tensor, part: Tensor) -> Tensor:
+    """[3, M] the mean known colour of each to-do texel's part (the overall mean for unseen parts)."""
+    overall = rgb[:, have].mean(1)
+    colours = overall[:, None].expand(3, int(todo.sum())).clone()
+    parts_todo = part[todo]
+    for p in parts_todo.unique().tolist():
+        seen = have & (part == p)
+        if seen.any():
+            colours[:, parts_todo == p] = rgb[:, seen].mean(1)[:, None]
+    return colours
+
+
+def _mirrored(points: Tensor, parts: Tensor, surface: TexelSurface) -> Tensor:
+    """[M, 3] points reflected through their part's coronal plane (normal ``surface.front``)."""
+    front = surface.front.to(points)
+    inside = surface.inside
+    out = points.clone()
+    for p in parts.unique().tolist():
+        of_part = surface.position[inside & (surface.part == p)].to(points)
+        centre = of_part.mean(0) @ front
+        sel = parts == p
+        depth = points[sel] @ front - centre
+        out[sel] = points[sel] - 2 * depth[:, None] * front
+    return out
+
+
+def _nearest(sources: Tensor, queries: Tensor) -> Tensor:
+    """[M] index of the source point nearest to each query point (k-d tree)."""
+    from scipy.spatial import cKDTree
+
+    _, index = cKDTree(sources.double().cpu().numpy()).query(queries.double().cpu().numpy(), k=1)
+    return torch.from_numpy(np.asarray(index, dtype=np.int64)).to(sources.device)
+
+
+@torch.no_grad()
+def texel_surface(body, face_uvs: Tensor, size: int, shape: Tensor | None = None) -> TexelSurface:
+    """The :class:`TexelSurface` of a body model (``dinar.body.BodyModel``) in the atlas ``face_uvs``
+    ([F, 3, 2]) at ``size``²: rest pose, the avatar's ``shape`` ([S_b], zeros when None)."""
+    from dinar.geometry.texture_lookup import bake_vertex_attr, uv_layout
+
+    device = body.faces.device
+    layout = uv_layout(face_uvs.to(device), size)
+    joints = body.num_joints
+    betas = torch.zeros(1, body.num_shape, device=device) if shape is None else shape.reshape(1, -1).to(device)
+    zeros = torch.zeros(1, 3, device=device)
+    vertices = body(pose=torch.zeros(1, joints, 3, device=device), shape=betas, global_orient=zeros, transl=zeros).vertices
+    position = bake_vertex_attr(layout, body.faces, vertices.float())[0].permute(1, 2, 0)  # [S, S, 3]
+    inside = layout.face_id[0] >= 0
+    corner = layout.bary[0].argmax(0)  # the face corner each texel is closest to
+    labels = body.parts.labels.to(device)[body.faces[layout.face_id[0].clamp_min(0)]]  # [S, S, 3]
+    part = torch.where(inside, labels.gather(-1, corner[..., None])[..., 0], torch.full_like(corner, -1))
+    front = torch.tensor(body.front_axis, dtype=torch.float32, device=device)
+    return TexelSurface(inside=inside, position=position * inside[..., None], part=part, front=front / front.norm())

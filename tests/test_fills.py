@@ -1,0 +1,105 @@
+"""The simple fills of unseen texels (texture/fills.py), the baselines of the back: hand-checkable cases on
+a texel surface laid out by hand, the surface of the real body and atlas, and the pipeline switch."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dinar.pipeline.options import PipelineOptions
+from dinar.texture.fills import TexelSurface, fill_texture, texel_surface
+
+
+def line_surface() -> TexelSurface:
+    """A 1 x 4 strip of texels at x = 0, 1, 2, 3 (parts 0, 0, 1, 1), two deep: row 0 faces the front
+    (y = -1), row 1 the back (y = +1); the body faces -y."""
+    position = torch.zeros(2, 4, 3)
+    position[:, :, 0] = torch.arange(4.0)
+    position[0, :, 1], position[1, :, 1] = -1.0, 1.0
+    part = torch.tensor([[0, 0, 1, 1], [0, 0, 1, 1]])
+    return TexelSurface(inside=torch.ones(2, 4, dtype=torch.bool), position=position, part=part, front=torch.tensor([0.0, -1.0, 0.0]))
+
+
+def strip_texture() -> tuple[torch.Tensor, torch.Tensor]:
+    """The front row known with red = 0.1, 0.2, 0.3, 0.4; the back row unknown (zeros)."""
+    texture = torch.zeros(1, 21, 2, 4)
+    texture[0, :16] = 0.7  # T_gen, everywhere
+    texture[0, 16, 0] = torch.tensor([0.1, 0.2, 0.3, 0.4])
+    texture[0, 19:21, 0] = 1.0
+    return texture, texture[:, 20:21].clone()
+
+
+def test_mean_fill_uses_the_known_texels_of_the_same_part():
+    texture, known = strip_texture()
+    out = fill_texture(texture, known, line_surface(), "mean")
+    assert out[0, 16, 1].tolist() == pytest.approx([0.15, 0.15, 0.35, 0.35])
+    assert torch.equal(out[0, :, 0], texture[0, :, 0])  # known texels unchanged
+    assert torch.equal(out[0, :16], texture[0, :16])  # T_gen unchanged
+    assert out[0, 19:21, 1].eq(1).all()  # filled texels count as known
+
+
+def test_mirror_fill_reflects_through_the_parts_coronal_plane():
+    texture, known = strip_texture()
+    surface = line_surface()
+    surface.position[0, :, 1] = torch.tensor([-1.0, -1.0, -1.0, -1.0])
+    surface.position[1, :, 0] = torch.tensor([1.0, 0.0, 3.0, 2.0])  # the back row's texels in another order
+    out = fill_texture(texture, known, surface, "mirror")
+    # each back texel takes the front texel at the same x: the reflection through y = 0 (the part centre)
+    assert out[0, 16, 1].tolist() == pytest.approx([0.2, 0.1, 0.4, 0.3])
+
+
+def test_nearest_fill_takes_the_nearest_known_texel():
+    texture, known = strip_texture()
+    surface = line_surface()
+    surface.position[1, :, 0] = torch.tensor([3.1, 3.1, 0.2, 0.2])
+    out = fill_texture(texture, known, surface, "nearest")
+    assert out[0, 16, 1].tolist() == pytest.approx([0.4, 0.4, 0.1, 0.1])
+
+
+def test_fill_leaves_texels_outside_the_charts_and_refuses_unknown_kinds():
+    texture, known = strip_texture()
+    surface = line_surface()
+    surface.inside[1, 3] = False
+    out = fill_texture(texture, known, surface, "mean")
+    assert out[0, 16, 1, 3] == 0 and out[0, 20, 1, 3] == 0
+    with pytest.raises(ValueError, match="fill must be one of"):
+        fill_texture(texture, known, surface, "median")
+    with pytest.raises(ValueError, match="fill must be one of"):
+        PipelineOptions(fill="median")
+
+
+def test_texel_surface_of_the_body(body):
+    from dinar.geometry.texture_lookup import uv_layout
+    from dinar.weights import default_model_dir
+    from dinar.weights.networks import read_atlas, stage1_dir
+
+    face_uvs = read_atlas(stage1_dir(default_model_dir())).face_uvs
+    surface = texel_surface(body, face_uvs, 64)
+    assert torch.equal(surface.inside, uv_layout(face_uvs, 64).mask[0, 0] > 0)
+    parts = surface.part[surface.inside]
+    assert parts.min() >= 0 and len(parts.unique()) == len(body.parts.names)  # every part has texels
+    assert (surface.part[~surface.inside] == -1).all()
+    head = body.parts.names.index("head")
+    up = torch.tensor(body.up_axis)
+    heights = surface.position[surface.inside] @ up
+    assert (surface.position[surface.inside & (surface.part == head)] @ up).mean() > heights.mean()  # the head is up
+
+
+def test_pipeline_fill_switch(body):
+    """The same avatar with a simple fill: the unseen texels are filled, the seen ones are the photo's."""
+    from dinar.demo import bundled_photo
+    from dinar.pipeline import AvatarPipeline
+
+    pipe = AvatarPipeline.from_pretrained(device="cpu", body=body)
+    image, mask, fit = bundled_photo(body)
+    fast = PipelineOptions(rgb_tuning=False, color_adjust=False, diffusion_steps=2)
+    diffusion = pipe(image, mask, fit, fast, progress=False)
+    mean = pipe(image, mask, fit, PipelineOptions(rgb_tuning=False, color_adjust=False, fill="mean"), progress=False)
+    assert mean.metadata["options"]["fill"] == "mean"
+    surface = pipe.texel_surface()
+    rgb = mean.texture[16:19]
+    unseen = surface.inside & (diffusion.texture[20] < 0.5)  # what the photo did not fill
+    assert unseen.any()
+    # a body part's unseen texels all hold one colour (its mean), up to eq. 6's soft border
+    deep = unseen & (surface.part == body.parts.names.index("torso"))
+    assert deep.any() and rgb[:, deep].std(1).max() < 0.05
