@@ -29,7 +29,7 @@ from dinar.eval.people import load_person
 from dinar.eval.predictors import GroundTruthPredictor
 from dinar.eval.report import TABLE2_COLUMNS, table1_columns
 from dinar.eval.runner import evaluate
-from dinar.eval.settings import TABLE2_SETTINGS, EvalConfig, EvalError
+from dinar.eval.settings import FILL_SETTINGS, TABLE2_SETTINGS, EvalConfig, EvalError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -165,25 +165,28 @@ def test_ablations_write_table2_with_every_row(tmp_path, data_dir, model_dir, rg
     cfg = config(data_dir, tmp_path, model_dir, metrics=("psnr", "lpips"), people=1, ablations=True,
                  ablation_checkpoints=(("rgb", rgb_model_dir),))
     result = evaluate(cfg, body=body)
-    assert result.computed == 5  # every row but "neural texture"
+    assert result.computed == 5 + 3  # every row but "neural texture", and the three simple fills
     rows = _table_rows((tmp_path / "table2.md").read_text())
     assert rows[0] == ["Method", *(c[0] for c in TABLE2_COLUMNS)]
     body_rows = rows[2:]
-    assert [r[0] for r in body_rows] == ["RGB texture", "Neural texture", "Both textures", "Both + Inpainting",
-                                         "Both + Inpainting + Occlusion detector", "Both + Inpainting + Ocl. + RGB tuning"]
-    assert [r[0] for r in body_rows] == [s.label for s in TABLE2_SETTINGS]
+    assert [r[0] for r in body_rows[:6]] == ["RGB texture", "Neural texture", "Both textures", "Both + Inpainting",
+                                             "Both + Inpainting + Occlusion detector", "Both + Inpainting + Ocl. + RGB tuning"]
+    assert [r[0] for r in body_rows] == [s.label for s in (*TABLE2_SETTINGS, *FILL_SETTINGS)]
     assert body_rows[1][1].startswith("not run: no checkpoint") and "neural=DIR" in body_rows[1][1]
     for r in (body_rows[0], *body_rows[2:]):
         assert math.isfinite(float(r[2])) and 0 <= float(r[3]) <= 1  # PSNR, LPIPS over all views
         assert r[1] == "—" and r[-1] == "—"  # MS-SSIM and KID were not asked for
     table2 = result.summary["table2"]
-    assert [t["status"] for t in table2].count("ok") == 5
+    assert [t["status"] for t in table2].count("ok") == 5 + 3
     # the switches are cumulative, as in the paper
     switches = [(s.occlusion, s.inpainting, s.rgb_tuning, s.color_adjust) for s in TABLE2_SETTINGS[2:]]
     assert switches == [(False, False, False, False), (False, True, False, False), (True, True, False, False), (True, True, True, True)]
-    # the last row is the full method of Table 1
+    # the last row of the paper's is the full method of Table 1; the fills differ from it on the back only
     full = result.summary["results"]["full"]["kinds"]
-    assert table2[-1]["PSNR ↑"] == pytest.approx(full["all"]["psnr"]["mean"])
+    assert table2[5]["setting"] == "full" and table2[5]["PSNR ↑"] == pytest.approx(full["all"]["psnr"]["mean"])
+    for row in table2[6:]:
+        assert row["Same: LPIPS ↓"] == pytest.approx(table2[5]["Same: LPIPS ↓"], abs=0.02)
+        assert row["Back: LPIPS ↓"] != table2[5]["Back: LPIPS ↓"]
     assert result.summary["table1"]["Same: PSNR ↑"] == pytest.approx(full["same"]["psnr"]["mean"])
     # a checkpoint of the wrong texture mode is refused
     with pytest.raises(EvalError, match="texture='both'"):

@@ -167,10 +167,13 @@ TABLE2_COLUMNS: list[tuple[str, str, str]] = [
     ("Same: LPIPS ↓", "same", "lpips_alex"),
     ("Back: PSNR ↑", "back", "psnr"),
     ("Back: LPIPS ↓", "back", "lpips_alex"),
+    ("Back: DISTS ↓", "back", "dists"),
+    ("Back: KID ↓", "back", "kid"),
     ("Novel: KID ↓", "novel", "kid"),
 ]
 """Table 2's columns: the paper's three (over all views: its ablation images have "diverse poses and view
-points"), then the same view, the back view and the novel-view KID. ``MS_SSIM`` stands for the size's key."""
+points"), then the same view, the back view (with its KID, where the simple fills are compared) and the
+novel-view KID. ``MS_SSIM`` stands for the size's key."""
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -233,6 +236,9 @@ def table2_markdown(summary: Mapping[str, Any], settings: Sequence[Setting]) -> 
         "or only the neural texture channels (`--ablation-checkpoint rgb=DIR`, `neural=DIR`). Rows without inpainting "
         "leave the unseen texels to the renderer. The colour adjustment of eq. 7 (appendix B, with RGB tuning) is on "
         "only in the last row, the full method of Table 1."),
+        ("- The rows \"Full, unseen texels: …\" are the full method with the diffusion replaced by a simple fill of the "
+        "texels the photo does not show (mean colour per body part, the front mirrored, the nearest seen texel): the "
+        "baselines the inpainting must beat on the back."),
         ("- MS-SSIM, PSNR, LPIPS: over all views of each person (the paper's ablation images have diverse poses and view "
         "points), then the same view, the back view and the novel-view KID."),
     ]
@@ -418,7 +424,7 @@ def write_report(
     full = summary_results["full"]
     summary["table1"] = {title: _value(full, kind, m) for title, kind, m in cols}
     files = {"metrics": out_dir / "metrics.json", "table1": out_dir / "table1.md", "people_csv": out_dir / "people.csv"}
-    if config.ablations:
+    if config.ablations or config.fills:
         t2cols = [(t, kind, ms_ssim_name(size, size) if m == "MS_SSIM" else m) for t, kind, m in TABLE2_COLUMNS]
         summary["table2"] = [{"row": s.label, "setting": s.name, "status": summary_results[s.name]["status"],
                               **{t: (_value(summary_results[s.name], kind, m) if summary_results[s.name]["status"] == "ok" else None)

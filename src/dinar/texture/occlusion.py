@@ -26,12 +26,16 @@ def detect_occlusions(
     low_threshold: float = 0.6,
     high_threshold: float = 1.2,
     silhouette_margin: int = 2,
+    hysteresis_reach: int = 2,
 ) -> Tensor:
     """Occlusion band (paper 3.5, fig. 9), bool ``[B, 1, H, W]``, inside the body mask.
 
     1. Canny edges of the part-colour image, run on each colour channel separately and OR-ed (a
        grayscale Canny would miss parts whose colours share a luminance); the image is set to 0 on
-       the background so every silhouette edge is a strong, known edge.
+       the background so every silhouette edge is a strong, known edge. Hysteresis is bounded: a weak
+       edge pixel is kept within ``hysteresis_reach`` pixels of a strong one (kornia's own hysteresis
+       follows edges one pixel per pass until nothing changes: hundreds of passes over a 512² image,
+       where the band, dilated by 3 pixels afterwards, needs none of that precision).
     2. The outer contour: the morphological gradient of the mask (dilation minus erosion, both sides
        of the silhouette), widened by ``silhouette_margin`` pixels so Canny's silhouette edges, which
        can sit one pixel either side, are removed completely.
@@ -48,8 +52,11 @@ def detect_occlusions(
         raise ValueError(f"expected mask [B, 1, H, W] for image {tuple(part_color_image.shape)}, got {tuple(mask.shape)}")
     body = (mask > 0.5).to(part_color_image.dtype)
     image = (part_color_image * body).reshape(B * C, 1, H, W)
-    _, edges = kornia.filters.canny(image, low_threshold=low_threshold, high_threshold=high_threshold)
-    edges = edges.view(B, C, H, W).amax(1, keepdim=True) > 0
+    _, edges = kornia.filters.canny(image, low_threshold=low_threshold, high_threshold=high_threshold, hysteresis=False)
+    strong = (edges > 0.75).to(body.dtype)  # kornia without hysteresis: 1 on strong edges, 0.5 on weak ones
+    near_strong = kornia.morphology.dilation(strong, _square(hysteresis_reach, body)) > 0.5
+    edges = (strong > 0.5) | ((edges > 0.25) & near_strong)
+    edges = edges.view(B, C, H, W).amax(1, keepdim=True)
 
     one = _square(1, body)
     contour = kornia.morphology.dilation(body, one) - kornia.morphology.erosion(body, one)
