@@ -126,7 +126,8 @@ def cmd_time(args) -> dict:
         loader = DataLoader(Subset(pairs, list(range(n * args.batch_size))), batch_size=args.batch_size)
         trainer.fit(module, train_dataloaders=loader)
         times = timer.times
-        results[name] = {"build_s": round(build, 2), "iteration_s": [round(t, 2) for t in times], "batch_size": args.batch_size,
+        results[name] = {"size": cfg.image_size, "patch": cfg.patch_size, "build_s": round(build, 2),
+                         "iteration_s": [round(t, 2) for t in times], "batch_size": args.batch_size,
                          "params": n_params, "device": str(module.device), "precision": trainer.precision}
         print(f"{name:6s} batch {args.batch_size}: build {build:.1f} s, iterations {', '.join(f'{t:.1f}' for t in times)} s "
               f"on {module.device} ({trainer.precision}); params {n_params}", flush=True)
@@ -150,7 +151,11 @@ def main() -> None:
     tm.add_argument("--batch-size", type=int, default=1)
     tm.add_argument("--iterations", type=int, default=2)
     args = parser.parse_args()
-    result = cmd_eval(args) if args.cmd == "eval" else cmd_time(args)
+    if args.cmd == "eval":
+        result = cmd_eval(args)
+    else:
+        timed = cmd_time(args)
+        result = {"bench": "stage1_time", "size": max(r["size"] for r in timed.values()), **timed}
     print(json.dumps(result))
 
 

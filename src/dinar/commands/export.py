@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.glb", help="GLB file to write")
     parser.add_argument("--motion", help="also store a motion as a glTF animation (builtin:NAME, .npz or .bvh)")
     parser.add_argument("--texture-scale", type=bounded_int(1, 16), default=4,
-                        help="upsample the RGB texture by this factor (bilinear) for viewers, 1..16 (default 4)")
+                        help="upsample the RGB texture by this factor (bilinear) for viewers, 1..16 (default 4); the GLB texture is at least 512²")
     parser.add_argument("--checkpoint", type=Path, metavar="MODEL_DIR",
                         help="the model folder that made the avatar (its UV atlas lays out the texture); default: the shipped model")
 
