@@ -24,7 +24,7 @@ from dinar.pipeline import AvatarPipeline, PipelineOptions
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", type=Path, help="model folder (default: the shipped tiny model)")
+    parser.add_argument("--checkpoint", type=Path, help="model folder (default: the shipped model)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")

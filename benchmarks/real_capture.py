@@ -88,9 +88,9 @@ def run_eval(data: Path, out: Path, frame: int, input_view: int, extra: tuple[st
              args: argparse.Namespace) -> tuple[list[dict], RecordingPredictor]:
     """``dinar eval``'s runner with the input view (and ``extra`` views): per-view records of the one person, each with
     the overlap scores of :func:`overlap_scores` added."""
-    predictor = RecordingPredictor(extra, args.checkpoint, options, args.device)
+    predictor = RecordingPredictor(extra, args.checkpoint, options, args.device, image_size=args.size)
     config = EvalConfig(data_dir=data, output_dir=out, split="test", checkpoint=args.checkpoint, input_pose=frame, input_view=input_view,
-                        device=args.device, options=options, metrics=METRICS, progress=sys.stderr.isatty())
+                        device=args.device, options=options, metrics=METRICS, progress=sys.stderr.isatty(), image_size=args.size)
     evaluate(config, predictor=predictor)
     person, renders = predictor.last
     records = json.loads(person_result_path(out, person.person_id, FULL).read_text())["views"]
@@ -179,6 +179,8 @@ def main() -> int:
     parser.add_argument("--preset", choices=("default", "fast"), default="default", help="body-fit preset of the import")
     parser.add_argument("--rgb-tuning-loss", choices=("paper", "l2"), default="l2", help="RGB tuning's losses (default l2, dinar avatar's)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--size", type=int, default=None,
+                        help="score at this size (default: the model's); a model that renders smaller is upsampled to it")
     args = parser.parse_args()
 
     data = args.data or dinar_cache_dir() / "benchmarks" / f"real_capture_f{args.frame}_{args.preset}"

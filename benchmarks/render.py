@@ -27,7 +27,7 @@ from dinar.pipeline import AvatarPipeline, PipelineOptions
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", type=Path, help="model folder (default: the shipped tiny model)")
+    parser.add_argument("--checkpoint", type=Path, help="model folder (default: the shipped model)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--repeats", type=int, default=5)

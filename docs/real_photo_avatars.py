@@ -29,7 +29,7 @@ PHOTOS = [("sports2d_jumping_jack.jpg", None), ("pose2sim_lab_two_people.jpg", 0
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=Path(__file__).resolve().parent / "real_photo_avatars.jpg")
-    parser.add_argument("--checkpoint", type=Path, help="model folder (default: the shipped tiny model)")
+    parser.add_argument("--checkpoint", type=Path, help="model folder (default: the shipped model)")
     args = parser.parse_args()
     pipe = AvatarPipeline.from_pretrained(args.checkpoint, device="cpu")
     rows = []

@@ -203,6 +203,7 @@ def test_ground_truth_through_the_aggregation_gives_perfect_numbers(tmp_path, da
         assert m["ms_ssim_win7"] == pytest.approx(1.0, abs=1e-5)
         assert m["lpips_alex"] == pytest.approx(0.0, abs=1e-6) and m["dists"] == pytest.approx(0.0, abs=1e-5)
         assert m["id_mobilenetv2"] == pytest.approx(1.0, abs=1e-5)
+        assert m["part_color"] == pytest.approx(0.0, abs=1e-6)  # every body part its own colour
     # identical sets: KID's unbiased estimator is at most 0 (its cross term keeps the k(x, x) pairs it drops within a set)
     assert full["kid"]["novel"]["images"] == 3 and full["kid"]["novel"]["mean"] <= 1e-6
     assert full["kid"]["back"] is None  # one back image cannot make a KID
@@ -260,3 +261,19 @@ def test_cli_runs_the_benchmark(tmp_path, data_dir, model_dir, capsys):  # noqa:
     out = capsys.readouterr().out
     assert "# Table 1" in out and "1 avatar(s) made" in out
     assert json.loads((tmp_path / "metrics.json").read_text())["settings"]["options"]["rgb_tuning_steps"] == 1
+
+
+def test_part_colour_error_by_hand():
+    """Two parts of one view: part 0 off by 0.2 in red only (0.2 / 3), part 1 exact; part 2 too small to count."""
+    from dinar.eval.part_colors import part_color_error
+
+    gt = torch.zeros(1, 3, 4, 8)
+    pred = gt.clone()
+    parts = torch.full((1, 4, 8), -1)
+    parts[0, :, :4], parts[0, :, 4:7], parts[0, 0, 7] = 0, 1, 2
+    pred[0, 0, :, :4] = 0.2
+    pred[0, :, 0, 7] = 1.0  # part 2: one pixel, below min_pixels
+    region = torch.ones(1, 1, 4, 8)
+    assert part_color_error(pred, gt, region, parts, min_pixels=4).item() == pytest.approx((0.2 / 3 + 0) / 2)
+    region[0, 0, :, :4] = 0  # part 0 outside the region: only part 1 counts
+    assert part_color_error(pred, gt, region, parts, min_pixels=4).item() == pytest.approx(0.0)

@@ -135,7 +135,7 @@ class AvatarJobs:
 
     @classmethod
     def load(cls, workspace: Workspace, checkpoint: Path | None = None, device: str = "auto", cached_results: int = 16) -> AvatarJobs:
-        """Jobs with the model of ``checkpoint`` (None: the shipped tiny model), loaded once here."""
+        """Jobs with the model of ``checkpoint`` (None: the shipped default model), loaded once here."""
         from dinar.pipeline import AvatarPipeline
 
         return cls(AvatarPipeline.from_pretrained(checkpoint, device=device), workspace, cached_results)

@@ -14,7 +14,7 @@ class AppSettings:
     """Interface to listen on; the default serves this machine only (0.0.0.0 would open it to the network)."""
     port: int = 7860
     checkpoint: Path | None = None
-    """Model folder (stage1/ vq/ diffusion/); None: the shipped tiny model."""
+    """Model folder (stage1/ vq/ diffusion/); None: the shipped default model."""
     device: str = "auto"
     work_dir: Path | None = None
     """The app's temporary folder (uploads, results, Gradio's own upload cache); None: a new folder in

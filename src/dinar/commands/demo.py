@@ -13,7 +13,7 @@ from dinar.commands.options import SEED, check_output_dir
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, default=Path("dinar-demo"), metavar="DIR", help="folder for the outputs (default ./dinar-demo)")
     parser.add_argument("--exact-fit", action="store_true", help="use the bundled exact fit instead of fitting the photo")
-    parser.add_argument("--checkpoint", type=Path, metavar="MODEL_DIR", help="model folder (default: the shipped tiny model)")
+    parser.add_argument("--checkpoint", type=Path, metavar="MODEL_DIR", help="model folder (default: the shipped model)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto picks CUDA when present")
     parser.add_argument("--seed", type=SEED, default=0, help="seed of the inpainting noise")
 

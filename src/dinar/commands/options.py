@@ -10,7 +10,7 @@ from pathlib import Path
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """``--checkpoint`` and ``--device``, shared by every command that runs the networks."""
     parser.add_argument("--checkpoint", type=Path, metavar="MODEL_DIR",
-                        help="model folder (stage1/ vq/ diffusion/, see recipes/tiny.sh); default: the shipped tiny model")
+                        help="model folder (stage1/ vq/ diffusion/, see recipes/); default: the shipped model")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto picks CUDA when present")
 
 

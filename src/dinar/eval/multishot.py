@@ -26,8 +26,8 @@ class MultiShotPredictor(PipelinePredictor):
     of the input's instant; ``extra_views=()`` is the one-shot predictor."""
 
     def __init__(self, extra_views: Sequence[str | int], checkpoint: Path | None = None, options: PipelineOptions | None = None,
-                 device: str = "auto", body=None):
-        super().__init__(checkpoint, None, options, device, body)
+                 device: str = "auto", body=None, image_size: int | None = None):
+        super().__init__(checkpoint, None, options, device, body, image_size)
         self.extra_views = tuple(extra_views)
 
     def fingerprint(self, setting: Setting) -> dict[str, Any]:

@@ -111,6 +111,7 @@ class PipelinePredictor:
                 raise EvalError(f"--ablation-checkpoint {key}={self.dirs[key]}: body model {cfg.body_model!r}, the main "
                                 f"checkpoint's is {main.body_model!r}")
         self.image_size = image_size or main.image_size
+        self.body = body  # the body model of every pipeline (the per-part colour error rasterizes it)
         self.body_model = main.body_model
         self.num_joints = int(body.num_joints)
         self.up_axis = tuple(body.up_axis)
@@ -167,6 +168,7 @@ class GroundTruthPredictor:
 
     def __init__(self, image_size: int, body=None, body_model: str = "anny", num_joints: int | None = None):
         self.image_size = image_size
+        self.body = body
         self.body_model = getattr(body, "name", body_model)
         self.num_joints = int(body.num_joints) if body is not None else num_joints  # type: ignore[assignment]
         self.up_axis = tuple(getattr(body, "up_axis", (0.0, 0.0, 1.0)))

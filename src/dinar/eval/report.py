@@ -169,6 +169,7 @@ TABLE2_COLUMNS: list[tuple[str, str, str]] = [
     ("Back: LPIPS ↓", "back", "lpips_alex"),
     ("Back: DISTS ↓", "back", "dists"),
     ("Back: KID ↓", "back", "kid"),
+    ("Back: part colour ↓", "back", "part_color"),
     ("Novel: KID ↓", "novel", "kid"),
 ]
 """Table 2's columns: the paper's three (over all views: its ablation images have "diverse poses and view

@@ -49,6 +49,7 @@ from dinar.utils import atomic_path, resolve_device
 
 from .features import ground_truth_features, inception_features, save_features
 from .metrics import ms_ssim_name
+from .part_colors import part_maps
 from .people import PersonViews, load_person
 from .predictors import GridViews, PipelinePredictor, Predictor
 from .report import EvalResult, image_uint8, write_report
@@ -110,7 +111,9 @@ def evaluate_person(
     n = len(person.targets)
     if renders.image.shape != (n, 3, predictor.image_size, predictor.image_size) or renders.mask.shape[0] != n:
         raise RuntimeError(f"the predictor returned {list(renders.image.shape)} for {n} views at {predictor.image_size}²")
-    records = score_views(renders, person, config.metrics, device)
+    body = getattr(predictor, "body", None)
+    parts = part_maps(body, [t.fit for t in person.targets], predictor.image_size) if body is not None else None
+    records = score_views(renders, person, config.metrics, device, parts=parts)
     person_dir = config.output_dir / PEOPLE_DIR / person.person_id
     render_dir = person_dir / setting.name
     saved = []
