@@ -19,16 +19,7 @@ STAGE1_MINUTES=${STAGE1_MINUTES:-60}
 DEVICE=${DEVICE:-auto}
 FROM=${FROM:-synth}
 mkdir -p "$WORK"
-started=false
-run() {  # run STEP COMMAND...: log to WORK/STEP.log, append the seconds to WORK/times
-  local step=$1; shift
-  [[ $step == "$FROM" ]] && started=true
-  $started || return 0
-  echo "== $step: $*"
-  local s=$SECONDS
-  "$@" >> "$WORK/$step.log" 2>&1
-  echo "$step $(( SECONDS - s ))" >> "$WORK/times"
-}
+source "$(dirname "$0")/common.sh"
 resume=()
 [[ -f "$WORK/stage1/checkpoints/last.safetensors" ]] && resume=(--resume)
 
@@ -45,13 +36,4 @@ run vq dinar train vq --textures "$WORK/textures" --preset tiny --out "$WORK/vq"
 run diffusion dinar train diffusion --textures "$WORK/textures" --vq "$WORK/vq" --preset tiny --out "$WORK/diffusion" \
     --steps 3000 --seed 0 --workers 0
 # 6. The model folder: exports only (no optimizer state), pinned by SHA-256 with the training times.
-[[ pin == "$FROM" ]] && started=true
-if $started; then
-  rm -rf "$DEST" && mkdir -p "$DEST/stage1/discriminator" "$DEST/vq" "$DEST/diffusion"
-  cp "$WORK"/stage1/{model.safetensors,config.json,atlas.safetensors} "$DEST/stage1/"
-  cp "$WORK"/stage1/discriminator/{model.safetensors,config.json} "$DEST/stage1/discriminator/"
-  cp "$WORK"/vq/{model.safetensors,config.json} "$DEST/vq/"
-  cp "$WORK"/diffusion/{model.safetensors,config.json} "$DEST/diffusion/"
-  times=$(awk '{t[$1] += $2} END {n = 0; for (k in t) printf "%s\"%s\": %s", (n++ ? ", " : ""), k, t[k]}' "$WORK/times")
-  python -m dinar.weights pin "$DEST" --info "{\"preset\": \"hd\", \"recipe\": \"recipes/hd.sh\", \"init_from\": \"$INIT\", \"train_seconds\": {$times}}"
-fi
+pin_model "\"preset\": \"hd\", \"recipe\": \"recipes/hd.sh\", \"init_from\": \"$INIT\""

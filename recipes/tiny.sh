@@ -15,16 +15,7 @@ STAGE1_MINUTES=${STAGE1_MINUTES:-58}
 FROM=${FROM:-synth}
 STEPS=(synth stage1 textures vq diffusion pin)
 mkdir -p "$WORK"
-started=false
-run() {  # run STEP COMMAND...: log to WORK/STEP.log, append the seconds to WORK/times
-  local step=$1; shift
-  [[ $step == "$FROM" ]] && started=true
-  $started || return 0
-  echo "== $step: $*"
-  local s=$SECONDS
-  "$@" > "$WORK/$step.log" 2>&1
-  echo "$step $(( SECONDS - s ))" >> "$WORK/times"
-}
+source "$(dirname "$0")/common.sh"
 
 # 1. Synthetic people: 80 adults x 2 poses x 8 views at 128² (train 62 / val 12 / test 6 people).
 run synth dinar data synth --people 80 --poses 2 --views 8 --size 128 --seed 0 --workers 2 -o "$WORK/synth"
@@ -39,13 +30,4 @@ run vq dinar train vq --textures "$WORK/textures" --preset tiny --out "$WORK/vq"
 run diffusion dinar train diffusion --textures "$WORK/textures" --vq "$WORK/vq" --preset tiny --out "$WORK/diffusion" \
     --steps 3000 --seed 0 --workers 0
 # 6. The model folder: exports only (no optimizer state), pinned by SHA-256 with the training times.
-[[ pin == "$FROM" ]] && started=true
-if $started; then
-  rm -rf "$DEST" && mkdir -p "$DEST/stage1/discriminator" "$DEST/vq" "$DEST/diffusion"
-  cp "$WORK"/stage1/{model.safetensors,config.json,atlas.safetensors} "$DEST/stage1/"
-  cp "$WORK"/stage1/discriminator/{model.safetensors,config.json} "$DEST/stage1/discriminator/"
-  cp "$WORK"/vq/{model.safetensors,config.json} "$DEST/vq/"
-  cp "$WORK"/diffusion/{model.safetensors,config.json} "$DEST/diffusion/"
-  times=$(awk '{printf "%s\"%s\": %s", (NR>1?", ":""), $1, $2}' "$WORK/times")
-  python -m dinar.weights pin "$DEST" --info "{\"preset\": \"tiny\", \"recipe\": \"recipes/tiny.sh\", \"train_seconds\": {$times}}"
-fi
+pin_model "\"preset\": \"tiny\", \"recipe\": \"recipes/tiny.sh\""
