@@ -332,8 +332,8 @@ class AvatarModel(nn.Module):
         raster = self.uv_render(view)
         size, step = self.config.image_size, 2**self.config.networks.renderer.n_levels
         rows, cols = raster.mask.amax(dim=(0, 1, 3)).nonzero()[:, 0], raster.mask.amax(dim=(0, 1, 2)).nonzero()[:, 0]
-        if not len(rows):
-            return self.render(texture, view).render
+        if not len(rows):  # no body in view: θ on the whole (empty) frame
+            rows = cols = torch.tensor([0, size - 1])
         y0, x0 = (max(0, int(v.min()) - margin) // step * step for v in (rows, cols))
         y1, x1 = (min(size, -(-(int(v.max()) + 1 + margin) // step) * step) for v in (rows, cols))
         with no_autocast(texture.device):

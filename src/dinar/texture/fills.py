@@ -23,11 +23,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from dinar.texture.channels import FILLED, RGB, SAMPLED
+
 FillKind = Literal["mean", "mirror", "nearest"]
 FILLS: tuple[str, ...] = ("mean", "mirror", "nearest")
 
-# T = T_gen ⊕ T_rgb ⊕ B_smp ⊕ B_fill (paper eq. 2): the last five channels, whatever T_gen's width.
-_RGB, _SAMPLED, _FILLED = slice(-5, -2), -2, -1
 
 
 @dataclass
@@ -51,7 +51,7 @@ def fill_texture(texture: Tensor, known: Tensor, surface: TexelSurface, kind: Fi
     out = texture.clone()
     if not have.any() or not todo.any():
         return out
-    rgb = texture[0, _RGB]  # [3, S, S]
+    rgb = texture[0, RGB]  # [3, S, S]
     if kind == "mean":
         colours = _part_means(rgb, have, todo, surface.part.to(texture.device))
     else:
@@ -60,9 +60,9 @@ def fill_texture(texture: Tensor, known: Tensor, surface: TexelSurface, kind: Fi
             points = _mirrored(points, surface.part.to(texture.device)[todo], surface)
         source = _nearest(surface.position.to(texture.device)[have], points)
         colours = rgb[:, have][:, source]
-    out[0, _RGB][:, todo] = colours.to(out.dtype)
-    out[0, _SAMPLED][todo] = 1.0
-    out[0, _FILLED][todo] = 1.0
+    out[0, RGB][:, todo] = colours.to(out.dtype)
+    out[0, SAMPLED][:, todo] = 1.0
+    out[0, FILLED][:, todo] = 1.0
     return out
 
 

@@ -19,8 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-# T = T_gen ⊕ T_rgb ⊕ B_smp ⊕ B_fill (paper eq. 2): the last five channels, whatever T_gen's width.
-_RGB, _SAMPLED, _FILLED = slice(-5, -2), slice(-2, -1), slice(-1, None)
+from dinar.texture.channels import FILLED, GENERATED, RGB, SAMPLED
 
 
 def shrink_texture(texture: Tensor, size: int) -> Tensor:
@@ -31,12 +30,12 @@ def shrink_texture(texture: Tensor, size: int) -> Tensor:
     if s % size:
         raise ValueError(f"a {s}² texture cannot be shrunk to {size}² (not a divisor)")
     k = s // size
-    filled = texture[:, _FILLED]
+    filled = texture[:, FILLED]
     share = F.avg_pool2d(filled, k)
     known = (share >= 0.5).to(texture.dtype)
-    rgb = F.avg_pool2d(texture[:, _RGB] * filled, k) / share.clamp_min(1e-6) * known
-    sampled = (F.avg_pool2d(texture[:, _SAMPLED], k) >= 0.5).to(texture.dtype)
-    generated = F.avg_pool2d(texture[:, :-5], k)
+    rgb = F.avg_pool2d(texture[:, RGB] * filled, k) / share.clamp_min(1e-6) * known
+    sampled = (F.avg_pool2d(texture[:, SAMPLED], k) >= 0.5).to(texture.dtype)
+    generated = F.avg_pool2d(texture[:, GENERATED], k)
     return torch.cat([generated, rgb, sampled, known], dim=1)
 
 
