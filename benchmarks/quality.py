@@ -2,7 +2,7 @@
 the back, and the time it takes.
 
 The test people are made by the synthetic-people generator from a FIXED seed that no training recipe
-uses (77; the recipes train on seed 0), so every one of them is held out: 6 people, 1 pose, 8 views
+uses (77; the recipes train on seed 0), so every one of them is held out: 24 people, 1 pose, 8 views
 (view 0 = the front, view 4 = the exact back), 512 x 512. They are generated once and reused from
 ``--data`` (default: ``$DINAR_CACHE_DIR/benchmarks/quality_s77_p6_v8_512``). Each avatar is made from the
 front view with the full pipeline (``dinar eval``, :mod:`dinar.eval.runner`) of the shipped model (or
@@ -10,7 +10,7 @@ front view with the full pipeline (``dinar eval``, :mod:`dinar.eval.runner`) of 
 that renders smaller, such as ``tiny`` at 128², is upsampled to it). Unless ``--no-fills``, the same
 avatars are also made with each simple fill in place of the diffusion (:mod:`dinar.texture.fills`).
 
-Usage: python benchmarks/quality.py [--checkpoint MODEL_DIR] [--people 6] [--views 8] [--size 512]
+Usage: python benchmarks/quality.py [--checkpoint MODEL_DIR] [--people 24] [--views 8] [--size 512]
        [--seed 77] [--data DIR] [--report DIR] [--device auto] [--diffusion-steps M] [--rgb-tuning-steps N]
        [--color-adjust-steps N] [--rgb-tuning-loss paper|l2] [--no-fills]
 The last line printed is JSON: {"bench": "quality", "size": ..., "front_psnr": ..., "front_lpips": ...,
@@ -39,6 +39,8 @@ from dinar.paths import dinar_cache_dir
 from dinar.pipeline.options import PipelineOptions
 
 MARKER = "bench_quality.json"
+BACK_METRICS = {"lpips": "lpips_alex", "dists": "dists", "kid": "kid", "part_color": "part_color"}
+"""Back-view metrics compared with the simple fills: JSON name -> the report's metric key."""
 
 
 def test_set(folder: Path, cfg: SynthConfig) -> Path:
@@ -73,10 +75,44 @@ def _best_fill(summary: dict, metric: str) -> tuple[float | None, str | None]:
     return values[best], best
 
 
+def back_sheet(report: Path, data: Path, path: Path, people: int) -> Path:
+    """A JPEG or PNG of the back views of the first ``people`` people: front input | true back | each simple
+    fill | the diffusion (the full method), one row per person, 256² cells."""
+    import numpy as np
+
+    from dinar.data.layout import read_rgb, write_png
+    from dinar.demo import sheet_row
+
+    settings = [(s.name, s.fill) for s in FILL_SETTINGS] + [("full", "diffusion")]
+    rows = []
+    for folder in sorted((report / "people").iterdir())[:people]:
+        doc = json.loads((folder / "full.json").read_text())
+        back = next(v["stem"] for v in doc["views"] if v["kind"] == "back")
+        cells = [read_rgb(data / folder.name / "rgb" / f"{doc['input']}.png"), read_rgb(data / folder.name / "rgb" / f"{back}.png")]
+        labels = [f"{folder.name} input", "true back"]
+        for name, fill in settings:
+            render = folder / name / f"{back}.png"
+            if render.is_file():
+                cells.append(read_rgb(render))
+                labels.append(fill)
+        rows.append(sheet_row(cells, labels))
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet = np.concatenate(rows, axis=0)
+    if path.suffix.lower() in (".jpg", ".jpeg"):
+        from PIL import Image
+
+        Image.fromarray(sheet).save(path, quality=90)
+    else:
+        write_png(path, sheet)
+    return path
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, default=None, help="model folder (default: the shipped weights)")
-    parser.add_argument("--people", type=int, default=6)
+    parser.add_argument("--people", type=int, default=24)
     parser.add_argument("--views", type=int, default=8)
     parser.add_argument("--size", type=int, default=512, help="ground-truth size; a model of another size is resized to it")
     parser.add_argument("--no-fills", action="store_true", help="skip the simple-fill baselines (back_*_best_fill are then null)")
@@ -88,14 +124,28 @@ def main() -> int:
     parser.add_argument("--rgb-tuning-steps", type=int, default=None, help="default: the pipeline's (64)")
     parser.add_argument("--color-adjust-steps", type=int, default=None, help="default: the pipeline's (32)")
     parser.add_argument("--rgb-tuning-loss", choices=("paper", "l2"), default=None, help="default: the pipeline's (paper)")
+    parser.add_argument("--sheet", type=Path, default=None,
+                        help="write a sheet of the back views (front input | true back | each fill | diffusion) here")
+    parser.add_argument("--sheet-people", type=int, default=6)
+    parser.add_argument("--diffusion-start", choices=("noise", "mean", "mirror", "nearest"), default=None,
+                        help="where the diffusion sampler starts (default: the pipeline's)")
+    parser.add_argument("--diffusion-strength", type=float, default=None, help="noise level of a fill start, (0, 1]")
+    parser.add_argument("--diffusion-residual", choices=("on", "off"), default=None,
+                        help="add back the VQ's reconstruction error of the start (default: the pipeline's)")
     args = parser.parse_args()
 
     cfg = SynthConfig(people=args.people, poses=1, views=args.views, size=args.size, seed=args.seed)
     data = args.data or dinar_cache_dir() / "benchmarks" / f"quality_s{cfg.seed}_p{cfg.people}_v{cfg.views}_{cfg.size}"
     test_set(data, cfg)
     steps = {"diffusion_steps": args.diffusion_steps, "rgb_tuning_steps": args.rgb_tuning_steps,
-             "color_adjust_steps": args.color_adjust_steps, "rgb_tuning_loss": args.rgb_tuning_loss}
+             "color_adjust_steps": args.color_adjust_steps, "rgb_tuning_loss": args.rgb_tuning_loss,
+             "diffusion_strength": args.diffusion_strength}
     options = dataclasses.replace(PipelineOptions(), **{k: v for k, v in steps.items() if v is not None})
+    if args.diffusion_start is not None:
+        options = dataclasses.replace(options, diffusion_start=None if args.diffusion_start == "noise" else args.diffusion_start)
+    if args.diffusion_residual is not None:
+        options = dataclasses.replace(options, diffusion_residual=args.diffusion_residual == "on")
+    steps["diffusion_start"] = steps["diffusion_residual"] = None
     with tempfile.TemporaryDirectory() as tmp:
         report = args.report or Path(tmp) / "report"
         config = EvalConfig(data_dir=data, output_dir=report, split=None, checkpoint=args.checkpoint, device=args.device,
@@ -111,6 +161,8 @@ def main() -> int:
         print(result.files["table1"].read_text())
         if args.report:
             print(f"report: {report} ({result.computed} avatars made, {result.skipped} reused)")
+        if args.sheet:
+            print(f"sheet: {back_sheet(report, data, args.sheet, args.sheet_people)}")
     main_ckpt = summary["checkpoints"]["main"]
     kid = summary["results"]["full"].get("kid", {}).get("novel")
     line = {
@@ -125,8 +177,8 @@ def main() -> int:
         "back_dists": _value(summary, "back", "dists"),
         "back_kid": _value(summary, "back", "kid"),
         "back_part_color": _value(summary, "back", "part_color"),
-        **{f"back_{m}_best_fill": _best_fill(summary, m)[0] for m in ("lpips_alex", "dists", "kid", "part_color")},
-        "best_fill": {m: _best_fill(summary, m)[1] for m in ("lpips_alex", "dists", "kid", "part_color")},
+        **{f"back_{name}_best_fill": _best_fill(summary, m)[0] for name, m in BACK_METRICS.items()},
+        "best_fill": {name: _best_fill(summary, m)[1] for name, m in BACK_METRICS.items()},
         "novel_kid": None if kid is None else round(kid["mean"], 4),
         "identity": _value(summary, "novel", summary["identity_embedding"]["key"]),
         "seconds": round(seconds, 1),

@@ -17,8 +17,9 @@ from dinar.nn.diffusion import (
     make_condition,
     make_scheduler,
     resize_fill_mask,
+    restore_latent_texture,
 )
-from dinar.nn.vq import TextureVQModel
+from dinar.nn.vq import TextureVQModel, decode_latent, encode_texture
 from dinar.train.ema import EMAShadow
 
 TINY = stage23_preset("tiny")
@@ -96,6 +97,32 @@ def test_sampling_with_a_seed_is_reproducible_and_takes_m_steps(kind):
     c = inpaint_latent(model, sched, cond, fill, steps=7, generator=torch.Generator().manual_seed(4))
     assert not torch.equal(a, c)
     assert sched.num_inference_steps is None  # the caller's scheduler is left untouched
+
+
+def test_a_fill_start_runs_the_last_steps_from_the_noised_start():
+    """SDEdit: strength s runs round(M·s) of M DDIM steps from the start noised to the first of them; a
+    denoiser that predicts the start's own noise exactly gives the start back, and a weak start noise keeps it."""
+    torch.manual_seed(0)
+    model = LatentInpainter(MINI).eval()
+    calls = []
+    model.unet.register_forward_hook(lambda *_: calls.append(1))
+    sched = make_scheduler(NoiseScheduleConfig(), "ddim")
+    cond, fill, start = torch.randn(2, 6, 8, 8), torch.ones(2, 1, 8, 8), torch.randn(2, 6, 8, 8)
+    out = inpaint_latent(model, sched, cond, fill, steps=10, generator=torch.Generator().manual_seed(1), start=start, strength=0.3)
+    assert len(calls) == 3 and out.shape == start.shape
+
+    class Oracle(torch.nn.Module):  # ε = (x − √ᾱ_t·start) / √(1 − ᾱ_t): the exact noise of x around the start
+        latent_scale, latent_bound, config = model.latent_scale, torch.zeros(()), model.config
+
+        def forward(self, x, t, condition):
+            a = sched.alphas_cumprod[t[0]]
+            return type("O", (), {"noise": (x - a.sqrt() * start) / (1 - a).sqrt()})
+
+    back = inpaint_latent(Oracle(), sched, cond, fill, steps=10, generator=torch.Generator().manual_seed(1), start=start, strength=0.5)
+    # DDIM ends at t = 0 (ᾱ_0 = 1 − 3e-4), so √(1 − ᾱ_0) ≈ 0.017 of the noise stays; the start noise was √(1 − ᾱ_499) ≈ 0.9.
+    assert (back - start).abs().max() < 0.1
+    with pytest.raises(ValueError, match="strength"):
+        inpaint_latent(model, sched, cond, fill, steps=10, start=start, strength=0.0)
 
 
 def test_latent_bound_clips_the_x0_estimate():
@@ -191,3 +218,21 @@ def test_train_diffusion_runs_with_a_trained_vq_and_reports(tmp_path):
     assert info["stage"] == "diffusion" and info["data"]["vq"].endswith("vq")
     report = inpainting_report(load_vq(vq_run), model, schedule, root, "val", steps=2)
     assert set(report["psnr_unknown_rgb"]) == {"inpainted", "zeros", "mean_colour"} and report["people"] == 1
+
+
+def test_residual_adds_back_what_the_vq_loses_of_the_start():
+    """T_res(residual) = T_res + start − D(E(start)); a denoiser that changes nothing returns the start exactly."""
+    torch.manual_seed(0)
+    vq = TextureVQModel(TINY.vq).eval()
+    model = LatentInpainter(TINY.unet).eval()
+    sched = make_scheduler(TINY.schedule, "ddim")
+    T, start = torch.rand(1, 21, 64, 64) * 2 - 1, torch.rand(1, 21, 64, 64) * 2 - 1
+
+    def restore(residual):
+        return restore_latent_texture(vq, model, sched, T, steps=3, generator=torch.Generator().manual_seed(0), start=start,
+                                      strength=0.5, residual=residual)
+
+    plain, res = restore(False), restore(True)
+    lost = start - decode_latent(vq, encode_texture(vq, start))
+    assert (plain - res).abs().max() > 0.1  # a random VQ loses much of a random texture
+    assert torch.allclose(res, plain + lost, atol=1e-5)

@@ -89,8 +89,9 @@ def test_pipeline_fill_switch(body):
     """The same avatar with a simple fill: the unseen texels are filled, the seen ones are the photo's."""
     from dinar.demo import bundled_photo
     from dinar.pipeline import AvatarPipeline
+    from dinar.weights import shipped_dir
 
-    pipe = AvatarPipeline.from_pretrained(device="cpu", body=body)
+    pipe = AvatarPipeline.from_pretrained(shipped_dir("tiny"), device="cpu", body=body)  # 128²: fast
     image, mask, fit = bundled_photo(body)
     fast = PipelineOptions(rgb_tuning=False, color_adjust=False, diffusion_steps=2)
     diffusion = pipe(image, mask, fit, fast, progress=False)

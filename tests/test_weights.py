@@ -42,8 +42,9 @@ def test_missing_files_are_named(tmp_path):
 
 def test_shipped_weights_match_their_manifest():
     manifest = shipped_dir() / "manifest.json"
-    assert manifest.is_file(), "the package must ship its default model (recipes/tiny.sh)"
+    assert manifest.is_file(), "the package must ship its default model (recipes/hd.sh)"
     doc = verify_model_dir(shipped_dir())
     total = sum(entry["bytes"] for entry in doc["files"].values())
     assert total < 100 * 2**20, f"shipped weights are {total / 2**20:.1f} MiB"
-    assert json.loads((shipped_dir() / "stage1/config.json").read_text())["config"]["networks"]["name"] == "tiny"
+    assert json.loads((shipped_dir() / "stage1/config.json").read_text())["config"]["networks"]["name"] == "hd"
+    assert json.loads((shipped_dir() / "manifest.json").read_text())["recipe"] == "recipes/hd.sh"

@@ -18,7 +18,9 @@ from pathlib import Path
 ASSETS = Path(__file__).resolve().parent / "assets" / "demo"
 PHOTO, PHOTO_MASK, PHOTO_PARAMS = ASSETS / "photo.png", ASSETS / "photo.mask.png", ASSETS / "photo.params.json"
 BACK, BACK_PARAMS = ASSETS / "back.png", ASSETS / "back.params.json"
-SHEET_CELL = 256
+SHEET_CELL = 512
+WALK_SECONDS = 1.2
+"""The demo's walk video is one cycle (30 frames at 25 fps; it loops), so 512² videos fit the demo's minute."""
 
 
 def bundled_photo(body):
@@ -141,6 +143,7 @@ def run_demo(output: Path, checkpoint: Path | None = None, device: str = "auto",
 
     from dinar.export.avatar_glb import export_avatar
     from dinar.export.video import render_avatar_video
+    from dinar.motion.builtin import builtin_motion
     from dinar.pipeline import AvatarPipeline, PipelineOptions
 
     step = on_step or (lambda name: None)
@@ -156,7 +159,8 @@ def run_demo(output: Path, checkpoint: Path | None = None, device: str = "auto",
     files = {"avatar": avatar.save(output / "person.avatar")}
     step("videos")
     files["turntable"], _ = render_avatar_video(avatar, "builtin:turntable", "turntable", output / "turntable.mp4")
-    files["walk"], _ = render_avatar_video(avatar, "builtin:walk", "front", output / "walk.mp4")
+    walk = builtin_motion("walk", pipe.body, seconds=WALK_SECONDS)  # one cycle: the video loops
+    files["walk"] = avatar.render_video(walk, "front", output / "walk.mp4", progress=True)
     step("glb + sheet")
     files["glb"] = export_avatar(files["avatar"], output / "person.glb", motion_spec="builtin:walk", checkpoint=checkpoint)
     files["sheet"] = front_back_sheet(avatar, fit, image, output / "front_back.png")

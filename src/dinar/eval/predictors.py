@@ -133,7 +133,10 @@ class PipelinePredictor:
         files = dict(self.fingerprints[setting.checkpoint])
         if not setting.inpainting:  # vq / diffusion weights are not used
             files = {k: v for k, v in files.items() if not k.startswith(("vq/", "diffusion/"))}
-        return {"files": files, "options": options.to_dict()}
+        doc = options.to_dict()
+        if not setting.inpainting or options.fill != "diffusion":  # the sampler's settings do not matter
+            doc = {k: v for k, v in doc.items() if not k.startswith("diffusion_")}
+        return {"files": files, "options": doc}
 
     def describe(self) -> dict[str, Any]:
         out = {}

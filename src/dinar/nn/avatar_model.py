@@ -325,26 +325,32 @@ class AvatarModel(nn.Module):
 
     @torch.no_grad()
     def render_frames(self, texture: Tensor, view: BodyView, margin: int = 32) -> RenderOutput:
-        """θ(R(T, M, C)) of whole views for display (eval mode): θ runs only on the box around the bodies
-        of the batch, widened by ``margin`` pixels and aligned to θ's down-sampling grid; outside it the
+        """θ(R(T, M, C)) of whole views for display (eval mode): θ runs on each frame alone, only on the box
+        around its body, widened by ``margin`` pixels and aligned to θ's down-sampling grid; outside it the
         mask is 0. At 512² a standing person fills a third to a half of the frame, so this is 2-3 times
-        faster than :meth:`render`, and the same pixels up to θ's border effects ``margin`` away."""
+        faster than :meth:`render`, and the same pixels up to θ's border effects ``margin`` away. (One box
+        per frame, not one for the batch: a turntable's bodies spread over the frame, and θ on a batch of
+        large crops ran at a third of batch 1's frames per second.)"""
         raster = self.uv_render(view)
         size, step = self.config.image_size, 2**self.config.networks.renderer.n_levels
-        rows, cols = raster.mask.amax(dim=(0, 1, 3)).nonzero()[:, 0], raster.mask.amax(dim=(0, 1, 2)).nonzero()[:, 0]
-        if not len(rows):  # no body in view: θ on the whole (empty) frame
-            rows = cols = torch.tensor([0, size - 1])
-        y0, x0 = (max(0, int(v.min()) - margin) // step * step for v in (rows, cols))
-        y1, x1 = (min(size, -(-(int(v.max()) + 1 + margin) // step) * step) for v in (rows, cols))
-        with no_autocast(texture.device):
-            uv, uv_mask = raster.uv[..., y0:y1, x0:x1], raster.mask[..., y0:y1, x0:x1]
-            rasterized = sample_texture(texture.float(), uv) * uv_mask
-        inner = self.renderer(rasterized, uv, uv_mask)
         b = raster.mask.shape[0]
-        rgb = inner.rgb.new_full((b, 3, size, size), -1.0)
-        logits = inner.mask_logits.new_full((b, 1, size, size), -30.0)
-        mask = inner.mask.new_zeros((b, 1, size, size))
-        rgb[..., y0:y1, x0:x1], logits[..., y0:y1, x0:x1], mask[..., y0:y1, x0:x1] = inner.rgb, inner.mask_logits, inner.mask
+        rgb = texture.new_full((b, 3, size, size), -1.0, dtype=torch.float32)
+        logits = texture.new_full((b, 1, size, size), -30.0, dtype=torch.float32)
+        mask = texture.new_zeros((b, 1, size, size), dtype=torch.float32)
+        for i in range(b):
+            uv_all, mask_all = raster.uv[i : i + 1], raster.mask[i : i + 1]
+            rows, cols = mask_all.amax(dim=(0, 1, 3)).nonzero()[:, 0], mask_all.amax(dim=(0, 1, 2)).nonzero()[:, 0]
+            if not len(rows):  # no body in view: θ on the whole (empty) frame
+                rows = cols = torch.tensor([0, size - 1])
+            y0, x0 = (max(0, int(v.min()) - margin) // step * step for v in (rows, cols))
+            y1, x1 = (min(size, -(-(int(v.max()) + 1 + margin) // step) * step) for v in (rows, cols))
+            with no_autocast(texture.device):
+                uv, uv_mask = uv_all[..., y0:y1, x0:x1], mask_all[..., y0:y1, x0:x1]
+                rasterized = sample_texture(texture[i : i + 1].float() if texture.shape[0] == b else texture.float(), uv) * uv_mask
+            inner = self.renderer(rasterized, uv, uv_mask)
+            rgb[i : i + 1, :, y0:y1, x0:x1] = inner.rgb.float()
+            logits[i : i + 1, :, y0:y1, x0:x1] = inner.mask_logits.float()
+            mask[i : i + 1, :, y0:y1, x0:x1] = inner.mask.float()
         return RenderOutput(rgb=rgb, mask=mask, mask_logits=logits)
 
     def forward(

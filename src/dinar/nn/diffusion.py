@@ -144,8 +144,15 @@ def inpaint_latent(
     steps: int = 50,
     generator: torch.Generator | None = None,
     eta: float = 0.0,
+    start: Tensor | None = None,  # [B, 6, s, s] unscaled latent to start from (SDEdit), or None: pure noise
+    strength: float = 1.0,
 ) -> Tensor:
     """Sample the complete latent T_c from pure noise in ``steps`` denoising steps (paper 3.4, fig. 5c).
+
+    With ``start`` (SDEdit, Meng et al. 2022): the sampler begins at ``start`` noised to the step a fraction
+    ``strength`` of the way up the schedule and runs the last ``round(steps · strength)`` of the ``steps``
+    steps, so what ``start`` already has (a simple fill's colours) survives and the denoiser adds the rest;
+    ``strength`` = 1 draws the start away entirely, as pure noise does.
 
     ``scheduler`` is a DDPM (ancestral) or DDIM (``eta`` = 0: deterministic after the initial noise)
     scheduler from :func:`make_scheduler`; it is copied (with x̂_0 clipped to the model's
@@ -159,14 +166,22 @@ def inpaint_latent(
         scheduler = type(scheduler).from_config(scheduler.config, clip_sample=True, clip_sample_range=bound)
     else:
         scheduler = copy.deepcopy(scheduler)
+    if not 0.0 < strength <= 1.0:
+        raise ValueError(f"strength must be in (0, 1], got {strength}")
     scheduler.set_timesteps(steps, device=cond_latent.device)
     scale = model.latent_scale
     condition = make_condition(cond_latent, fill_mask, scale)
     noise_device = generator.device if generator is not None else cond_latent.device
     x = torch.randn(cond_latent.shape, generator=generator, device=noise_device, dtype=cond_latent.dtype)
-    x = x.to(cond_latent.device) * scheduler.init_noise_sigma
+    x = x.to(cond_latent.device)
+    timesteps = scheduler.timesteps
+    if start is None:
+        x = x * scheduler.init_noise_sigma
+    else:
+        timesteps = timesteps[steps - max(1, round(steps * strength)):]
+        x = scheduler.add_noise(start * scale, x, timesteps[:1])
     step_kwargs = {"eta": eta} if isinstance(scheduler, DDIMScheduler) else {}
-    for t in scheduler.timesteps:
+    for t in timesteps:
         eps = model(scheduler.scale_model_input(x, t), t.expand(x.shape[0]), condition).noise
         x = scheduler.step(eps, t, x, generator=generator, **step_kwargs).prev_sample
     return x / scale
@@ -181,14 +196,25 @@ def restore_latent_texture(
     steps: int = 50,
     generator: torch.Generator | None = None,
     eta: float = 0.0,
+    start: Tensor | None = None,  # [B, 21, S, S] a whole texture to start from (SDEdit), or None: pure noise
+    strength: float = 1.0,
+    residual: bool = False,
 ) -> Tensor:
     """``T_res = D_VQ(T_c)``, ``[B, 21, S, S]``: ``T_c^j = E_VQ(T^j)``, then M denoising steps conditioned
     on ``T_c^j ⊕ b(B_fill^j)`` (paper 3.4, fig. 5c); known texels are not put back here (eq. 6).
+    ``start``/``strength``: begin from ``E_VQ(start)`` noised part-way (:func:`inpaint_latent`).
+    ``residual`` (with ``start``): add back what the VQ loses of the start, ``start − D_VQ(E_VQ(start))``, so
+    T_res is the start plus the denoiser's change to it and the VQ's reconstruction error (a small VQ
+    washes a texture's colours out towards its training mean) does not reach the avatar.
     The one latent inpainting step: training's validation (:func:`inpaint_texture`) and the inference
     pipeline (:func:`dinar.pipeline.inpainting.restore_texture`) both call it."""
     fill = texture[:, FILL_CHANNEL : FILL_CHANNEL + 1]
-    latent = inpaint_latent(model, scheduler, encode_texture(vq, texture), fill, steps, generator, eta)
-    return decode_latent(vq, latent).float()
+    start_latent = None if start is None else encode_texture(vq, start)
+    latent = inpaint_latent(model, scheduler, encode_texture(vq, texture), fill, steps, generator, eta, start_latent, strength)
+    restored = decode_latent(vq, latent).float()
+    if start is not None and residual:
+        restored = restored + (start - decode_latent(vq, start_latent).float())
+    return restored
 
 
 @torch.no_grad()

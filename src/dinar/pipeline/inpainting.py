@@ -29,13 +29,20 @@ def restore_texture(
     texture: Tensor,  # [B, 21, S, S] T^j, the partial (or merged) texture
     steps: int = 25,
     seed: int = 0,
+    start: Tensor | None = None,  # [B, 21, S, S] a simple fill of ``texture`` to start from (SDEdit), or None
+    strength: float = 1.0,
+    residual: bool = False,
 ) -> Tensor:
     """T_res ``[B, 21, S, S]``: the whole texture as the VQ decoder gives it back after M = ``steps``
     DDIM steps (module docstring). Known texels are put back afterwards by eq. 6. A VQ of a coarser
     texture size (``hd``: 64² for a 256² T) works on T shrunk to its size and T_res is grown back
-    (:mod:`dinar.texture.resize`)."""
+    (:mod:`dinar.texture.resize`). With ``start``, sampling begins from its latent noised to ``strength``
+    (:func:`dinar.nn.diffusion.inpaint_latent`) instead of from pure noise."""
     generator = torch.Generator().manual_seed(seed)
-    coarse = shrink_texture(texture, vq.config.texture_size)
-    restored = restore_latent_texture(vq, inpainter, make_scheduler(schedule, "ddim"), coarse, steps, generator)
+    size = vq.config.texture_size
+    coarse = shrink_texture(texture, size)
+    begin = None if start is None else shrink_texture(start, size)
+    restored = restore_latent_texture(vq, inpainter, make_scheduler(schedule, "ddim"), coarse, steps, generator,
+                                      start=begin, strength=strength, residual=residual)
     return grow_texture(restored, texture.shape[-1])
 

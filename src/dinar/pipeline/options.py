@@ -48,6 +48,17 @@ class PipelineOptions(ConfigMixin):
     ``nearest`` (nearest known texel on the body) (:mod:`dinar.texture.fills`)."""
     diffusion_steps: int = 25
     """M, DDIM steps (25 is where the tiny benchmark's quality levelled off)."""
+    diffusion_start: str | None = "mean"
+    """None: the sampler starts from pure noise (the paper). A simple fill (``mean``, ``mirror``, ``nearest``):
+    it starts from that fill's latent noised to ``diffusion_strength`` (SDEdit; 1 is as good as pure noise),
+    and ``diffusion_residual`` measures the VQ's loss against it (:func:`dinar.nn.diffusion.inpaint_latent`)."""
+    diffusion_strength: float = 1.0
+    """How far up the noise schedule a ``diffusion_start`` is noised, in (0, 1]; 1: from pure noise."""
+    diffusion_residual: bool = True
+    """With a ``diffusion_start``: T_res = start + D(z) − D(E(start)), the start plus the denoiser's change to
+    it, so the VQ's own reconstruction error is not inpainted (:func:`dinar.nn.diffusion.restore_latent_texture`).
+    The shipped VQ (64², 1000 steps) washes every texture towards a brown skin colour; without this the
+    back of every avatar came out brown (README, "The back")."""
     color_adjust: bool = True
     """Fit T_rgb·α + β of the restored texture to the photos before blending [eq. 7]."""
     color_adjust_steps: int = 32
@@ -75,6 +86,10 @@ class PipelineOptions(ConfigMixin):
         for name in ("rgb_tuning_steps", "color_adjust_steps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.diffusion_start is not None and self.diffusion_start not in FILLS:
+            raise ValueError(f"diffusion_start must be None or one of {FILLS}, got {self.diffusion_start!r}")
+        if not 0.0 < self.diffusion_strength <= 1.0:
+            raise ValueError(f"diffusion_strength must be in (0, 1], got {self.diffusion_strength}")
         if self.diffusion_steps < 1:
             raise ValueError(f"diffusion_steps must be >= 1, got {self.diffusion_steps}")
         if self.tau <= 0:

@@ -186,7 +186,10 @@ class AvatarPipeline:
                 # 4. VQ encode → diffusion inpainting → VQ decode [3.3, 3.4].
                 with self._step("inpainting", bar):
                     if options.fill == "diffusion":
-                        restored = restore_texture(self.vq, self.inpainter, self.schedule, known, options.diffusion_steps, options.seed)
+                        start = None if options.diffusion_start is None else fill_texture(
+                            known, filled, self.texel_surface(), options.diffusion_start)
+                        restored = restore_texture(self.vq, self.inpainter, self.schedule, known, options.diffusion_steps,
+                                                   options.seed, start, options.diffusion_strength, options.diffusion_residual)
                     else:  # a simple fill in its place, everything else the same (the baselines of dinar.texture.fills)
                         restored = fill_texture(known, filled, self.texel_surface(), options.fill)
 

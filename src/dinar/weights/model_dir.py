@@ -1,11 +1,13 @@
-"""Model folders and the shipped default model (``tiny`` weights of all three stages, installed with the package).
+"""Model folders and the shipped models (``hd``, the default, and ``tiny``: weights of all three stages,
+installed with the package).
 
 A model folder holds ``stage1/`` (``model.safetensors``, ``config.json``, the ``atlas.safetensors`` it
 was trained with, optionally ``discriminator/``), ``vq/`` and ``diffusion/`` (each ``model.safetensors``
 + ``config.json``), as the ``dinar train …`` commands export them (:mod:`dinar.weights.networks`),
 plus ``manifest.json`` with the SHA-256 of every file. The
-shipped folder (``dinar/weights/tiny``) is made by ``recipes/tiny.sh``; :func:`default_model_dir`
-checks its hashes before anything reads it, so a truncated or swapped file is refused, not loaded.
+shipped folders are made by recipes: ``dinar/weights/tiny`` (128² renders) by ``recipes/tiny.sh`` and
+``dinar/weights/hd`` (512² renders, the default) by ``recipes/hd.sh`` from it; :func:`default_model_dir`
+checks their hashes before anything reads it, so a truncated or swapped file is refused, not loaded.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from dinar.utils import atomic_path
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_FORMAT = "dinar-model-dir/1"
-DEFAULT_PRESET = "tiny"
+DEFAULT_PRESET = "hd"
+"""The shipped model every command uses without ``--checkpoint``: 512² renders (``recipes/hd.sh``)."""
 MODEL_FILES = ("stage1/model.safetensors", "stage1/config.json", "stage1/atlas.safetensors", "vq/model.safetensors",
                "vq/config.json", "diffusion/model.safetensors", "diffusion/config.json")
 """Files a model folder must have (``stage1/discriminator/`` is optional)."""
@@ -32,7 +35,7 @@ class ModelDirError(ValueError):
 
 def shipped_dir(preset: str = DEFAULT_PRESET) -> Path:
     """Where the package keeps the shipped weights of ``preset`` (may not exist in a source checkout
-    before ``recipes/tiny.sh`` has run)."""
+    before its recipe has run)."""
     return Path(__file__).resolve().parent / preset
 
 
@@ -89,7 +92,7 @@ def default_model_dir(preset: str = DEFAULT_PRESET, verify: bool = True) -> Path
     if not (path / MANIFEST_FILE).is_file():
         raise ModelDirError(
             f"{path}: this installation has no shipped {preset!r} weights; pass --checkpoint MODEL_DIR "
-            "(train one with recipes/tiny.sh)"
+            f"(train one with recipes/{preset}.sh)"
         )
     if verify:
         verify_model_dir(path)
