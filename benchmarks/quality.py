@@ -12,7 +12,9 @@ avatars are also made with each simple fill in place of the diffusion (:mod:`din
 
 Usage: python benchmarks/quality.py [--checkpoint MODEL_DIR] [--people 24] [--views 8] [--size 512]
        [--seed 77] [--data DIR] [--report DIR] [--device auto] [--diffusion-steps M] [--rgb-tuning-steps N]
-       [--color-adjust-steps N] [--rgb-tuning-loss paper|l2] [--no-fills]
+       [--color-adjust-steps N] [--rgb-tuning-loss paper|l2] [--no-fills] [--sheet PATH]
+       [--diffusion-start noise|mean|mirror|nearest] [--diffusion-strength S] [--diffusion-residual on|off]
+       [--diffusion-generated on|off]
 The last line printed is JSON: {"bench": "quality", "size": ..., "front_psnr": ..., "front_lpips": ...,
 "front_dists": ..., "back_psnr": ..., "back_lpips": ..., "back_dists": ..., "back_kid": ...,
 "back_lpips_best_fill": ..., "back_dists_best_fill": ..., "back_kid_best_fill": ..., "best_fill": {...},
@@ -77,7 +79,7 @@ def _best_fill(summary: dict, metric: str) -> tuple[float | None, str | None]:
 
 def back_sheet(report: Path, data: Path, path: Path, people: int) -> Path:
     """A JPEG or PNG of the back views of the first ``people`` people: front input | true back | each simple
-    fill | the diffusion (the full method), one row per person, 256² cells."""
+    fill | the diffusion (the full method), one row per person, cells at the render size (512² for ``hd``)."""
     import numpy as np
 
     from dinar.data.layout import read_rgb, write_png
@@ -132,6 +134,8 @@ def main() -> int:
     parser.add_argument("--diffusion-strength", type=float, default=None, help="noise level of a fill start, (0, 1]")
     parser.add_argument("--diffusion-residual", choices=("on", "off"), default=None,
                         help="add back the VQ's reconstruction error of the start (default: the pipeline's)")
+    parser.add_argument("--diffusion-generated", choices=("on", "off"), default=None,
+                        help="take T_gen of the unseen texels from the diffusion too (default: the pipeline's, off)")
     args = parser.parse_args()
 
     cfg = SynthConfig(people=args.people, poses=1, views=args.views, size=args.size, seed=args.seed)
@@ -145,7 +149,9 @@ def main() -> int:
         options = dataclasses.replace(options, diffusion_start=None if args.diffusion_start == "noise" else args.diffusion_start)
     if args.diffusion_residual is not None:
         options = dataclasses.replace(options, diffusion_residual=args.diffusion_residual == "on")
-    steps["diffusion_start"] = steps["diffusion_residual"] = None
+    if args.diffusion_generated is not None:
+        options = dataclasses.replace(options, diffusion_generated=args.diffusion_generated == "on")
+    steps["diffusion_start"] = steps["diffusion_residual"] = steps["diffusion_generated"] = None
     with tempfile.TemporaryDirectory() as tmp:
         report = args.report or Path(tmp) / "report"
         config = EvalConfig(data_dir=data, output_dir=report, split=None, checkpoint=args.checkpoint, device=args.device,

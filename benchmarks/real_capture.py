@@ -16,10 +16,12 @@ real frame on the person's region (union of the real and rendered person masks, 
 more than 90 degrees around the body from the input's. Views that were inputs are marked and left out of the means.
 
 Usage: python benchmarks/real_capture.py [--frame 5] [--input cam_03] [--extra CAM] [--checkpoint MODEL_DIR]
-       [--data DIR] [--report DIR] [--sheet docs/real_capture.jpg] [--rgb-tuning-loss l2|paper] [--device auto]
+       [--data DIR] [--report DIR] [--sheet docs/real_capture.jpg] [--rgb-tuning-loss l2|paper] [--device auto] [--fills]
 Prints the per-view table; the last line is JSON: {"bench": "real_capture", "front_view_lpips", "front_view_psnr",
 "back_view_lpips", "back_view_psnr", "back_view_dists", "multi_shot_back_lpips", "multi_shot_back_psnr",
-"multi_shot_back_dists", "front_only_heldout_back_lpips", ... "seconds_import", "seconds_eval"}. The sheet: a row
+"multi_shot_back_dists", "front_only_heldout_back_lpips", ... "seconds_import", "seconds_eval"}; with ``--fills``
+also ``back_view_lpips_best_fill``, ``back_view_dists_best_fill`` and ``best_fill`` (the same front-only avatar with
+each simple fill of :mod:`dinar.texture.fills` in place of the diffusion, the best on each metric). The sheet: a row
 per input set: the input(s) | for each other view: the real frame | ours.
 """
 
@@ -42,7 +44,7 @@ from PIL import Image, ImageDraw
 from dinar.eval.metrics import composite, psnr
 from dinar.eval.multishot import MultiShotPredictor
 from dinar.eval.runner import evaluate, person_result_path
-from dinar.eval.settings import FULL, EvalConfig
+from dinar.eval.settings import FILL_SETTINGS, FULL, EvalConfig
 from dinar.paths import dinar_cache_dir
 from dinar.pipeline.options import PipelineOptions
 
@@ -96,6 +98,18 @@ def run_eval(data: Path, out: Path, frame: int, input_view: int, extra: tuple[st
     records = json.loads(person_result_path(out, person.person_id, FULL).read_text())["views"]
     overlap = overlap_scores(person, renders)
     return [{**r, **overlap[r["stem"]]} for r in records], predictor
+
+
+def fill_records(data: Path, out: Path, frame: int, input_view: int, options: PipelineOptions,
+                 args: argparse.Namespace) -> dict[str, list[dict]]:
+    """Per-view records of the front-only avatar made with each simple fill (``dinar eval``'s fill rows, in the report
+    ``out`` of the full method, whose avatar is reused): fill kind → records."""
+    predictor = RecordingPredictor((), args.checkpoint, options, args.device, image_size=args.size)
+    config = EvalConfig(data_dir=data, output_dir=out, split="test", checkpoint=args.checkpoint, input_pose=frame, input_view=input_view,
+                        device=args.device, options=options, metrics=METRICS, progress=sys.stderr.isatty(), image_size=args.size,
+                        fills=True)
+    person = evaluate(config, predictor=predictor).summary["people"][0]
+    return {s.fill: json.loads(person_result_path(out, person, s).read_text())["views"] for s in FILL_SETTINGS}
 
 
 def overlap_scores(person, renders) -> dict[str, dict[str, float]]:
@@ -167,6 +181,19 @@ def print_table(one: list[dict], multi: list[dict], cameras: dict[str, str], inp
               f"| {m['dists']:.4f} |")
 
 
+def print_fills(backs: list[dict], fills: dict[str, list[dict]], cameras: dict[str, str]) -> None:
+    """The back views of the front-only avatar: the diffusion (the full method) against each simple fill."""
+    rows = [("diffusion (ours)", backs), *((f"{kind} fill", records) for kind, records in fills.items())]
+    stems = [r["stem"] for r in backs]
+    print("\nback views of the front-only avatar: LPIPS / DISTS per camera and their mean")
+    print("| unseen texels filled by | " + " | ".join(cameras[s] for s in stems) + " | mean LPIPS | mean DISTS |")
+    print("| --- |" + " --- |" * (len(stems) + 2))
+    for label, records in rows:
+        by = {r["stem"]: r for r in records}
+        cells = [f"{by[s]['lpips_alex']:.4f} / {by[s]['dists']:.4f}" for s in stems]
+        print(f"| {label} | " + " | ".join(cells) + f" | {_mean(records, 'lpips_alex'):.4f} | {_mean(records, 'dists'):.4f} |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frame", type=int, default=5, help="time instant (frame index 0..10) of the trial (default 5)")
@@ -181,6 +208,8 @@ def main() -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--size", type=int, default=None,
                         help="score at this size (default: the model's); a model that renders smaller is upsampled to it")
+    parser.add_argument("--fills", action="store_true",
+                        help="also make the front-only avatar with each simple fill in place of the diffusion and compare the backs")
     args = parser.parse_args()
 
     data = args.data or dinar_cache_dir() / "benchmarks" / f"real_capture_f{args.frame}_{args.preset}"
@@ -207,6 +236,10 @@ def main() -> int:
             return 2
         extra = args.extra or camera_of[backs[0]["stem"]]
         multi, multi_pred = run_eval(data, report / "multi_shot", args.frame, views[args.input], (extra,), options, args)
+        fills = {}
+        if args.fills:  # the same front-only avatar with each simple fill in place of the diffusion (the full row is reused)
+            fills = {kind: [r for r in records if abs(r["azimuth_offset"]) > BACK_DEG]
+                     for kind, records in fill_records(data, report / "front_only", args.frame, views[args.input], options, args).items()}
     seconds_eval = time.perf_counter() - start
 
     print(f"\nreal capture, frame {args.frame}: avatar from {args.input} (front only) and from {args.input} + {extra} "
@@ -247,6 +280,14 @@ def main() -> int:
         "seconds_import": round(seconds_import, 1),
         "seconds_eval": round(seconds_eval, 1),
     }
+    if fills:
+        print_fills(backs, fills, camera_of)
+        for key in ("lpips_alex", "dists"):
+            name = key.split("_")[0]
+            values = {kind: _mean(records, key) for kind, records in fills.items()}
+            best = min(values, key=lambda k: values[k])
+            line[f"back_view_{name}_best_fill"] = values[best]
+            line.setdefault("best_fill", {})[name] = best
     others = [r["stem"] for r in sorted(one, key=lambda r: abs(r["azimuth_offset"])) if r["kind"] != "same"]
     extra_image = next(t.rgb for t in multi_pred.last[0].targets if camera_of[t.stem] == extra)  # the real frame, as given
     write_sheet(args.sheet, [(f"front only: {args.input}", [one_pred.last[0].input_image], one_pred),

@@ -236,3 +236,29 @@ def test_residual_adds_back_what_the_vq_loses_of_the_start():
     lost = start - decode_latent(vq, encode_texture(vq, start))
     assert (plain - res).abs().max() > 0.1  # a random VQ loses much of a random texture
     assert torch.allclose(res, plain + lost, atol=1e-5)
+
+
+def test_restore_texture_adds_the_change_at_full_size_and_can_keep_the_generated_channels():
+    """At a texture twice the VQ's size: T_res = start + grow(D(z) − D(E(shrink(start)))), so what the start has
+    beyond the VQ's size survives; ``keep_generated`` leaves T_gen as the input texture has it."""
+    from dinar.pipeline.inpainting import restore_texture
+    from dinar.texture.resize import grow_texture, shrink_texture
+
+    torch.manual_seed(0)
+    vq = TextureVQModel(TINY.vq).eval()
+    model = LatentInpainter(TINY.unet).eval()
+    T, start = torch.rand(1, 21, 128, 128) * 2 - 1, torch.rand(1, 21, 128, 128) * 2 - 1
+    T[:, 20:] = (T[:, 20:] > 0).float()  # a B_fill mask
+    start[:, 20:] = 1.0
+
+    def restore(**kw):
+        return restore_texture(vq, model, TINY.schedule, T, steps=3, seed=0, start=start, strength=0.5, **kw)
+
+    plain, res = restore(residual=False), restore(residual=True)  # plain = grow(D(z))
+    begin = shrink_texture(start, 64)
+    reconstruction = decode_latent(vq, encode_texture(vq, begin))  # D(E(shrink(start)))
+    assert torch.allclose(res, start + plain - grow_texture(reconstruction, 128), atol=1e-5)  # bilinear growing is linear
+    assert (res - plain).abs().max() > 0.1
+    kept = restore(residual=True, keep_generated=True)
+    assert torch.equal(kept[:, :16], T[:, :16])
+    assert torch.allclose(kept[:, 16:], res[:, 16:])

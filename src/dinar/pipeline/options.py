@@ -59,6 +59,11 @@ class PipelineOptions(ConfigMixin):
     it, so the VQ's own reconstruction error is not inpainted (:func:`dinar.nn.diffusion.restore_latent_texture`).
     The shipped VQ (64², 1000 steps) washes every texture towards a brown skin colour; without this the
     back of every avatar came out brown (README, "The back")."""
+    diffusion_generated: bool = False
+    """Take T_gen of the unseen texels from the VQ decoder too (the paper: T_res replaces every channel). False: the
+    diffusion restores T_rgb and T_gen stays as the stage-1 generator G made it from the photo, as with the simple
+    fills; on the held-out people this lowered back LPIPS, DISTS and KID (README, "The back"). Textures without
+    RGB channels (``neural``) always take T_gen from the diffusion: it is all they have."""
     color_adjust: bool = True
     """Fit T_rgb·α + β of the restored texture to the photos before blending [eq. 7]."""
     color_adjust_steps: int = 32

@@ -189,7 +189,8 @@ class AvatarPipeline:
                         start = None if options.diffusion_start is None else fill_texture(
                             known, filled, self.texel_surface(), options.diffusion_start)
                         restored = restore_texture(self.vq, self.inpainter, self.schedule, known, options.diffusion_steps,
-                                                   options.seed, start, options.diffusion_strength, options.diffusion_residual)
+                                                   options.seed, start, options.diffusion_strength, options.diffusion_residual,
+                                                   keep_generated=has_rgb and not options.diffusion_generated)
                     else:  # a simple fill in its place, everything else the same (the baselines of dinar.texture.fills)
                         restored = fill_texture(known, filled, self.texel_surface(), options.fill)
 
