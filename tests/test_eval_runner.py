@@ -277,3 +277,19 @@ def test_part_colour_error_by_hand():
     assert part_color_error(pred, gt, region, parts, min_pixels=4).item() == pytest.approx((0.2 / 3 + 0) / 2)
     region[0, 0, :, :4] = 0  # part 0 outside the region: only part 1 counts
     assert part_color_error(pred, gt, region, parts, min_pixels=4).item() == pytest.approx(0.0)
+
+
+def test_fill_rows_are_keyed_without_the_diffusion(model_dir, body):  # noqa: F811
+    """A simple-fill row uses neither the VQ/diffusion weights nor the sampler's settings, so neither is in its cache
+    key (a retrained inpainter or another sampler setting reuses the fill rows); the full row keeps both."""
+    from dinar.eval.predictors import PipelinePredictor
+    from dinar.eval.settings import FULL
+    from dinar.pipeline.options import PipelineOptions
+
+    predictor = PipelinePredictor(model_dir, device="cpu", body=body)
+    other = PipelinePredictor(model_dir, options=PipelineOptions(diffusion_steps=7), device="cpu", body=body)
+    fill, full = predictor.fingerprint(FILL_SETTINGS[0]), predictor.fingerprint(FULL)
+    assert not any(k.startswith(("vq/", "diffusion/")) for k in fill["files"])
+    assert not any(k.startswith("diffusion_") for k in fill["options"])
+    assert any(k.startswith(("vq/", "diffusion/")) for k in full["files"]) and "diffusion_steps" in full["options"]
+    assert other.fingerprint(FILL_SETTINGS[0]) == fill and other.fingerprint(FULL) != full

@@ -131,10 +131,9 @@ class PipelinePredictor:
     def fingerprint(self, setting: Setting) -> dict[str, Any]:
         options = setting.options(self.options)
         files = dict(self.fingerprints[setting.checkpoint])
-        if not setting.inpainting:  # vq / diffusion weights are not used
-            files = {k: v for k, v in files.items() if not k.startswith(("vq/", "diffusion/"))}
         doc = options.to_dict()
-        if not setting.inpainting or options.fill != "diffusion":  # the sampler's settings do not matter
+        if not (setting.inpainting and options.fill == "diffusion"):  # no diffusion: its weights and settings do not matter
+            files = {k: v for k, v in files.items() if not k.startswith(("vq/", "diffusion/"))}
             doc = {k: v for k, v in doc.items() if not k.startswith("diffusion_")}
         return {"files": files, "options": doc}
 

@@ -56,7 +56,8 @@ class PipelineOptions(ConfigMixin):
     """How far up the noise schedule a ``diffusion_start`` is noised, in (0, 1]; 1: from pure noise."""
     diffusion_residual: bool = True
     """With a ``diffusion_start``: T_res = start + D(z) − D(E(start)), the start plus the denoiser's change to
-    it, so the VQ's own reconstruction error is not inpainted (:func:`dinar.nn.diffusion.restore_latent_texture`).
+    it (made at the VQ's size, added at the texture's), so the VQ's own reconstruction error is not inpainted
+    (:func:`dinar.pipeline.inpainting.restore_texture`).
     The shipped VQ (64², 1000 steps) washes every texture towards a brown skin colour; without this the
     back of every avatar came out brown (README, "The back")."""
     diffusion_generated: bool = False
