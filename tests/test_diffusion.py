@@ -195,6 +195,7 @@ def test_a_few_training_steps_lower_the_denoising_loss():
 def test_train_diffusion_runs_with_a_trained_vq_and_reports(tmp_path):
     from test_vq import write_fake_texture_folder
 
+    from dinar.digests import state_digest
     from dinar.train.checkpoints import load_checkpoint_dict
     from dinar.train.diffusion import (
         DIFFUSION_TRAIN_PRESETS,
@@ -202,6 +203,7 @@ def test_train_diffusion_runs_with_a_trained_vq_and_reports(tmp_path):
         train_diffusion,
     )
     from dinar.train.vq import VQ_TRAIN_PRESETS, train_vq
+    from dinar.weights.format import WeightsError
     from dinar.weights.networks import load_inpainter, load_vq
 
     root = write_fake_texture_folder(tmp_path / "tex")
@@ -218,6 +220,13 @@ def test_train_diffusion_runs_with_a_trained_vq_and_reports(tmp_path):
     assert info["stage"] == "diffusion" and info["data"]["vq"].endswith("vq")
     report = inpainting_report(load_vq(vq_run), model, schedule, root, "val", steps=2)
     assert set(report["psnr_unknown_rgb"]) == {"inpainted", "zeros", "mean_colour"} and report["people"] == 1
+    # the export names its VQ by state digest (not by a path of the training machine); another VQ is refused
+    doc = json.loads((run / "config.json").read_text())
+    assert "vq_run" not in doc and doc["vq_state_sha256"] == state_digest(load_vq(vq_run).state_dict())
+    load_inpainter(run, vq=load_vq(vq_run))
+    other = TextureVQModel(TINY.vq)
+    with pytest.raises(WeightsError, match="another VQ"):
+        load_inpainter(run, vq=other)
 
 
 def test_residual_adds_back_what_the_vq_loses_of_the_start():

@@ -226,6 +226,24 @@ def test_train_vq_runs_writes_safetensors_and_resumes(tmp_path):
     assert set(report["errors_all_texels"]) == {"gen", "rgb", "masks"} and report["codebook"]["total"] == 512
 
 
+def test_vq_group_weights_reach_the_loss_and_the_run_record(tmp_path):
+    from dinar.losses.vq import reconstruction_loss
+    from dinar.nn.config_stage23 import VQLossConfig
+    from dinar.train.vq import VQ_TRAIN_PRESETS, train_vq
+
+    target = torch.zeros(1, 21, 2, 2)
+    pred = target.clone()
+    pred[:, 16:19] = 0.5  # RGB off by 0.5: l1 0.5 + l2 0.25 per texel
+    pred[:, :16] = 1.0  # T_gen off by 1: 1 + 1
+    total, terms = reconstruction_loss(pred, target, VQLossConfig(group_weights=(1.0, 10.0, 1.0)))
+    assert terms["rgb"].item() == pytest.approx(0.75) and terms["gen"].item() == pytest.approx(2.0)
+    assert total.item() == pytest.approx(2.0 + 10 * 0.75)
+    root = write_fake_texture_folder(tmp_path / "tex")
+    train = dataclasses.replace(VQ_TRAIN_PRESETS["tiny"], steps=1, batch_size=2, val_every=1, checkpoint_every=1)
+    run = train_vq(root, tmp_path / "run", "tiny", train, device="cpu", progress=False, group_weights=(1.0, 10.0, 1.0))
+    assert json.loads((run / "run.json").read_text())["model"]["vq_loss"]["group_weights"] == [1.0, 10.0, 1.0]
+
+
 def write_fake_texture_folder(root, people: int = 3, views: int = 2, size: int = 64):
     """A texture folder in the dinar-textures/1 format from smooth random textures (no body, no renders)."""
     from dinar.train.textures import (
@@ -283,7 +301,8 @@ def test_command_line_options_parse_into_training_settings(tmp_path):
     add_train_vq_arguments(vq)
     args = vq.parse_args(["--textures", "T", "--out", "R", "--steps", "5", "--lr", "1e-3", "--workers", "0"])
     assert args.preset == "tiny" and not args.resume
-    assert train_overrides(args) == {"steps": 5, "lr": 1e-3, "num_workers": 0}
+    assert train_overrides(args) == {"steps": 5, "lr": 1e-3, "num_workers": 0} and args.group_weights is None
+    assert vq.parse_args(["--textures", "T", "--out", "R", "--group-weights", "1", "10", "1"]).group_weights == [1.0, 10.0, 1.0]
     dm = argparse.ArgumentParser()
     add_train_diffusion_arguments(dm)
     args = dm.parse_args(["--textures", "T", "--vq", "V", "--out", "R", "--preset", "small", "--views", "front"])

@@ -96,7 +96,7 @@ def load_models(model_dir: str | Path, device: torch.device, body=None) -> Pipel
         raise FileNotFoundError(f"{missing}: missing (a model folder has both {VQ_DIR}/ and {DIFFUSION_DIR}/, or neither)")
     if vq_path is not None:
         vq = load_vq(vq_path, device)
-        inpainter, schedule = load_inpainter(dm_path, device)
+        inpainter, schedule = load_inpainter(dm_path, device, vq=vq)
     check_compatible(stage1, vq, inpainter)
     return PipelineModels(stage1, identity, vq, inpainter, schedule, discriminator, background)
 
@@ -115,5 +115,5 @@ def save_models(
     save_stage1(stage1, model_dir / STAGE1_DIR, discriminator=discriminator)
     if vq is not None:
         save_vq(vq, model_dir / VQ_DIR)
-        save_inpainter(inpainter, schedule or NoiseScheduleConfig(), model_dir / DIFFUSION_DIR)
+        save_inpainter(inpainter, schedule or NoiseScheduleConfig(), model_dir / DIFFUSION_DIR, vq=vq)
     return model_dir

@@ -22,6 +22,7 @@ the stage-1 renderer and lives with the stage-1 training.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass
@@ -205,9 +206,14 @@ def train_vq(
     devices: int = 1,
     precision: str = "32-true",
     progress: bool = True,
+    group_weights: tuple[float, float, float] | None = None,
 ) -> Path:
-    """Train the texture VQGAN of ``preset`` on a texture folder; returns the run folder (module docstring)."""
+    """Train the texture VQGAN of ``preset`` on a texture folder; returns the run folder (module docstring).
+    ``group_weights`` replaces the preset's reconstruction multipliers of T_gen / T_rgb / masks
+    (:class:`~dinar.nn.config_stage23.VQLossConfig`); the run records it with the model config."""
     config = stage23_preset(preset)
+    if group_weights is not None:
+        config = dataclasses.replace(config, vq_loss=dataclasses.replace(config.vq_loss, group_weights=tuple(group_weights)))
     train = train or VQ_TRAIN_PRESETS[preset]
     index = TextureIndex.read(textures)
     if index.texture_size != config.texture_size:

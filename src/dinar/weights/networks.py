@@ -51,6 +51,8 @@ ATLAS_FILE = "atlas.safetensors"
 ATLAS_FORMAT = "dinar-atlas/1"
 DISCRIMINATOR_DIR = "discriminator"
 STAGE1_DIR = "stage1"
+VQ_STATE_KEY = "vq_state_sha256"
+"""Key of an inpainter's config.json: the state digest of the VQ in whose latent it was trained."""
 
 
 # -- the UV atlas a stage-1 model was trained with ----------------------------------------------------
@@ -197,18 +199,28 @@ def load_vq(directory: str | Path, device: str | torch.device = "cpu") -> torch.
     return model.to(device).eval()
 
 
-def save_inpainter(model: torch.nn.Module, schedule: Any, directory: str | Path, extra: Mapping[str, Any] | None = None) -> Path:
-    """The latent inpainter (:class:`~dinar.nn.diffusion.LatentInpainter`) with its noise schedule."""
+def save_inpainter(model: torch.nn.Module, schedule: Any, directory: str | Path, extra: Mapping[str, Any] | None = None,
+                   vq: torch.nn.Module | None = None) -> Path:
+    """The latent inpainter (:class:`~dinar.nn.diffusion.LatentInpainter`) with its noise schedule; with
+    ``vq``, the state digest of the VQ it works in (:data:`VQ_STATE_KEY`), which loading checks."""
+    pairing = {VQ_STATE_KEY: state_digest(vq.state_dict())} if vq is not None else {}
     return save_network(directory, model.state_dict(), model.config.to_dict(), INPAINTER_KIND,
-                        {"schedule": schedule.to_dict(), **(extra or {})})
+                        {"schedule": schedule.to_dict(), **(extra or {}), **pairing})
 
 
-def load_inpainter(directory: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, Any]:
-    """``(inpainter in eval mode, NoiseScheduleConfig)`` of a folder (or its ``model.safetensors``)."""
+def load_inpainter(directory: str | Path, device: str | torch.device = "cpu",
+                   vq: torch.nn.Module | None = None) -> tuple[torch.nn.Module, Any]:
+    """``(inpainter in eval mode, NoiseScheduleConfig)`` of a folder (or its ``model.safetensors``). With
+    ``vq``: raises :class:`WeightsError` when the inpainter records another VQ (its latents would mean
+    something else); folders that record none are trusted."""
     from dinar.nn.config_stage23 import NoiseScheduleConfig, UNetConfig
     from dinar.nn.diffusion import LatentInpainter
 
     state, config, doc = load_network(directory, INPAINTER_KIND, device)
+    expected = doc.get(VQ_STATE_KEY)
+    if vq is not None and expected and expected != state_digest(vq.state_dict()):
+        raise WeightsError(f"{network_dir(directory)}: this inpainter was trained in the latent of another VQ "
+                           f"(state {expected[:12]}); put it beside the vq/ it was trained with")
     model = LatentInpainter(UNetConfig.from_dict(config))
     model.load_state_dict(state)
     return model.to(device).eval(), NoiseScheduleConfig.from_dict(doc["schedule"])
