@@ -303,6 +303,9 @@ def test_command_line_options_parse_into_training_settings(tmp_path):
     assert args.preset == "tiny" and not args.resume
     assert train_overrides(args) == {"steps": 5, "lr": 1e-3, "num_workers": 0} and args.group_weights is None
     assert vq.parse_args(["--textures", "T", "--out", "R", "--group-weights", "1", "10", "1"]).group_weights == [1.0, 10.0, 1.0]
+    for bad in ("-1", "nan", "inf"):
+        with pytest.raises(SystemExit):  # argparse: one line, exit 2
+            vq.parse_args(["--textures", "T", "--out", "R", "--group-weights", "1", bad, "1"])
     dm = argparse.ArgumentParser()
     add_train_diffusion_arguments(dm)
     args = dm.parse_args(["--textures", "T", "--vq", "V", "--out", "R", "--preset", "small", "--views", "front"])

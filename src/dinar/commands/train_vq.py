@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
+from dinar.commands.options import bounded_float
 from dinar.commands.train_stages import add_train_common_arguments, train_overrides
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``dinar train vq``."""
     add_train_common_arguments(parser)
-    parser.add_argument("--group-weights", type=float, nargs=3, metavar=("GEN", "RGB", "MASKS"),
+    parser.add_argument("--group-weights", type=bounded_float(0.0, math.inf), nargs=3, metavar=("GEN", "RGB", "MASKS"),
                         help="reconstruction-loss multipliers of the T_gen / T_rgb / mask channel groups "
                              "(default: the preset's, 1 1 1); a larger RGB weight makes the latent keep the photo's colours")
 
@@ -20,7 +22,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """``dinar train vq``: train the texture VQGAN, then print the held-out report as JSON."""
     import dataclasses
-    import math
 
     from dinar.train.vq import VQ_TRAIN_PRESETS, train_vq_and_report
     from dinar.weights.format import WEIGHTS_FILE
@@ -29,8 +30,8 @@ def run(args: argparse.Namespace) -> int:
     if train.steps < 1 or train.batch_size < 1:
         raise ValueError("--steps and --batch-size must be at least 1")
     weights = args.group_weights
-    if weights is not None and (min(weights) < 0 or max(weights) <= 0 or not all(math.isfinite(w) for w in weights)):
-        raise ValueError(f"--group-weights {' '.join(map(str, weights))}: give three finite weights >= 0, not all 0")
+    if weights is not None and max(weights) == 0:  # each is a finite number >= 0 (its argparse type)
+        raise ValueError("--group-weights 0 0 0: give at least one weight above 0")
     report = train_vq_and_report(args.textures, args.out, args.preset, train, resume=args.resume, device=args.device,
                                  devices=args.devices, precision=args.precision,
                                  group_weights=tuple(weights) if weights is not None else None)

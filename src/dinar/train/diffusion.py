@@ -35,7 +35,6 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from dinar.config import ConfigMixin
-from dinar.digests import state_digest
 from dinar.losses.diffusion import diffusion_loss
 from dinar.losses.vq import pooled_psnr
 from dinar.nn.config_stage23 import (
@@ -60,7 +59,7 @@ from dinar.train.textures import (
     split_with_people,
 )
 from dinar.train.trainer import TrainerSettings, make_trainer, prepare_run, write_report
-from dinar.weights.networks import VQ_STATE_KEY, load_inpainter, load_vq, save_inpainter
+from dinar.weights.networks import load_inpainter, load_vq, save_inpainter
 
 logger = logging.getLogger(__name__)
 
@@ -186,11 +185,10 @@ class DiffusionLightning(pl.LightningModule):
     validation textures are kept outside the module's state (they are not part of this run's weights)."""
 
     def __init__(self, config: Stage23Config, train: DiffusionTrainConfig, latent_scale: float = 1.0, latent_bound: float = 0.0,
-                 vq: TextureVQModel | None = None, val_textures: dict[str, Tensor] | None = None, vq_state: str = ""):
+                 vq: TextureVQModel | None = None, val_textures: dict[str, Tensor] | None = None):
         super().__init__()
         self.config = config
         self.train_config = train
-        self.vq_state = vq_state
         self.model = LatentInpainter(config.unet)
         self.model.latent_scale.fill_(latent_scale)
         self.model.latent_bound.fill_(latent_bound)
@@ -252,7 +250,7 @@ class DiffusionLightning(pl.LightningModule):
             self.logger.experiment.add_image("val/input_gt_inpainted", inpainting_grid(partial, merged, inpainted, covered).cpu(), self.global_step)
 
     def export_weights(self, run_dir: Path) -> None:
-        save_inpainter(self.ema.shadow, self.config.schedule, run_dir, {"step": self.global_step, **({VQ_STATE_KEY: self.vq_state} if self.vq_state else {})})
+        save_inpainter(self.ema.shadow, self.config.schedule, run_dir, {"step": self.global_step}, vq=self._aux["vq"])
 
 
 def _val_textures(textures: str | Path, split: str, n: int) -> dict[str, Tensor] | None:
@@ -303,8 +301,7 @@ def train_diffusion(
     latent_scale = float(1.0 / train_pairs.target.std().clamp_min(1e-6))
     latent_bound = float(train_pairs.target.abs().max()) * latent_scale
     logger.info("%d training pairs, latent scale %.4g, bound %.4g", len(train_pairs), latent_scale, latent_bound)
-    module = DiffusionLightning(config, train, latent_scale, latent_bound, vq=vq, val_textures=_val_textures(textures, val_split, train.val_samples),
-                                vq_state=state_digest(vq.state_dict()))
+    module = DiffusionLightning(config, train, latent_scale, latent_bound, vq=vq, val_textures=_val_textures(textures, val_split, train.val_samples))
     train_loader = DataLoader(train_pairs, batch_size=train.batch_size, shuffle=True, drop_last=len(train_pairs) >= train.batch_size,
                               num_workers=train.num_workers)
     val_loader = DataLoader(val_pairs, batch_size=train.batch_size, shuffle=False)
