@@ -45,6 +45,11 @@ BACK_METRICS = {"lpips": "lpips_alex", "dists": "dists", "kid": "kid", "part_col
 """Back-view metrics compared with the simple fills: JSON name -> the report's metric key."""
 
 
+def default_test_folder(cfg: SynthConfig) -> Path:
+    """Where the test set of ``cfg`` is cached by default (under ``$DINAR_CACHE_DIR/benchmarks``)."""
+    return dinar_cache_dir() / "benchmarks" / f"quality_s{cfg.seed}_p{cfg.people}_v{cfg.views}_{cfg.size}"
+
+
 def test_set(folder: Path, cfg: SynthConfig) -> Path:
     """The synthetic test set of ``cfg`` in ``folder``: reused when its marker says it was made with ``cfg``."""
     marker = folder / MARKER
@@ -139,7 +144,7 @@ def main() -> int:
     args = parser.parse_args()
 
     cfg = SynthConfig(people=args.people, poses=1, views=args.views, size=args.size, seed=args.seed)
-    data = args.data or dinar_cache_dir() / "benchmarks" / f"quality_s{cfg.seed}_p{cfg.people}_v{cfg.views}_{cfg.size}"
+    data = args.data or default_test_folder(cfg)
     test_set(data, cfg)
     steps = {"diffusion_steps": args.diffusion_steps, "rgb_tuning_steps": args.rgb_tuning_steps,
              "color_adjust_steps": args.color_adjust_steps, "rgb_tuning_loss": args.rgb_tuning_loss,

@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from dinar.commands.train_stages import STAGE23_PRESET_NAMES
 from dinar.losses.vq import (
     adaptive_weight,
     codebook_usage,
@@ -28,7 +29,8 @@ from dinar.nn.vq import (
     encode_texture,
 )
 from dinar.train.checkpoints import load_checkpoint_dict, save_checkpoint_dict
-from dinar.train.vq import restart_dead_codes
+from dinar.train.diffusion import DIFFUSION_TRAIN_PRESETS
+from dinar.train.vq import VQ_TRAIN_PRESETS, restart_dead_codes
 
 TINY = stage23_preset("tiny")
 
@@ -57,6 +59,8 @@ def test_presets_follow_the_paper_and_round_trip_json():
     assert STAGE23_PRESETS["small"].vq.latent_size == 32 and TINY.vq.latent_size == 16
     for cfg in STAGE23_PRESETS.values():
         assert Stage23Config.from_json(cfg.to_json()) == cfg
+    assert STAGE23_PRESET_NAMES == tuple(STAGE23_PRESETS)  # the command line's choices, written out
+    assert set(VQ_TRAIN_PRESETS) == set(DIFFUSION_TRAIN_PRESETS) == set(STAGE23_PRESETS)  # each has its training
     with pytest.raises(ValueError, match="preset"):
         stage23_preset("huge")
 

@@ -13,6 +13,9 @@ Presets (``stage23_preset(name)``):
   dropout 0.5, linear betas 3e-4 … 2e-2 over T = 1000 (DESIGN.md).
 - ``small`` — 128² textures → 6 × 32 × 32, codebook 4096; VQ 64·(1, 2, 4); U-Net 128·(1, 2, 3, 4)
   (GPU-hours).
+- ``wide`` — ``tiny``'s 64² textures and U-Net with a VQ twice as wide at the top (32, 64, 64), codebook
+  1024 and T_rgb weighted ×10 in its reconstruction loss (the back is rendered from the inpainted T_rgb).
+  Measured against ``tiny`` on the back and not shipped (README, "The back").
 - ``tiny`` — 64² textures → 6 × 16 × 16, codebook 512; VQ 16·(1, 2, 4) with one ResNet block per
   level; U-Net 32·(1, 2, 3, 4) with one block per level, attention on 8², 4², 2², dropout 0.1
   (CPU minutes; tests and the demo model — with a few hundred training textures dropout 0.5 mostly
@@ -165,6 +168,10 @@ class Stage23Config(ConfigMixin):
                              f"must match the VQ latent ({self.vq.latent_channels} × {self.vq.latent_size}²)")
 
 
+_TINY_UNET = UNetConfig(latent_size=16, block_out_channels=(32, 64, 96, 128), layers_per_block=1, attention_head_dim=16,
+                        dropout=0.1, norm_num_groups=16)
+_TINY_DISCRIMINATOR = PatchDiscriminatorConfig(ndf=32, n_layers=2)
+
 STAGE23_PRESETS: dict[str, Stage23Config] = {
     "paper": Stage23Config(
         name="paper", texture_size=256,
@@ -178,19 +185,26 @@ STAGE23_PRESETS: dict[str, Stage23Config] = {
         discriminator=PatchDiscriminatorConfig(ndf=64, n_layers=3),
         unet=UNetConfig(latent_size=32, block_out_channels=(128, 256, 384, 512), layers_per_block=2, dropout=0.5),
     ),
+    "wide": Stage23Config(
+        name="wide", texture_size=64,
+        vq=VQConfig(texture_size=64, num_embeddings=1024, block_out_channels=(32, 64, 64), layers_per_block=1,
+                    norm_num_groups=8),
+        discriminator=_TINY_DISCRIMINATOR,
+        vq_loss=VQLossConfig(group_weights=(1.0, 10.0, 1.0)),
+        unet=_TINY_UNET,
+    ),
     "tiny": Stage23Config(
         name="tiny", texture_size=64,
         vq=VQConfig(texture_size=64, num_embeddings=512, block_out_channels=(16, 32, 64), layers_per_block=1,
                     norm_num_groups=8),
-        discriminator=PatchDiscriminatorConfig(ndf=32, n_layers=2),
-        unet=UNetConfig(latent_size=16, block_out_channels=(32, 64, 96, 128), layers_per_block=1, attention_head_dim=16,
-                        dropout=0.1, norm_num_groups=16),
+        discriminator=_TINY_DISCRIMINATOR,
+        unet=_TINY_UNET,
     ),
 }
 
 
 def stage23_preset(name: str) -> Stage23Config:
-    """The stage-2/3 config of a named preset: ``paper``, ``small`` or ``tiny``."""
+    """The stage-2/3 config of a named preset: ``paper``, ``small``, ``wide`` or ``tiny``."""
     try:
         return STAGE23_PRESETS[name]
     except KeyError:

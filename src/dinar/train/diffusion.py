@@ -93,6 +93,7 @@ DIFFUSION_TRAIN_PRESETS: dict[str, DiffusionTrainConfig] = {
     "tiny": DiffusionTrainConfig(steps=2000, batch_size=32, lr=2e-4, ema_decay=0.999, val_every=500, checkpoint_every=500,
                                  sample_steps=25),
 }
+DIFFUSION_TRAIN_PRESETS["wide"] = dataclasses.replace(DIFFUSION_TRAIN_PRESETS["tiny"], steps=3000)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -90,6 +90,7 @@ VQ_TRAIN_PRESETS: dict[str, VQTrainConfig] = {
     "tiny": VQTrainConfig(steps=1000, batch_size=16, lr=3e-4, val_every=250, checkpoint_every=250, val_batches=4,
                           restart_dead_codes_every=50, num_workers=0),
 }
+VQ_TRAIN_PRESETS["wide"] = dataclasses.replace(VQ_TRAIN_PRESETS["tiny"], steps=2000)
 
 
 class VQLightning(pl.LightningModule):

@@ -1,0 +1,179 @@
+"""What bounds the back: back-view LPIPS / DISTS / KID when the unseen texels come from each simple fill,
+from the diffusion, and from the TRUE back (at full size, at the VQ's size, and through a VQ), on the
+first people of the held-out set of ``benchmarks/quality.py`` (seed 77).
+
+A screening, cheaper than ``dinar eval --ablations``: each person's RGB-tuned partial texture (front
+view) is made once, and so is the true back's (the exact back view, sampled and RGB-tuned the same way);
+then every source fills the unseen texels' T_rgb (T_gen stays the generator's, as the pipeline's
+default keeps it), is colour-adjusted (eq. 7), blended (eq. 6), rendered in the back view and scored
+against it as ``dinar eval`` scores (person region = union of both masks, over white; KID over the
+people's back views). The sources:
+
+- ``mean`` / ``mirror`` / ``nearest``: the simple fills (:mod:`dinar.texture.fills`);
+- ``diffusion``: the model's inpainting with the pipeline's default options; ``diffusion_direct``: the
+  same with the VQ decoder's output taken as it is (``diffusion_residual=False``);
+- ``true``: the true back's T_rgb where the back view sees it (the mean fill elsewhere): no inpainting
+  can do better at this texture size;
+- ``true_band<N>``: only what an N² texture holds of it (N: ``--bands``, default the VQ's size), added to
+  the mean fill as the default adds the diffusion's change (a perfect inpainting at that size);
+- ``true_vq`` (and ``true_vq:<run>`` per ``--vq``): the true back through a VQ, added the same way, a
+  perfect diffusion sample in that VQ's latent: what its VQ lets any diffusion reach; ``…_direct``: the
+  VQ decoder's output of the true back taken as it is.
+
+Usage: python benchmarks/back_ceiling.py [--checkpoint MODEL_DIR] [--vq VQ_RUN ...] [--people 8]
+       [--bands N ...] [--data DIR] [--device auto] [--sheet PATH]
+The last line printed is JSON: {"bench": "back_ceiling", "people": ..., "sources": {name: {"lpips": ...,
+"dists": ..., "kid": ...}}, "seconds": ...}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from quality import (  # the held-out set, made once and shared with quality.py
+    default_test_folder,
+    test_set,
+)
+from torch import Tensor
+
+from dinar.data.synth import SynthConfig
+from dinar.eval.kid import extract_features, inception_network, kid_from_features
+from dinar.eval.metrics import compute_metrics, person_region
+from dinar.eval.people import PersonViews, load_person
+from dinar.pipeline import AvatarPipeline
+from dinar.pipeline.blending import blend_known
+from dinar.pipeline.color_adjust import apply_color_adjustment
+from dinar.pipeline.inpainting import restore_texture
+from dinar.pipeline.options import PipelineOptions
+from dinar.pipeline.partial import partial_texture, with_occlusion
+from dinar.texture.channels import RGB
+from dinar.texture.fills import FILLS, fill_texture
+from dinar.texture.resize import grow_texture, shrink_texture
+from dinar.weights.networks import load_vq
+
+
+@torch.no_grad()
+def through_vq(vq, texture: Tensor) -> Tensor:
+    """D(E(T)) of a texture at the VQ's size (the latent snapped to the codebook)."""
+    return vq(texture).texture
+
+
+def rgb_from(known: Tensor, source: Tensor) -> Tensor:
+    """``known`` with the T_rgb of ``source``: the unseen texels' colours from elsewhere, T_gen kept."""
+    out = known.clone()
+    out[:, RGB] = source[:, RGB]
+    return out
+
+
+def sources(pipe: AvatarPipeline, known: Tensor, filled: Tensor, truth: Tensor, seen: Tensor, vqs: dict,
+            options: PipelineOptions, bands: tuple[int, ...]) -> dict[str, Tensor]:
+    """Every restored texture ``[1, 21, S, S]`` of one person (module docstring)."""
+    surface = pipe.texel_surface()
+    out = {kind: fill_texture(known, filled, surface, kind) for kind in FILLS}
+    mean = out["mean"]
+    for name, residual in (("diffusion", True), ("diffusion_direct", False)):
+        out[name] = restore_texture(pipe.vq, pipe.inpainter, pipe.schedule, known, options.diffusion_steps, options.seed,
+                                    mean, options.diffusion_strength, residual, keep_generated=True)
+    true = torch.where(seen > 0.5, truth, mean)
+    out["true"] = rgb_from(known, true)
+    for band in bands:
+        change = shrink_texture(true, band) - shrink_texture(mean, band)
+        out[f"true_band{band}"] = rgb_from(known, mean + grow_texture(change, true.shape[-1]))
+    size = pipe.vq.config.texture_size
+    small_true, small_mean = shrink_texture(true, size), shrink_texture(mean, size)
+    for name, vq in vqs.items():
+        rebuilt = through_vq(vq, small_true)
+        out[name] = rgb_from(known, mean + grow_texture(rebuilt - through_vq(vq, small_mean), true.shape[-1]))
+        out[f"{name}_direct"] = rgb_from(known, grow_texture(rebuilt, true.shape[-1]))
+    return out
+
+
+def person_sources(pipe: AvatarPipeline, person: PersonViews, vqs: dict, options: PipelineOptions, bands: tuple[int, ...]):
+    """(back target view, {source: back render [3, N, N]}, {source: render mask}) of one person."""
+    back = next(t for t in person.targets if t.kind == "back")
+    model = with_occlusion(pipe.stage1, options.occlusion, pipe.body)
+    photos = pipe.prepare_photos([person.input_image, back.rgb], [person.input_mask, back.mask[0]], [person.input_fit, back.fit])
+    partials = [pipe.tune(partial_texture(model, p, pipe.layout), p, options) for p in photos]
+    known, filled = partials[0].texture, partials[0].filled
+    seen = partials[1].filled * (1 - filled)
+    renders, masks = {}, {}
+    for name, restored in sources(pipe, known, filled, partials[1].texture, seen, vqs, options, bands).items():
+        adjustment = pipe.adjust_colors(restored, photos[:1], options)
+        restored = apply_color_adjustment(restored, adjustment.alpha, adjustment.beta)
+        texture = blend_known(restored, known, filled, *options.blend_radii(known.shape[-1]))
+        avatar = pipe.make_avatar(texture[0], photos[:1], [person.input_fit], options, pipe.stage1.config.texture, adjustment)
+        f = back.fit
+        camera = dataclasses.replace(f.camera, width=back.rgb.shape[-1], height=back.rgb.shape[-2])
+        frames = avatar.render(f.pose[None], camera, f.global_orient[None], f.transl[None])
+        renders[name], masks[name] = frames.image[0].float().cpu().clamp(0, 1), frames.mask[0].float().cpu().clamp(0, 1)
+    return back, renders, masks
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", type=Path, default=None, help="model folder (default: the shipped weights)")
+    parser.add_argument("--vq", type=Path, action="append", default=[], help="another VQ run or folder to pass the true back through")
+    parser.add_argument("--people", type=int, default=8)
+    parser.add_argument("--bands", type=int, nargs="+", default=None,
+                        help="texture sizes of the true_band sources (default: the VQ's); each must divide the texture size")
+    parser.add_argument("--data", type=Path, default=None, help="where the held-out set of benchmarks/quality.py is cached")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--sheet", type=Path, default=None, help="a PNG of the back renders: true back | each source, a row per person")
+    args = parser.parse_args()
+    start = time.perf_counter()
+    cfg = SynthConfig(people=24, poses=1, views=4, size=512, seed=77)  # quality.py --views 4: the README's Table 2
+    data = test_set(args.data or default_test_folder(cfg), cfg)
+    pipe = AvatarPipeline.from_pretrained(args.checkpoint, args.device)
+    options = PipelineOptions()
+    bands = tuple(args.bands or (pipe.vq.config.texture_size,))
+    vqs = {"true_vq": pipe.vq}
+    vqs.update({f"true_vq:{p.name}": load_vq(p, pipe.device) for p in args.vq})
+    body = pipe.body
+    people = sorted(p for p in data.iterdir() if p.is_dir())[: args.people]
+    scores: dict[str, dict[str, list[float]]] = {}
+    images: dict[str, list[Tensor]] = {"truth": []}
+    for i, folder in enumerate(people):
+        person = load_person(folder, pipe.stage1.config.image_size, body_model=pipe.stage1.config.body_model,
+                             num_joints=int(body.num_joints), up=tuple(body.up_axis), front=tuple(body.front_axis))
+        back, renders, masks = person_sources(pipe, person, vqs, options, bands)
+        images["truth"].append(back.over_white())
+        line = []
+        for name, image in renders.items():
+            region = person_region(masks[name][None], back.mask[None])
+            m = compute_metrics(image[None], back.rgb[None], region, ("lpips", "dists"))
+            s = scores.setdefault(name, {"lpips": [], "dists": []})
+            s["lpips"].append(float(m["lpips_alex"][0]))
+            s["dists"].append(float(m["dists"][0]))
+            images.setdefault(name, []).append(image)
+            line.append(f"{name} {s['lpips'][-1]:.4f}/{s['dists'][-1]:.4f}")
+        print(f"[{i + 1}/{len(people)}] {person.person_id}: " + ", ".join(line), flush=True)
+    inception = inception_network(str(pipe.device))
+    truth = extract_features(torch.stack(images["truth"]), inception)  # KID needs two people or more
+    table = {}
+    print(f"\n{'source':<28} {'LPIPS':>8} {'DISTS':>8} {'KID':>8}")
+    for name, s in scores.items():
+        k = kid_from_features(extract_features(torch.stack(images[name]), inception), truth, seed=0).mean if len(people) > 1 else None
+        table[name] = {"lpips": round(float(np.mean(s["lpips"])), 4), "dists": round(float(np.mean(s["dists"])), 4),
+                       "kid": None if k is None else round(float(k), 4)}
+        kid_text = "-" if k is None else f"{table[name]['kid']:.4f}"
+        print(f"{name:<28} {table[name]['lpips']:>8.4f} {table[name]['dists']:>8.4f} {kid_text:>8}")
+    if args.sheet is not None:
+        from dinar.data.layout import write_png
+
+        rows = [torch.cat([images[n][j] for n in images], dim=-1) for j in range(len(people))]
+        write_png(args.sheet, (torch.cat(rows, dim=-2).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+        print(f"sheet: {args.sheet} (columns: {', '.join(images)})")
+    print(json.dumps({"bench": "back_ceiling", "people": len(people), "sources": table,
+                      "seconds": round(time.perf_counter() - start, 1)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
