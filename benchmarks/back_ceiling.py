@@ -86,11 +86,11 @@ def sources(pipe: AvatarPipeline, known: Tensor, filled: Tensor, truth: Tensor, 
     for band in bands:
         change = shrink_texture(true, band) - shrink_texture(mean, band)
         out[f"true_band{band}"] = rgb_from(known, mean + grow_texture(change, true.shape[-1]))
-    size = pipe.vq.config.texture_size
-    small_true, small_mean = shrink_texture(true, size), shrink_texture(mean, size)
-    for name, vq in vqs.items():
-        rebuilt = through_vq(vq, small_true)
-        out[name] = rgb_from(known, mean + grow_texture(rebuilt - through_vq(vq, small_mean), true.shape[-1]))
+    for name, vq in vqs.items():  # each at its own texture size
+        size = vq.config.texture_size
+        rebuilt = through_vq(vq, shrink_texture(true, size))
+        change = rebuilt - through_vq(vq, shrink_texture(mean, size))
+        out[name] = rgb_from(known, mean + grow_texture(change, true.shape[-1]))
         out[f"{name}_direct"] = rgb_from(known, grow_texture(rebuilt, true.shape[-1]))
     return out
 

@@ -231,9 +231,7 @@ def test_train_vq_runs_writes_safetensors_and_resumes(tmp_path):
 
 
 def test_vq_group_weights_reach_the_loss_and_the_run_record(tmp_path):
-    from dinar.losses.vq import reconstruction_loss
-    from dinar.nn.config_stage23 import VQLossConfig
-    from dinar.train.vq import VQ_TRAIN_PRESETS, train_vq
+    from dinar.train.vq import train_vq
 
     target = torch.zeros(1, 21, 2, 2)
     pred = target.clone()
