@@ -11,7 +11,8 @@ people's back views). The sources:
 
 - ``mean`` / ``mirror`` / ``nearest``: the simple fills (:mod:`dinar.texture.fills`);
 - ``diffusion``: the model's inpainting with the pipeline's default options; ``diffusion_direct``: the
-  same with the VQ decoder's output taken as it is (``diffusion_residual=False``);
+  same with the VQ decoder's output taken as it is (``diffusion_residual=False``); ``diffusion:<name>``
+  (and its ``_direct``): another inpainter (``--diffusion``), in the model's VQ latent or in ``rgb`` space;
 - ``true``: the true back's T_rgb where the back view sees it (the mean fill elsewhere): no inpainting
   can do better at this texture size;
 - ``true_band<N>``: only what an N² texture holds of it (N: ``--bands``, default the VQ's size), added to
@@ -20,8 +21,10 @@ people's back views). The sources:
   perfect diffusion sample in that VQ's latent: what its VQ lets any diffusion reach; ``…_direct``: the
   VQ decoder's output of the true back taken as it is.
 
-Usage: python benchmarks/back_ceiling.py [--checkpoint MODEL_DIR] [--vq VQ_RUN ...] [--people 8]
-       [--bands N ...] [--data DIR] [--device auto] [--sheet PATH]
+Usage: python benchmarks/back_ceiling.py [--checkpoint MODEL_DIR] [--vq VQ_RUN ...] [--diffusion RUN ...]
+       [--people 8] [--bands N ...] [--sources NAME ...] [--diffusion-steps M] [--diffusion-strength S]
+       [--diffusion-start mean|mirror|nearest]
+       [--data DIR] [--device auto] [--sheet PATH]
 The last line printed is JSON: {"bench": "back_ceiling", "people": ..., "sources": {name: {"lpips": ...,
 "dists": ..., "kid": ...}}, "seconds": ...}.
 """
@@ -56,7 +59,7 @@ from dinar.pipeline.partial import partial_texture, with_occlusion
 from dinar.texture.channels import RGB
 from dinar.texture.fills import FILLS, fill_texture
 from dinar.texture.resize import grow_texture, shrink_texture
-from dinar.weights.networks import load_vq
+from dinar.weights.networks import load_inpainter, load_vq
 
 
 @torch.no_grad()
@@ -73,14 +76,16 @@ def rgb_from(known: Tensor, source: Tensor) -> Tensor:
 
 
 def sources(pipe: AvatarPipeline, known: Tensor, filled: Tensor, truth: Tensor, seen: Tensor, vqs: dict,
-            options: PipelineOptions, bands: tuple[int, ...]) -> dict[str, Tensor]:
+            options: PipelineOptions, bands: tuple[int, ...], inpainters: dict) -> dict[str, Tensor]:
     """Every restored texture ``[1, 21, S, S]`` of one person (module docstring)."""
     surface = pipe.texel_surface()
     out = {kind: fill_texture(known, filled, surface, kind) for kind in FILLS}
     mean = out["mean"]
-    for name, residual in (("diffusion", True), ("diffusion_direct", False)):
-        out[name] = restore_texture(pipe.vq, pipe.inpainter, pipe.schedule, known, options.diffusion_steps, options.seed,
-                                    mean, options.diffusion_strength, residual, keep_generated=True)
+    for label, (vq, inpainter, schedule) in inpainters.items():
+        for name, residual in ((label, True), (f"{label}_direct", False)):
+            out[name] = restore_texture(vq, inpainter, schedule, known, options.diffusion_steps, options.seed,
+                                        out[options.diffusion_start or "mean"], options.diffusion_strength, residual,
+                                        keep_generated=True)
     true = torch.where(seen > 0.5, truth, mean)
     out["true"] = rgb_from(known, true)
     for band in bands:
@@ -95,8 +100,10 @@ def sources(pipe: AvatarPipeline, known: Tensor, filled: Tensor, truth: Tensor, 
     return out
 
 
-def person_sources(pipe: AvatarPipeline, person: PersonViews, vqs: dict, options: PipelineOptions, bands: tuple[int, ...]):
-    """(back target view, {source: back render [3, N, N]}, {source: render mask}) of one person."""
+def person_sources(pipe: AvatarPipeline, person: PersonViews, vqs: dict, options: PipelineOptions, bands: tuple[int, ...],
+                   inpainters: dict, keep: set[str] | None = None):
+    """(back target view, {source: back render [3, N, N]}, {source: render mask}) of one person; ``keep``:
+    only these sources (None: all)."""
     back = next(t for t in person.targets if t.kind == "back")
     model = with_occlusion(pipe.stage1, options.occlusion, pipe.body)
     photos = pipe.prepare_photos([person.input_image, back.rgb], [person.input_mask, back.mask[0]], [person.input_fit, back.fit])
@@ -104,7 +111,9 @@ def person_sources(pipe: AvatarPipeline, person: PersonViews, vqs: dict, options
     known, filled = partials[0].texture, partials[0].filled
     seen = partials[1].filled * (1 - filled)
     renders, masks = {}, {}
-    for name, restored in sources(pipe, known, filled, partials[1].texture, seen, vqs, options, bands).items():
+    for name, restored in sources(pipe, known, filled, partials[1].texture, seen, vqs, options, bands, inpainters).items():
+        if keep is not None and name not in keep:
+            continue
         adjustment = pipe.adjust_colors(restored, photos[:1], options)
         restored = apply_color_adjustment(restored, adjustment.alpha, adjustment.beta)
         texture = blend_known(restored, known, filled, *options.blend_radii(known.shape[-1]))
@@ -126,15 +135,28 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=None, help="where the held-out set of benchmarks/quality.py is cached")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--sheet", type=Path, default=None, help="a PNG of the back renders: true back | each source, a row per person")
+    parser.add_argument("--diffusion", type=Path, action="append", default=[],
+                        help="another inpainter run or folder (in the model's VQ latent, or rgb space) to screen as 'diffusion:<name>'")
+    parser.add_argument("--sources", nargs="+", default=None, help="score only these sources (default: all)")
+    parser.add_argument("--diffusion-steps", type=int, default=None, help="DDIM steps M (default: the pipeline's)")
+    parser.add_argument("--diffusion-strength", type=float, default=None, help="noise level of the fill start, (0, 1] (default: the pipeline's)")
+    parser.add_argument("--diffusion-start", choices=FILLS, default=None, help="the fill the diffusion starts from (default: the pipeline's)")
     args = parser.parse_args()
     start = time.perf_counter()
     cfg = SynthConfig(people=24, poses=1, views=4, size=512, seed=77)  # quality.py --views 4: the README's Table 2
     data = test_set(args.data or default_test_folder(cfg), cfg)
     pipe = AvatarPipeline.from_pretrained(args.checkpoint, args.device)
-    options = PipelineOptions()
-    bands = tuple(args.bands or (pipe.vq.config.texture_size,))
-    vqs = {"true_vq": pipe.vq}
+    overrides = {"diffusion_steps": args.diffusion_steps, "diffusion_strength": args.diffusion_strength,
+                 "diffusion_start": args.diffusion_start}
+    options = PipelineOptions(**{k: v for k, v in overrides.items() if v is not None})
+    bands = tuple(args.bands or (pipe.vq.config.texture_size if pipe.vq is not None else pipe.inpainter.config.latent_size,))
+    vqs = {} if pipe.vq is None else {"true_vq": pipe.vq}
     vqs.update({f"true_vq:{p.name}": load_vq(p, pipe.device) for p in args.vq})
+    inpainters = {"diffusion": (pipe.vq, pipe.inpainter, pipe.schedule)}
+    for p in args.diffusion:
+        inpainter, schedule = load_inpainter(p, pipe.device, vq=pipe.vq)
+        inpainters[f"diffusion:{p.name}"] = (pipe.vq, inpainter, schedule)
+    keep = None if args.sources is None else set(args.sources)
     body = pipe.body
     people = sorted(p for p in data.iterdir() if p.is_dir())[: args.people]
     scores: dict[str, dict[str, list[float]]] = {}
@@ -142,7 +164,7 @@ def main() -> int:
     for i, folder in enumerate(people):
         person = load_person(folder, pipe.stage1.config.image_size, body_model=pipe.stage1.config.body_model,
                              num_joints=int(body.num_joints), up=tuple(body.up_axis), front=tuple(body.front_axis))
-        back, renders, masks = person_sources(pipe, person, vqs, options, bands)
+        back, renders, masks = person_sources(pipe, person, vqs, options, bands, inpainters, keep)
         images["truth"].append(back.over_white())
         line = []
         for name, image in renders.items():

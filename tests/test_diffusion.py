@@ -113,6 +113,7 @@ def test_a_fill_start_runs_the_last_steps_from_the_noised_start():
 
     class Oracle(torch.nn.Module):  # ε = (x − √ᾱ_t·start) / √(1 − ᾱ_t): the exact noise of x around the start
         latent_scale, latent_bound, config = model.latent_scale, torch.zeros(()), model.config
+        condition = model.condition
 
         def forward(self, x, t, condition):
             a = sched.alphas_cumprod[t[0]]
@@ -271,3 +272,122 @@ def test_restore_texture_adds_the_change_at_full_size_and_can_keep_the_generated
     kept = restore(residual=True, keep_generated=True)
     assert torch.equal(kept[:, :16], T[:, :16])
     assert torch.allclose(kept[:, 16:], res[:, 16:])
+
+
+# -- rgb space: the colours diffused at the texture's own (coarse) size, no VQ --------------------------
+RGB_MINI = UNetConfig(space="rgb", latent_size=8, latent_channels=3, block_out_channels=(16, 32, 32), layers_per_block=1,
+                      attention=(False, False, True), attention_head_dim=16, dropout=0.0, norm_num_groups=8)
+
+
+def test_rgb_space_config_conditions_on_the_whole_partial_texture():
+    rgb = stage23_preset("rgb").unet
+    assert rgb.space == "rgb" and rgb.latent_channels == 3 and rgb.condition_channels == 21 and rgb.in_channels == 24
+    assert LatentInpainter(rgb).unet.config.in_channels == 24
+    assert UNetConfig().space == "latent" and UNetConfig().condition_channels == 7  # the paper's, and old config files
+    with pytest.raises(ValueError, match="3 colour channels"):
+        UNetConfig(space="rgb", latent_channels=6)
+    with pytest.raises(ValueError, match="space"):
+        UNetConfig(space="pixels")
+    model = LatentInpainter(RGB_MINI)
+    T = torch.rand(2, 21, 8, 8)
+    assert torch.equal(model.condition(T, T[:, 20:]), T)  # the partial texture as it is (it holds B_fill)
+    with pytest.raises(ValueError, match=r"partial texture \[B, 21, 8, 8\]"):
+        model.condition(torch.rand(2, 6, 8, 8), T[:, 20:])
+
+
+def test_rgb_space_restores_only_the_colours_and_is_reproducible():
+    """restore_colours: T_gen stays the input's, T_rgb is the sample (bounded by the clip), the masks the start's;
+    a seed gives the same texture, another seed another; no VQ is needed anywhere on the way."""
+    from dinar.nn.diffusion import restore_colours
+
+    torch.manual_seed(0)
+    model = LatentInpainter(RGB_MINI).eval()
+    model.latent_bound.fill_(1.0)
+    sched = make_scheduler(NoiseScheduleConfig(), "ddim")
+    T = torch.rand(2, 21, 8, 8) * 2 - 1
+    start = torch.rand(2, 21, 8, 8) * 2 - 1
+    start[:, 19:] = 1.0
+
+    def restore(seed, **kw):
+        return restore_colours(model, sched, T, steps=3, generator=torch.Generator().manual_seed(seed), **kw)
+
+    a, again, other = restore(0, start=start, strength=0.5), restore(0, start=start, strength=0.5), restore(1, start=start, strength=0.5)
+    assert torch.equal(a, again) and not torch.equal(a, other)
+    assert torch.equal(a[:, :16], T[:, :16]) and torch.equal(a[:, 19:], start[:, 19:])
+    assert a[:, 16:19].abs().max() <= 1.0 + 0.05 and not torch.equal(a[:, 16:19], start[:, 16:19])
+    free = restore(0)
+    assert torch.equal(free[:, 19:], torch.ones(2, 2, 8, 8)) and torch.equal(free[:, :16], T[:, :16])
+    assert torch.equal(restore_latent_texture(None, model, sched, T, steps=3, generator=torch.Generator().manual_seed(0)), free)
+    with pytest.raises(ValueError, match="restores 8² textures"):
+        restore_colours(model, sched, torch.rand(1, 21, 16, 16), steps=1)
+
+
+def test_rgb_space_restore_texture_adds_the_sampled_change_to_the_start_at_full_size():
+    """pipeline.restore_texture with an rgb-space inpainter and no VQ: T_rgb = start + grow(sample − shrink(start)),
+    T_gen kept, at a texture 4× the denoiser's size."""
+    from dinar.nn.diffusion import restore_colours
+    from dinar.pipeline.inpainting import restore_texture
+    from dinar.texture.resize import grow_texture, shrink_texture
+
+    torch.manual_seed(0)
+    model = LatentInpainter(RGB_MINI).eval()
+    T, start = torch.rand(1, 21, 32, 32) * 2 - 1, torch.rand(1, 21, 32, 32) * 2 - 1
+    T[:, 19:] = (T[:, 20:] > 0).float()
+    start[:, 19:] = 1.0
+    start[:, :16] = T[:, :16]  # a fill changes only the colours
+    out = restore_texture(None, model, NoiseScheduleConfig(), T, steps=3, seed=0, start=start, strength=0.5, residual=True,
+                          keep_generated=True)
+    sample = restore_colours(model, make_scheduler(NoiseScheduleConfig(), "ddim"), shrink_texture(T, 8), 3,
+                             torch.Generator().manual_seed(0), start=shrink_texture(start, 8), strength=0.5)
+    expected = start[:, 16:19] + grow_texture(sample[:, 16:19] - shrink_texture(start, 8)[:, 16:19], 32)
+    assert torch.allclose(out[:, 16:19], expected, atol=1e-5)
+    assert torch.equal(out[:, :16], T[:, :16]) and torch.allclose(out[:, 19:], start[:, 19:])
+
+
+def test_train_diffusion_in_rgb_space_needs_no_vq(tmp_path):
+    from test_vq import write_fake_texture_folder
+
+    from dinar.train.diffusion import (
+        DIFFUSION_TRAIN_PRESETS,
+        train_diffusion_and_report,
+    )
+    from dinar.weights.networks import load_inpainter
+
+    root = write_fake_texture_folder(tmp_path / "tex")
+    train = dataclasses.replace(DIFFUSION_TRAIN_PRESETS["rgb"], steps=2, batch_size=2, val_every=2, checkpoint_every=2,
+                                sample_steps=2, val_samples=1)
+    with pytest.raises(ValueError, match="takes no VQ"):
+        train_diffusion_and_report(root, tmp_path / "vq", tmp_path / "dm", "rgb", train, device="cpu", progress=False)
+    with pytest.raises(ValueError, match="--vq"):
+        train_diffusion_and_report(root, None, tmp_path / "dm0", "tiny", train, device="cpu", progress=False)
+    report = train_diffusion_and_report(root, None, tmp_path / "dm", "rgb", train, device="cpu", progress=False)
+    assert report["people"] == 0 or set(report["psnr_unknown_rgb"]) == {"inpainted", "zeros", "mean_colour"}
+    model, _ = load_inpainter(tmp_path / "dm")
+    assert model.config.space == "rgb" and 0 < float(model.latent_bound) and float(model.latent_scale) != 1.0
+    info = json.loads((tmp_path / "dm" / "run.json").read_text())
+    assert info["data"]["vq"] is None and info["model"]["unet"]["space"] == "rgb"
+
+
+def test_an_x0_predicting_schedule_trains_on_x0_and_samples_with_it():
+    """prediction_type="sample": the loss compares the output with x_0, and a denoiser that returns the true x_0
+    makes DDIM land on it from pure noise (the rgb preset's schedule)."""
+    assert stage23_preset("rgb").schedule.prediction_type == "sample" and NoiseScheduleConfig().prediction_type == "epsilon"
+    with pytest.raises(ValueError, match="prediction_type"):
+        NoiseScheduleConfig(prediction_type="v")
+    schedule = NoiseScheduleConfig(prediction_type="sample")
+    x0 = torch.rand(2, 3, 8, 8) * 2 - 1
+
+    class Exact(torch.nn.Module):
+        latent_scale, latent_bound, config = torch.ones(()), torch.zeros(()), RGB_MINI
+
+        def condition(self, cond, fill):
+            return cond
+
+        def forward(self, x, t, condition):
+            return type("O", (), {"noise": x0})
+
+    assert float(diffusion_loss(Exact(), make_scheduler(schedule, "ddpm"), x0, torch.rand(2, 21, 8, 8), torch.ones(2, 1, 8, 8))) == 0
+    out = inpaint_latent(Exact(), make_scheduler(schedule, "ddim"), torch.rand(2, 21, 8, 8), torch.ones(2, 1, 8, 8), steps=5,
+                         generator=torch.Generator().manual_seed(0))
+    # DDIM ends at t = 0 (ᾱ_0 = 1 − 3e-4): √(1 − ᾱ_0) ≈ 0.017 of the initial noise stays.
+    assert (out - x0).abs().max() < 0.1 and (out - x0).abs().mean() < 0.02

@@ -8,6 +8,7 @@ Steps run with few iterations (what they do does not depend on how many).
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +111,37 @@ def test_pipeline_without_stage23_refuses_inpainting_but_makes_avatars(pipe, per
         bare(images[0], masks[0], fits[0], FAST, progress=False)
     avatar = bare(images[0], masks[0], fits[0], dataclasses.replace(FAST, inpainting=False), progress=False)
     assert avatar.texture.shape == (21, 64, 64)
+
+
+def test_a_model_folder_with_an_rgb_space_inpainter_needs_no_vq(pipe, person, body, tmp_path):
+    """diffusion/ without vq/ is a complete model folder when the inpainter diffuses the colours; the avatar's
+    unseen texels get new colours and keep T_gen; a latent-space inpainter without its VQ is refused."""
+    from dinar.pipeline.models import load_models
+
+    torch.manual_seed(0)
+    rgb = stage23_preset("rgb")
+    folder = save_models(tmp_path / "rgb", pipe.stage1, None, LatentInpainter(rgb.unet), rgb.schedule)
+    assert (folder / "diffusion" / "model.safetensors").is_file() and not (folder / "vq").exists()
+    colours = AvatarPipeline.from_pretrained(folder, device="cpu", body=body)
+    assert colours.can_inpaint and colours.vq is None
+    images, masks, fits = person
+    avatar = colours(images[0], masks[0], fits[0], PLAIN, progress=False)
+    none = colours(images[0], masks[0], fits[0], dataclasses.replace(PLAIN, inpainting=False), progress=False)
+    unknown = none.texture[20] < 0.5
+    torch.testing.assert_close(avatar.texture[:16], none.texture[:16])  # T_gen as the generator made it (eq. 6 blends it with itself)
+    assert (avatar.texture[16:19, unknown] != none.texture[16:19, unknown]).any(0).float().mean() > 0.9
+    with pytest.raises(ValueError, match="come together"):
+        save_models(tmp_path / "latent", pipe.stage1, None, LatentInpainter(stage23_preset("tiny").unet))
+    both = save_models(tmp_path / "both", pipe.stage1, pipe.vq, LatentInpainter(rgb.unet), rgb.schedule)
+    assert "vq_state_sha256" not in json.loads((both / "diffusion" / "config.json").read_text())  # it belongs to no VQ
+    assert AvatarPipeline.from_pretrained(both, device="cpu", body=body).can_inpaint
+    (tmp_path / "bad").mkdir()
+    import shutil
+
+    shutil.copytree(folder / "stage1", tmp_path / "bad" / "stage1")
+    shutil.copytree(Path(pipe.identity.source) / "diffusion", tmp_path / "bad" / "diffusion")
+    with pytest.raises(FileNotFoundError, match="vq"):
+        load_models(tmp_path / "bad", torch.device("cpu"), body)
 
 
 # -- inputs ----------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""``dinar train diffusion``: stage 3, latent-diffusion inpainting in the VQ latent, then its held-out
+"""``dinar train diffusion``: stage 3, diffusion inpainting in the VQ latent (or, ``--preset rgb``, of the colours), then its held-out
 report (:func:`dinar.train.diffusion.train_diffusion_and_report`). Cheap to import: torch and Lightning
 load when it runs."""
 
@@ -15,7 +15,8 @@ from dinar.commands.train_stages import add_train_common_arguments, train_overri
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``dinar train diffusion``."""
     add_train_common_arguments(parser)
-    parser.add_argument("--vq", type=Path, required=True, metavar="RUN_VQ", help="run folder of the trained VQ (dinar train vq --out)")
+    parser.add_argument("--vq", type=Path, metavar="RUN_VQ",
+                        help="run folder of the trained VQ (dinar train vq --out); every preset but rgb (which diffuses the colours) needs one")
     parser.add_argument("--views", choices=("all", "front"), help="input views to train on (default all; the paper uses front)")
     parser.add_argument("--sample-steps", type=int, help="DDIM steps of the validation and report samples")
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from dinar.train.trainer import PRECISIONS
 
-STAGE23_PRESET_NAMES = ("paper", "small", "wide", "tiny")
+STAGE23_PRESET_NAMES = ("paper", "small", "wide", "rgb", "tiny")
 """The names of ``dinar.nn.config_stage23.STAGE23_PRESETS``, written out so that parsing loads no torch."""
 
 

@@ -7,19 +7,20 @@ import torch.nn.functional as F
 from diffusers import DDPMScheduler
 from torch import Tensor
 
-from dinar.nn.diffusion import LatentInpainter, make_condition
+from dinar.nn.diffusion import LatentInpainter
 
 
 def diffusion_loss(
     model: LatentInpainter,
     scheduler: DDPMScheduler,
     target_latent: Tensor,  # [B, 6, s, s] T_c of the merged texture (unscaled)
-    cond_latent: Tensor,  # [B, 6, s, s] T_c^j of the single-view texture (unscaled)
+    cond_latent: Tensor,  # [B, 6, s, s] T_c^j of the single-view texture (unscaled; rgb space: [B, 21, s, s] T^j)
     fill_mask: Tensor,  # [B, 1, S, S] B_fill^j
     generator: torch.Generator | None = None,
     timesteps: Tensor | None = None,  # [B] fixed steps (validation); random when None
 ) -> Tensor:
-    """The DDPM objective (paper eq. 1): ``E_{t, ε} ‖ε − ε_θ(√ᾱ_t x_0 + √(1 − ᾱ_t) ε, t, c)‖²``."""
+    """The DDPM objective (paper eq. 1): ``E_{t, ε} ‖ε − ε_θ(√ᾱ_t x_0 + √(1 − ᾱ_t) ε, t, c)‖²``; for a schedule
+    with ``prediction_type="sample"`` the network's output is compared with x_0 instead of ε."""
     scale = model.latent_scale
     x0 = target_latent * scale
     B = x0.shape[0]
@@ -28,5 +29,5 @@ def diffusion_loss(
     if timesteps is None:
         timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (B,), generator=generator, device=noise_device).to(x0.device)
     noisy = scheduler.add_noise(x0, noise, timesteps)
-    pred = model(noisy, timesteps, make_condition(cond_latent, fill_mask, scale)).noise
-    return F.mse_loss(pred, noise)
+    pred = model(noisy, timesteps, model.condition(cond_latent, fill_mask)).noise
+    return F.mse_loss(pred, x0 if scheduler.config.prediction_type == "sample" else noise)

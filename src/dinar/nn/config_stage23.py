@@ -16,6 +16,11 @@ Presets (``stage23_preset(name)``):
 - ``wide`` — ``tiny``'s 64² textures and U-Net with a VQ twice as wide at the top (32, 64, 64), codebook
   1024 and T_rgb weighted ×10 in its reconstruction loss (the back is rendered from the inpainted T_rgb).
   Measured against ``tiny`` on the back and not shipped (README, "The back").
+- ``rgb`` — stage 3 without the VQ: a DDPM on the colours of the 64² texture itself (T_rgb, 3 × 64 × 64),
+  conditioned on the whole partial texture at 64²; U-Net 16·(1, 2, 4, 4), attention on 8² and the middle. The back
+  is rendered from T_rgb, and no VQ latent of this size holds its colours (README, "The back"). It predicts
+  x_0, not ε (:class:`NoiseScheduleConfig`). Its VQ
+  entry is ``tiny``'s and goes unused.
 - ``tiny`` — 64² textures → 6 × 16 × 16, codebook 512; VQ 16·(1, 2, 4) with one ResNet block per
   level; U-Net 32·(1, 2, 3, 4) with one block per level, attention on 8², 4², 2², dropout 0.1
   (CPU minutes; tests and the demo model — with a few hundred training textures dropout 0.5 mostly
@@ -41,6 +46,8 @@ CHANNEL_GROUPS: dict[str, slice] = {
 """Channel groups of T = T_gen ⊕ T_rgb ⊕ B_smp ⊕ B_fill (paper eq. 2): 0:16, 16:19, 19:21."""
 FILL_CHANNEL = TEXTURE_CHANNELS - 1
 """Index of B_fill in T (20)."""
+DIFFUSION_SPACES = ("latent", "rgb")
+"""Where stage 3 diffuses: the VQ latent (paper 3.3) or the colours of the texture (:class:`UNetConfig`)."""
 
 
 @dataclass(frozen=True)
@@ -106,8 +113,11 @@ class VQLossConfig(ConfigMixin):
 class UNetConfig(ConfigMixin):
     """Latent DDPM denoiser ε_θ (paper 3.3, 4.1) on diffusers' ``UNet2DModel``.
 
-    Input: condition T_c^j ⊕ b(B_fill^j) (6 + 1 channels) ⊕ noisy merged latent (6) = 13 channels;
-    output: ε, 6 channels.
+    ``space = "latent"`` (the paper): input condition T_c^j ⊕ b(B_fill^j) (6 + 1 channels) ⊕ noisy merged
+    latent (6) = 13 channels; output: ε, 6 channels.
+    ``space = "rgb"``: the diffused sample is T_rgb itself at ``latent_size``² (3 channels, no VQ), and the
+    condition is the whole partial texture shrunk to that size (T_gen ⊕ T_rgb ⊕ B_smp ⊕ B_fill, 21
+    channels: the generator's guess at the unseen texels and the photo's colours; 24 in all).
     """
 
     latent_size: int = 64
@@ -119,16 +129,22 @@ class UNetConfig(ConfigMixin):
     attention_head_dim: int = 32
     dropout: float = 0.5
     norm_num_groups: int = 32
+    space: str = "latent"
+    """What is diffused: ``latent`` (the VQ latent, paper 3.3) or ``rgb`` (the texture's colours, see above)."""
 
     @property
     def condition_channels(self) -> int:
-        return self.latent_channels + 1
+        return TEXTURE_CHANNELS if self.space == "rgb" else self.latent_channels + 1
 
     @property
     def in_channels(self) -> int:
         return self.condition_channels + self.latent_channels
 
     def __post_init__(self):
+        if self.space not in DIFFUSION_SPACES:
+            raise ValueError(f"space must be one of {DIFFUSION_SPACES}, got {self.space!r}")
+        if self.space == "rgb" and self.latent_channels != 3:
+            raise ValueError(f"an rgb-space denoiser diffuses the 3 colour channels, got latent_channels={self.latent_channels}")
         if len(self.attention) != len(self.block_out_channels):
             raise ValueError("attention needs one flag per level of block_out_channels")
         if self.latent_size % 2 ** (len(self.block_out_channels) - 1):
@@ -139,13 +155,20 @@ class UNetConfig(ConfigMixin):
 
 @dataclass(frozen=True)
 class NoiseScheduleConfig(ConfigMixin):
-    """The DDPM forward process: linear betas (DESIGN.md: 3e-4 … 2e-2, T = 1000), ε-prediction."""
+    """The DDPM forward process: linear betas (DESIGN.md: 3e-4 … 2e-2, T = 1000), ε-prediction by default."""
 
     num_train_timesteps: int = 1000
     beta_start: float = 3e-4
     beta_end: float = 2e-2
     beta_schedule: str = "linear"
     """diffusers' ``linear``: betas evenly spaced (not latent diffusion's "linear", evenly spaced in √β)."""
+    prediction_type: str = "epsilon"
+    """What the denoiser predicts: ``epsilon`` (the noise ε, paper eq. 1) or ``sample`` (x_0 itself, whose
+    early samples are smooth where an ε-model's still carry noise: the ``rgb`` preset's, trained briefly)."""
+
+    def __post_init__(self):
+        if self.prediction_type not in ("epsilon", "sample"):
+            raise ValueError(f"prediction_type must be 'epsilon' or 'sample', got {self.prediction_type!r}")
 
 
 @dataclass(frozen=True)
@@ -163,7 +186,11 @@ class Stage23Config(ConfigMixin):
     def __post_init__(self):
         if self.vq.texture_size != self.texture_size:
             raise ValueError(f"Stage23Config {self.name!r}: vq.texture_size={self.vq.texture_size}, preset texture size {self.texture_size}")
-        if self.unet.latent_size != self.vq.latent_size or self.unet.latent_channels != self.vq.latent_channels:
+        if self.unet.space == "rgb":
+            if self.texture_size % self.unet.latent_size:
+                raise ValueError(f"Stage23Config {self.name!r}: the colours are diffused at {self.unet.latent_size}², "
+                                 f"which the {self.texture_size}² textures cannot be shrunk to")
+        elif self.unet.latent_size != self.vq.latent_size or self.unet.latent_channels != self.vq.latent_channels:
             raise ValueError(f"Stage23Config {self.name!r}: the U-Net latent ({self.unet.latent_channels} × {self.unet.latent_size}²) "
                              f"must match the VQ latent ({self.vq.latent_channels} × {self.vq.latent_size}²)")
 
@@ -171,6 +198,7 @@ class Stage23Config(ConfigMixin):
 _TINY_UNET = UNetConfig(latent_size=16, block_out_channels=(32, 64, 96, 128), layers_per_block=1, attention_head_dim=16,
                         dropout=0.1, norm_num_groups=16)
 _TINY_DISCRIMINATOR = PatchDiscriminatorConfig(ndf=32, n_layers=2)
+_TINY_VQ = VQConfig(texture_size=64, num_embeddings=512, block_out_channels=(16, 32, 64), layers_per_block=1, norm_num_groups=8)
 
 STAGE23_PRESETS: dict[str, Stage23Config] = {
     "paper": Stage23Config(
@@ -193,10 +221,17 @@ STAGE23_PRESETS: dict[str, Stage23Config] = {
         vq_loss=VQLossConfig(group_weights=(1.0, 10.0, 1.0)),
         unet=_TINY_UNET,
     ),
+    "rgb": Stage23Config(
+        name="rgb", texture_size=64,
+        vq=_TINY_VQ,
+        discriminator=_TINY_DISCRIMINATOR,
+        unet=UNetConfig(space="rgb", latent_size=64, latent_channels=3, block_out_channels=(16, 32, 64, 64), layers_per_block=1,
+                        attention=(False, False, False, True), attention_head_dim=16, dropout=0.1, norm_num_groups=8),
+        schedule=NoiseScheduleConfig(prediction_type="sample"),
+    ),
     "tiny": Stage23Config(
         name="tiny", texture_size=64,
-        vq=VQConfig(texture_size=64, num_embeddings=512, block_out_channels=(16, 32, 64), layers_per_block=1,
-                    norm_num_groups=8),
+        vq=_TINY_VQ,
         discriminator=_TINY_DISCRIMINATOR,
         unet=_TINY_UNET,
     ),
@@ -204,7 +239,7 @@ STAGE23_PRESETS: dict[str, Stage23Config] = {
 
 
 def stage23_preset(name: str) -> Stage23Config:
-    """The stage-2/3 config of a named preset: ``paper``, ``small``, ``wide`` or ``tiny``."""
+    """The stage-2/3 config of a named preset: ``paper``, ``small``, ``wide``, ``rgb`` or ``tiny``."""
     try:
         return STAGE23_PRESETS[name]
     except KeyError:

@@ -36,17 +36,23 @@ from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from torch import Tensor, nn
 
-from .config_stage23 import FILL_CHANNEL, NoiseScheduleConfig, UNetConfig
+from .config_stage23 import (
+    CHANNEL_GROUPS,
+    FILL_CHANNEL,
+    NoiseScheduleConfig,
+    UNetConfig,
+)
 from .vq import TextureVQModel, decode_latent, encode_texture
 
 SamplerKind = Literal["ddpm", "ddim"]
+GEN_CHANNELS, RGB_CHANNELS, MASK_CHANNELS = CHANNEL_GROUPS["gen"], CHANNEL_GROUPS["rgb"], CHANNEL_GROUPS["masks"]
 
 
 @dataclass
 class DenoiserOutput:
     """What :class:`LatentInpainter` returns."""
 
-    noise: Tensor  # [B, 6, s, s] predicted ε
+    noise: Tensor  # [B, 6, s, s] predicted ε (x_0 for a schedule with prediction_type="sample")
 
 
 class LatentInpainter(nn.Module):
@@ -79,11 +85,22 @@ class LatentInpainter(nn.Module):
         self.register_buffer("latent_scale", torch.ones(()))
         self.register_buffer("latent_bound", torch.zeros(()))  # 0: no clipping (module docstring)
 
+    def condition(self, cond: Tensor, fill_mask: Tensor) -> Tensor:
+        """The network's condition ``[B, condition_channels, s, s]``: ``latent`` space: :func:`make_condition`
+        of the partial texture's latent ``cond`` [B, 6, s, s] and B_fill; ``rgb`` space: the partial texture
+        shrunk to the sample's size, ``cond`` [B, 21, s, s], as it is (it holds its own B_fill)."""
+        if self.config.space == "rgb":
+            s = self.config.latent_size
+            if cond.dim() != 4 or cond.shape[1:] != (self.config.condition_channels, s, s):
+                raise ValueError(f"expected the partial texture [B, {self.config.condition_channels}, {s}, {s}], got {tuple(cond.shape)}")
+            return cond
+        return make_condition(cond, fill_mask, self.latent_scale)
+
     def forward(
         self,
-        noisy: Tensor,  # [B, 6, s, s] x_t, scaled latent
+        noisy: Tensor,  # [B, 6, s, s] x_t, scaled latent (rgb space: [B, 3, s, s] scaled colours)
         timesteps: Tensor,  # [B] or [] int64 diffusion steps t
-        condition: Tensor,  # [B, 7, s, s] from :func:`make_condition` (scaled latent ⊕ mask)
+        condition: Tensor,  # [B, 7, s, s] from :meth:`condition` (rgb space: [B, 21, s, s])
     ) -> DenoiserOutput:
         c = self.config
         s = c.latent_size
@@ -124,7 +141,7 @@ def make_scheduler(config: NoiseScheduleConfig, kind: SamplerKind = "ddpm") -> S
         beta_start=config.beta_start,
         beta_end=config.beta_end,
         beta_schedule=config.beta_schedule,
-        prediction_type="epsilon",
+        prediction_type=config.prediction_type,
         clip_sample=False,
         variance_type="fixed_small",
     )
@@ -139,7 +156,7 @@ def make_scheduler(config: NoiseScheduleConfig, kind: SamplerKind = "ddpm") -> S
 def inpaint_latent(
     model: LatentInpainter,
     scheduler: SchedulerMixin,
-    cond_latent: Tensor,  # [B, 6, s, s] T_c^j, latent of the partial single-view texture
+    cond_latent: Tensor,  # [B, 6, s, s] T_c^j, latent of the partial single-view texture (rgb space: [B, 21, s, s] T^j)
     fill_mask: Tensor,  # [B, 1, S, S] B_fill^j at texture resolution (or already [B, 1, s, s])
     steps: int = 50,
     generator: torch.Generator | None = None,
@@ -170,9 +187,11 @@ def inpaint_latent(
         raise ValueError(f"strength must be in (0, 1], got {strength}")
     scheduler.set_timesteps(steps, device=cond_latent.device)
     scale = model.latent_scale
-    condition = make_condition(cond_latent, fill_mask, scale)
+    condition = model.condition(cond_latent, fill_mask)
     noise_device = generator.device if generator is not None else cond_latent.device
-    x = torch.randn(cond_latent.shape, generator=generator, device=noise_device, dtype=cond_latent.dtype)
+    c = model.config
+    shape = (cond_latent.shape[0], c.latent_channels, c.latent_size, c.latent_size)
+    x = torch.randn(shape, generator=generator, device=noise_device, dtype=cond_latent.dtype)
     x = x.to(cond_latent.device)
     timesteps = scheduler.timesteps
     if start is None:
@@ -188,8 +207,36 @@ def inpaint_latent(
 
 
 @torch.no_grad()
+def restore_colours(
+    model: LatentInpainter,
+    scheduler: SchedulerMixin,
+    texture: Tensor,  # [B, 21, s, s] T^j at the denoiser's size
+    steps: int = 50,
+    generator: torch.Generator | None = None,
+    eta: float = 0.0,
+    start: Tensor | None = None,  # [B, 21, s, s] a whole texture to start from (SDEdit), or None: pure noise
+    strength: float = 1.0,
+) -> Tensor:
+    """The ``rgb``-space inpainting (:class:`~dinar.nn.config_stage23.UNetConfig`): T_rgb sampled in M denoising
+    steps conditioned on the partial texture itself. Returns ``[B, 21, s, s]``: ``texture``'s T_gen, the sampled
+    T_rgb, and the masks of ``start`` (or all ones): every texel restored, as a fill leaves them."""
+    c = model.config
+    if texture.shape[-1] != c.latent_size:
+        raise ValueError(f"the denoiser restores {c.latent_size}² textures, got {texture.shape[-1]}²")
+    begin = None if start is None else start[:, RGB_CHANNELS]
+    colours = inpaint_latent(model, scheduler, texture, texture[:, FILL_CHANNEL : FILL_CHANNEL + 1], steps, generator, eta,
+                             begin, strength)
+    out = texture.clone() if start is None else start.clone()
+    out[:, GEN_CHANNELS] = texture[:, GEN_CHANNELS]
+    out[:, RGB_CHANNELS] = colours.to(out.dtype)
+    if start is None:
+        out[:, MASK_CHANNELS] = 1.0
+    return out
+
+
+@torch.no_grad()
 def restore_latent_texture(
-    vq: TextureVQModel,
+    vq: TextureVQModel | None,
     model: LatentInpainter,
     scheduler: SchedulerMixin,
     texture: Tensor,  # [B, 21, S, S] T^j, the partial (or merged) texture
@@ -207,7 +254,10 @@ def restore_latent_texture(
     T_res is the start plus the denoiser's change to it and the VQ's reconstruction error (a small VQ
     washes a texture's colours out towards its training mean) does not reach the avatar.
     The one latent inpainting step: training's validation (:func:`inpaint_texture`) and the inference
-    pipeline (:func:`dinar.pipeline.inpainting.restore_texture`) both call it."""
+    pipeline (:func:`dinar.pipeline.inpainting.restore_texture`) both call it. An ``rgb``-space denoiser
+    needs no VQ (``vq`` may be None) and has nothing to add back: :func:`restore_colours`."""
+    if model.config.space == "rgb":
+        return restore_colours(model, scheduler, texture, steps, generator, eta, start, strength)
     fill = texture[:, FILL_CHANNEL : FILL_CHANNEL + 1]
     start_latent = None if start is None else encode_texture(vq, start)
     latent = inpaint_latent(model, scheduler, encode_texture(vq, texture), fill, steps, generator, eta, start_latent, strength)
@@ -219,7 +269,7 @@ def restore_latent_texture(
 
 @torch.no_grad()
 def inpaint_texture(
-    vq: TextureVQModel,
+    vq: TextureVQModel | None,
     model: LatentInpainter,
     scheduler: SchedulerMixin,
     texture: Tensor,  # [B, 21, S, S] T^j, the partial single-view texture

@@ -4,6 +4,9 @@
 ``T_res = D_VQ(T_c)``. DDIM (deterministic after the initial noise, which a seeded CPU generator
 draws, so a seed gives the same texture on any device).
 
+An inpainter in ``rgb`` space (``dinar train diffusion --preset rgb``) diffuses the colours of T itself at its
+own size instead, with no VQ (:func:`dinar.nn.diffusion.restore_colours`).
+
 The pipeline's default departs from the paper in three measured ways (``PipelineOptions``; README, "The
 back"): the sampler starts from a simple fill's latent (the per-part mean), the denoiser's change to that
 start is added to the start at the texture's own size (the shipped 64² VQ washes colours towards its
@@ -29,7 +32,7 @@ from dinar.texture.resize import grow_texture, shrink_texture
 
 @torch.no_grad()
 def restore_texture(
-    vq: TextureVQModel,
+    vq: TextureVQModel | None,
     inpainter: LatentInpainter,
     schedule: NoiseScheduleConfig,
     texture: Tensor,  # [B, 21, S, S] T^j, the partial (or merged) texture
@@ -43,15 +46,17 @@ def restore_texture(
     """T_res ``[B, 21, S, S]``: the whole texture as the VQ decoder gives it back after M = ``steps``
     DDIM steps (module docstring). Known texels are put back afterwards by eq. 6. A VQ of a coarser
     texture size (``hd``: 64² for a 256² T) works on T shrunk to its size and T_res is grown back
-    (:mod:`dinar.texture.resize`). With ``start``, sampling begins from its latent noised to ``strength``
-    (:func:`dinar.nn.diffusion.inpaint_latent`) instead of from pure noise.
+    (:mod:`dinar.texture.resize`); an ``rgb``-space inpainter (no ``vq``) samples the colours of T shrunk to
+    its own size and keeps T_gen (:func:`dinar.nn.diffusion.restore_colours`). With ``start``, sampling
+    begins from its latent noised to ``strength`` (:func:`dinar.nn.diffusion.inpaint_latent`) instead of
+    from pure noise.
 
     ``residual`` (with ``start``): T_res = start + grow(D(z) − D(E(shrink(start)))): the denoiser's change to the
     start, made at the VQ's size, is added to the start at the texture's own size, so neither the VQ's
     reconstruction error nor the shrinking blurs what the start has. ``keep_generated``: T_gen stays as it is
     in ``texture`` (the stage-1 generator's) and only T_rgb and the masks come from the diffusion."""
     generator = torch.Generator().manual_seed(seed)
-    size = vq.config.texture_size
+    size = inpainter.config.latent_size if inpainter.config.space == "rgb" else vq.config.texture_size
     coarse = shrink_texture(texture, size)
     begin = None if start is None else shrink_texture(start, size)
     restored = restore_latent_texture(vq, inpainter, make_scheduler(schedule, "ddim"), coarse, steps, generator,

@@ -9,8 +9,9 @@ Layout of a model folder (what :meth:`AvatarPipeline.from_pretrained` reads; eve
       vq/                        the texture VQGAN (`dinar train vq`)
       diffusion/                 the latent inpainter's EMA weights and noise schedule (`dinar train diffusion`)
 
-``vq/`` and ``diffusion/`` may be missing together (a pipeline without inpainting). A stage folder
-may also be a whole run folder. Reading and writing go through :mod:`dinar.weights.networks`.
+``vq/`` and ``diffusion/`` may be missing together (a pipeline without inpainting), and ``vq/`` alone when
+the inpainter diffuses the texture's colours (``rgb`` space, :class:`~dinar.nn.config_stage23.UNetConfig`),
+which needs no VQ. A stage folder may also be a whole run folder. Reading and writing go through :mod:`dinar.weights.networks`.
 """
 
 from __future__ import annotations
@@ -61,7 +62,13 @@ class PipelineModels:
 
 
 def check_compatible(stage1: AvatarModel, vq: TextureVQModel | None, inpainter: LatentInpainter | None) -> None:
-    """Texture size of the VQ divides stage 1's; latent of the VQ = the inpainter's; both or neither."""
+    """Texture size of the VQ divides stage 1's; latent of the VQ = the inpainter's; both or neither (an
+    ``rgb``-space inpainter needs no VQ, and its size must divide stage 1's texture size)."""
+    if inpainter is not None and inpainter.config.space == "rgb":
+        S, s = stage1.config.texture_size, inpainter.config.latent_size
+        if s > S or S % s:
+            raise ValueError(f"the inpainter restores {s}² colours, which the stage-1 model's {S}² texture cannot be shrunk to")
+        return
     if (vq is None) != (inpainter is None):
         raise ValueError("the VQ model and the inpainter come together: give both (inpainting) or neither")
     if vq is None:
@@ -91,12 +98,13 @@ def load_models(model_dir: str | Path, device: torch.device, body=None) -> Pipel
 
     vq = inpainter = schedule = None
     vq_path, dm_path = _network(model_dir / VQ_DIR), _network(model_dir / DIFFUSION_DIR)
-    if (vq_path is None) != (dm_path is None):
-        missing = model_dir / (VQ_DIR if vq_path is None else DIFFUSION_DIR) / WEIGHTS_FILE
-        raise FileNotFoundError(f"{missing}: missing (a model folder has both {VQ_DIR}/ and {DIFFUSION_DIR}/, or neither)")
     if vq_path is not None:
         vq = load_vq(vq_path, device)
+    if dm_path is not None:
         inpainter, schedule = load_inpainter(dm_path, device, vq=vq)
+    if (vq_path is None) != (dm_path is None) and (inpainter is None or inpainter.config.space != "rgb"):
+        missing = model_dir / (VQ_DIR if vq_path is None else DIFFUSION_DIR) / WEIGHTS_FILE
+        raise FileNotFoundError(f"{missing}: missing (a model folder has both {VQ_DIR}/ and {DIFFUSION_DIR}/, or neither)")
     check_compatible(stage1, vq, inpainter)
     return PipelineModels(stage1, identity, vq, inpainter, schedule, discriminator, background)
 
@@ -115,5 +123,7 @@ def save_models(
     save_stage1(stage1, model_dir / STAGE1_DIR, discriminator=discriminator)
     if vq is not None:
         save_vq(vq, model_dir / VQ_DIR)
-        save_inpainter(inpainter, schedule or NoiseScheduleConfig(), model_dir / DIFFUSION_DIR, vq=vq)
+    if inpainter is not None:  # an rgb-space inpainter belongs to no VQ, so it records none
+        save_inpainter(inpainter, schedule or NoiseScheduleConfig(), model_dir / DIFFUSION_DIR,
+                       vq=vq if inpainter.config.space == "latent" else None)
     return model_dir

@@ -133,7 +133,8 @@ class AvatarPipeline:
 
     @property
     def can_inpaint(self) -> bool:
-        return self.vq is not None and self.inpainter is not None
+        """The diffusion can run: an inpainter, and the VQ whose latent it works in (none for ``rgb`` space)."""
+        return self.inpainter is not None and (self.vq is not None or self.inpainter.config.space == "rgb")
 
     def lpips(self, net: str) -> nn.Module:
         """The frozen LPIPS network of RGB tuning (built once per backbone)."""

@@ -14,6 +14,9 @@
    few ``val`` people (DDIM, ``sample_steps`` steps, fixed seed): PSNR of the RGB channels on the
    texels the input view does not cover, and an image grid (input view | merged GT | inpainted).
 
+``--preset rgb`` needs no VQ: the pairs are the single-view textures shrunk to 64² (the condition, all 21
+channels) and the T_rgb of the merges at 64² (the target) (:func:`colour_pairs`), and the denoiser predicts x_0.
+
 The released ``model.safetensors`` holds the EMA weights (with ``latent_scale``) and the schedule;
 ``checkpoints/last.safetensors`` holds the EMA state too (``checkpoint["ema"]``), so ``--resume``
 continues the average. After training, :func:`train_diffusion_and_report` scores the inpainting on
@@ -51,6 +54,7 @@ from dinar.nn.diffusion import (
     resize_fill_mask,
 )
 from dinar.nn.vq import TextureVQModel, encode_texture
+from dinar.texture.resize import shrink_texture
 from dinar.train.ema import EMAShadow
 from dinar.train.textures import (
     InpaintingDataset,
@@ -94,6 +98,8 @@ DIFFUSION_TRAIN_PRESETS: dict[str, DiffusionTrainConfig] = {
                                  sample_steps=25),
 }
 DIFFUSION_TRAIN_PRESETS["wide"] = dataclasses.replace(DIFFUSION_TRAIN_PRESETS["tiny"], steps=3000)
+DIFFUSION_TRAIN_PRESETS["rgb"] = dataclasses.replace(DIFFUSION_TRAIN_PRESETS["tiny"], steps=2500, batch_size=16, lr=3e-4,
+                                                     checkpoint_every=250)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -133,6 +139,22 @@ def encode_pairs(vq: TextureVQModel, dataset: InpaintingDataset, batch_size: int
     targets = torch.cat([encode_texture(vq, merged[i : i + batch_size].to(device)).cpu() for i in range(0, len(order), batch_size)])
     row = {pid: i for i, pid in enumerate(order)}
     return LatentPairs(torch.cat(conds), torch.cat(masks), targets, torch.tensor([row[p] for p in people]))
+
+
+def colour_pairs(dataset: InpaintingDataset, size: int, batch_size: int = 32) -> LatentPairs:
+    """The ``rgb``-space pairs (no VQ): condition = each single-view texture shrunk to ``size`` (21 channels),
+    target = T_rgb of the person's merged texture at that size (:mod:`dinar.texture.resize`)."""
+    conds, masks, people = [], [], []
+    for batch in DataLoader(dataset, batch_size=batch_size):
+        partial = shrink_texture(batch["partial"], size)
+        conds.append(partial)
+        masks.append(partial[:, FILL_CHANNEL : FILL_CHANNEL + 1])
+        people += list(batch["person_id"])
+    order = sorted(set(people))
+    merged = shrink_texture(torch.stack([_merged_of(dataset, pid) for pid in order]), size)
+    row = {pid: i for i, pid in enumerate(order)}
+    return LatentPairs(torch.cat(conds), torch.cat(masks), merged[:, CHANNEL_GROUPS["rgb"]].contiguous(),
+                       torch.tensor([row[p] for p in people]))
 
 
 def _merged_of(dataset: InpaintingDataset, pid: str) -> Tensor:
@@ -237,9 +259,10 @@ class DiffusionLightning(pl.LightningModule):
         if self._val_losses:
             self.log("val/loss_ema", torch.stack(self._val_losses).mean(), sync_dist=True)
         vq, val = self._aux["vq"], self._aux["val"]
-        if vq is None or val is None or not self.trainer.is_global_zero:
+        if (vq is None and self.config.unet.space != "rgb") or val is None or not self.trainer.is_global_zero:
             return
-        vq.to(self.device)
+        if vq is not None:
+            vq.to(self.device)
         partial, merged, covered = (val[k].to(self.device) for k in ("partial", "merged", "covered"))
         sampler = make_scheduler(self.config.schedule, "ddim")
         g = torch.Generator().manual_seed(0)
@@ -265,7 +288,7 @@ def _val_textures(textures: str | Path, split: str, n: int) -> dict[str, Tensor]
 
 def train_diffusion(
     textures: str | Path,
-    vq_run: str | Path,
+    vq_run: str | Path | None,
     out: str | Path,
     preset: str = "tiny",
     train: DiffusionTrainConfig | None = None,
@@ -275,7 +298,8 @@ def train_diffusion(
     precision: str = "32-true",
     progress: bool = True,
 ) -> Path:
-    """Train the latent inpainter of ``preset`` on a texture folder with a trained VQ (module docstring)."""
+    """Train the latent inpainter of ``preset`` on a texture folder with a trained VQ (module docstring); an
+    ``rgb``-space preset diffuses the texture's colours and takes no VQ (``vq_run`` None)."""
     from dinar.utils import resolve_device
 
     config = stage23_preset(preset)
@@ -285,20 +309,35 @@ def train_diffusion(
     encode_device = resolve_device(device)
     if encode_device.type == "cuda":  # under DDP each process encodes on its own GPU
         encode_device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    vq = load_vq(vq_run, encode_device).requires_grad_(False)
-    if (vq.config.latent_channels, vq.config.latent_size) != (config.unet.latent_channels, config.unet.latent_size):
-        raise ValueError(f"{vq_run}: the VQ latent is {vq.config.latent_channels} × {vq.config.latent_size}², "
-                         f"preset {preset!r} expects {config.unet.latent_channels} × {config.unet.latent_size}²")
-    config = dataclasses.replace(config, vq=vq.config, texture_size=vq.config.texture_size)
     index = TextureIndex.read(textures)
+    colours = config.unet.space == "rgb"
+    if colours:
+        if vq_run is not None:
+            raise ValueError(f"preset {preset!r} diffuses the texture's colours and takes no VQ: leave out --vq")
+        if index.texture_size % config.unet.latent_size:
+            raise ValueError(f"{textures}: {index.texture_size}² textures cannot be shrunk to the preset's {config.unet.latent_size}²")
+        vq = None
+    else:
+        if vq_run is None:
+            raise ValueError(f"preset {preset!r} diffuses in a VQ latent: pass the VQ run (--vq)")
+        vq = load_vq(vq_run, encode_device).requires_grad_(False)
+        if (vq.config.latent_channels, vq.config.latent_size) != (config.unet.latent_channels, config.unet.latent_size):
+            raise ValueError(f"{vq_run}: the VQ latent is {vq.config.latent_channels} × {vq.config.latent_size}², "
+                             f"preset {preset!r} expects {config.unet.latent_channels} × {config.unet.latent_size}²")
+        config = dataclasses.replace(config, vq=vq.config, texture_size=vq.config.texture_size)
     out = Path(out)
     ckpt = prepare_run(out, {"stage": "diffusion", "preset": preset, "model": {"unet": config.unet.to_dict(), "schedule": config.schedule.to_dict()},
-                             "train": train.to_dict(), "data": {"textures": str(Path(textures).resolve()), "vq": str(Path(vq_run).resolve())}},
+                             "train": train.to_dict(), "data": {"textures": str(Path(textures).resolve()), "vq": None if vq_run is None else str(Path(vq_run).resolve())}},
                        resume=resume)
     pl.seed_everything(train.seed, workers=True, verbose=False)
     val_split = split_with_people(index, "val")
-    train_pairs = encode_pairs(vq, InpaintingDataset(textures, "train", views=train.views))
-    val_pairs = encode_pairs(vq, InpaintingDataset(textures, val_split, views="front"))
+    if vq is None:
+        size = config.unet.latent_size
+        train_pairs = colour_pairs(InpaintingDataset(textures, "train", views=train.views), size)
+        val_pairs = colour_pairs(InpaintingDataset(textures, val_split, views="front"), size)
+    else:
+        train_pairs = encode_pairs(vq, InpaintingDataset(textures, "train", views=train.views))
+        val_pairs = encode_pairs(vq, InpaintingDataset(textures, val_split, views="front"))
     latent_scale = float(1.0 / train_pairs.target.std().clamp_min(1e-6))
     latent_bound = float(train_pairs.target.abs().max()) * latent_scale
     logger.info("%d training pairs, latent scale %.4g, bound %.4g", len(train_pairs), latent_scale, latent_bound)
@@ -316,7 +355,7 @@ def train_diffusion(
 
 @torch.no_grad()
 def inpainting_report(
-    vq: TextureVQModel,
+    vq: TextureVQModel | None,
     model: LatentInpainter,
     schedule: NoiseScheduleConfig,
     textures: str | Path,
@@ -347,14 +386,14 @@ def inpainting_report(
             "psnr_unknown_rgb": {k: round(sum(v * w for v, w in zip(vals, weights)) / total, 3) for k, vals in results.items()}}
 
 
-def train_diffusion_and_report(textures: str | Path, vq_run: str | Path, out: str | Path, preset: str = "tiny",
+def train_diffusion_and_report(textures: str | Path, vq_run: str | Path | None, out: str | Path, preset: str = "tiny",
                                train: DiffusionTrainConfig | None = None, **options: Any) -> dict[str, Any]:
     """``dinar train diffusion``: :func:`train_diffusion` (``options``: its ``resume``, ``device``,
     ``devices``, ``precision``, ``progress``), then :func:`inpainting_report` of the released (EMA)
     weights on the ``test`` people, written to ``RUN/report.json`` and returned."""
     train = train or DIFFUSION_TRAIN_PRESETS[preset]
     run = train_diffusion(textures, vq_run, out, preset, train, **options)
-    vq = load_vq(vq_run)
+    vq = None if vq_run is None else load_vq(vq_run)
     model, schedule = load_inpainter(run, vq=vq)
     report = inpainting_report(vq, model, schedule, textures, "test", train.sample_steps)
     write_report(run, report)

@@ -91,6 +91,7 @@ VQ_TRAIN_PRESETS: dict[str, VQTrainConfig] = {
                           restart_dead_codes_every=50, num_workers=0),
 }
 VQ_TRAIN_PRESETS["wide"] = dataclasses.replace(VQ_TRAIN_PRESETS["tiny"], steps=2000)
+VQ_TRAIN_PRESETS["rgb"] = VQ_TRAIN_PRESETS["tiny"]  # the rgb preset's VQ entry is tiny's (its diffusion needs none)
 
 
 class VQLightning(pl.LightningModule):
