@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,37 +125,38 @@ class LatentPairs(Dataset):
 
 
 @torch.no_grad()
-def encode_pairs(vq: TextureVQModel, dataset: InpaintingDataset, batch_size: int = 32) -> LatentPairs:
-    """Encode every pair of ``dataset`` with the (frozen) VQ; each merged texture once."""
-    device = next(vq.parameters()).device
-    s = vq.config.latent_size
+def make_pairs(dataset: InpaintingDataset, encode: Callable[[Tensor], Tensor], target: Callable[[Tensor], Tensor],
+               mask_size: int, batch_size: int = 32) -> LatentPairs:
+    """Every pair of ``dataset``: the condition ``encode(partial)`` with B_fill at ``mask_size``², and the target
+    ``target(merged)`` once per person (the two kinds of pairs below differ only in these functions)."""
     conds, masks, people = [], [], []
     for batch in DataLoader(dataset, batch_size=batch_size):
-        partial = batch["partial"].to(device)
-        conds.append(encode_texture(vq, partial).cpu())
-        masks.append(resize_fill_mask(partial[:, FILL_CHANNEL : FILL_CHANNEL + 1], s).cpu())
+        partial = batch["partial"]
+        conds.append(encode(partial))
+        masks.append(resize_fill_mask(partial[:, FILL_CHANNEL : FILL_CHANNEL + 1], mask_size))
         people += list(batch["person_id"])
     order = sorted(set(people))
     merged = torch.stack([_merged_of(dataset, pid) for pid in order])
-    targets = torch.cat([encode_texture(vq, merged[i : i + batch_size].to(device)).cpu() for i in range(0, len(order), batch_size)])
+    targets = torch.cat([target(merged[i : i + batch_size]) for i in range(0, len(order), batch_size)])
     row = {pid: i for i, pid in enumerate(order)}
     return LatentPairs(torch.cat(conds), torch.cat(masks), targets, torch.tensor([row[p] for p in people]))
+
+
+def encode_pairs(vq: TextureVQModel, dataset: InpaintingDataset, batch_size: int = 32) -> LatentPairs:
+    """Encode every pair of ``dataset`` with the (frozen) VQ; each merged texture once."""
+    device = next(vq.parameters()).device
+
+    def latent(texture: Tensor) -> Tensor:
+        return encode_texture(vq, texture.to(device)).cpu()
+
+    return make_pairs(dataset, latent, latent, vq.config.latent_size, batch_size)
 
 
 def colour_pairs(dataset: InpaintingDataset, size: int, batch_size: int = 32) -> LatentPairs:
     """The ``rgb``-space pairs (no VQ): condition = each single-view texture shrunk to ``size`` (21 channels),
     target = T_rgb of the person's merged texture at that size (:mod:`dinar.texture.resize`)."""
-    conds, masks, people = [], [], []
-    for batch in DataLoader(dataset, batch_size=batch_size):
-        partial = shrink_texture(batch["partial"], size)
-        conds.append(partial)
-        masks.append(partial[:, FILL_CHANNEL : FILL_CHANNEL + 1])
-        people += list(batch["person_id"])
-    order = sorted(set(people))
-    merged = shrink_texture(torch.stack([_merged_of(dataset, pid) for pid in order]), size)
-    row = {pid: i for i, pid in enumerate(order)}
-    return LatentPairs(torch.cat(conds), torch.cat(masks), merged[:, CHANNEL_GROUPS["rgb"]].contiguous(),
-                       torch.tensor([row[p] for p in people]))
+    return make_pairs(dataset, lambda t: shrink_texture(t, size),
+                      lambda t: shrink_texture(t, size)[:, CHANNEL_GROUPS["rgb"]].contiguous(), size, batch_size)
 
 
 def _merged_of(dataset: InpaintingDataset, pid: str) -> Tensor:
@@ -310,8 +312,7 @@ def train_diffusion(
     if encode_device.type == "cuda":  # under DDP each process encodes on its own GPU
         encode_device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     index = TextureIndex.read(textures)
-    colours = config.unet.space == "rgb"
-    if colours:
+    if config.unet.space == "rgb":
         if vq_run is not None:
             raise ValueError(f"preset {preset!r} diffuses the texture's colours and takes no VQ: leave out --vq")
         if index.texture_size % config.unet.latent_size:
