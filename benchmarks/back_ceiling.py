@@ -19,11 +19,16 @@ people's back views). The sources:
   the mean fill as the default adds the diffusion's change (a perfect inpainting at that size);
 - ``true_vq`` (and ``true_vq:<run>`` per ``--vq``): the true back through a VQ, added the same way, a
   perfect diffusion sample in that VQ's latent: what its VQ lets any diffusion reach; ``…_direct``: the
-  VQ decoder's output of the true back taken as it is.
+  VQ decoder's output of the true back taken as it is;
+- ``<source>|<fill><N>`` (``--detail FILL:N``, for ``mean`` and each diffusion source): the source's
+  colours below the N² band and the fill's detail above it, ``low_N(source) + fill − low_N(fill)`` (low_N:
+  the N² block means grown back bilinearly): whether a fill's fine detail on the diffusion's colours
+  beats both.
 
 Usage: python benchmarks/back_ceiling.py [--checkpoint MODEL_DIR] [--vq VQ_RUN ...] [--diffusion RUN ...]
        [--people 8] [--bands N ...] [--sources NAME ...] [--diffusion-steps M] [--diffusion-strength S]
-       [--diffusion-start mean|mirror|nearest]
+       [--diffusion-guidance W]
+       [--diffusion-start mean|mirror|nearest] [--detail FILL:N ...]
        [--data DIR] [--device auto] [--sheet PATH]
 The last line printed is JSON: {"bench": "back_ceiling", "people": ..., "sources": {name: {"lpips": ...,
 "dists": ..., "kid": ...}}, "seconds": ...}.
@@ -40,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from quality import (  # the held-out set, made once and shared with quality.py
     default_test_folder,
     test_set,
@@ -75,8 +81,26 @@ def rgb_from(known: Tensor, source: Tensor) -> Tensor:
     return out
 
 
+def low_band(rgb: Tensor, size: int) -> Tensor:
+    """What an ``size``² texture holds of ``[B, 3, S, S]`` colours: the block means grown back bilinearly."""
+    return grow_texture(F.avg_pool2d(rgb, rgb.shape[-1] // size), rgb.shape[-1])
+
+
+def with_detail(base: Tensor, fill: Tensor, size: int) -> Tensor:
+    """``base`` whose T_rgb keeps its own ``size``² band and takes the finer detail of ``fill``'s."""
+    out = base.clone()
+    out[:, RGB] = low_band(base[:, RGB], size) + fill[:, RGB] - low_band(fill[:, RGB], size)
+    return out
+
+
+def guidance_for(inpainter, options: PipelineOptions) -> float:
+    """``--diffusion-guidance`` for the inpainters trained to be guided (condition dropout), 1 for the others."""
+    return options.diffusion_guidance if inpainter.config.condition_dropout > 0 else 1.0
+
+
 def sources(pipe: AvatarPipeline, known: Tensor, filled: Tensor, truth: Tensor, seen: Tensor, vqs: dict,
-            options: PipelineOptions, bands: tuple[int, ...], inpainters: dict) -> dict[str, Tensor]:
+            options: PipelineOptions, bands: tuple[int, ...], inpainters: dict,
+            details: tuple[tuple[str, int], ...] = ()) -> dict[str, Tensor]:
     """Every restored texture ``[1, 21, S, S]`` of one person (module docstring)."""
     surface = pipe.texel_surface()
     out = {kind: fill_texture(known, filled, surface, kind) for kind in FILLS}
@@ -85,7 +109,7 @@ def sources(pipe: AvatarPipeline, known: Tensor, filled: Tensor, truth: Tensor, 
         for name, residual in ((label, True), (f"{label}_direct", False)):
             out[name] = restore_texture(vq, inpainter, schedule, known, options.diffusion_steps, options.seed,
                                         out[options.diffusion_start or "mean"], options.diffusion_strength, residual,
-                                        keep_generated=True)
+                                        keep_generated=True, guidance=guidance_for(inpainter, options))
     true = torch.where(seen > 0.5, truth, mean)
     out["true"] = rgb_from(known, true)
     for band in bands:
@@ -97,11 +121,14 @@ def sources(pipe: AvatarPipeline, known: Tensor, filled: Tensor, truth: Tensor, 
         change = rebuilt - through_vq(vq, shrink_texture(mean, size))
         out[name] = rgb_from(known, mean + grow_texture(change, true.shape[-1]))
         out[f"{name}_direct"] = rgb_from(known, grow_texture(rebuilt, true.shape[-1]))
+    for base in ["mean", *inpainters]:
+        for fill, size in details:
+            out[f"{base}|{fill}{size}"] = with_detail(out[base], out[fill], size)
     return out
 
 
 def person_sources(pipe: AvatarPipeline, person: PersonViews, vqs: dict, options: PipelineOptions, bands: tuple[int, ...],
-                   inpainters: dict, keep: set[str] | None = None):
+                   inpainters: dict, keep: set[str] | None = None, details: tuple[tuple[str, int], ...] = ()):
     """(back target view, {source: back render [3, N, N]}, {source: render mask}) of one person; ``keep``:
     only these sources (None: all)."""
     back = next(t for t in person.targets if t.kind == "back")
@@ -111,7 +138,8 @@ def person_sources(pipe: AvatarPipeline, person: PersonViews, vqs: dict, options
     known, filled = partials[0].texture, partials[0].filled
     seen = partials[1].filled * (1 - filled)
     renders, masks = {}, {}
-    for name, restored in sources(pipe, known, filled, partials[1].texture, seen, vqs, options, bands, inpainters).items():
+    for name, restored in sources(pipe, known, filled, partials[1].texture, seen, vqs, options, bands, inpainters,
+                                     details).items():
         if keep is not None and name not in keep:
             continue
         adjustment = pipe.adjust_colors(restored, photos[:1], options)
@@ -123,6 +151,14 @@ def person_sources(pipe: AvatarPipeline, person: PersonViews, vqs: dict, options
         frames = avatar.render(f.pose[None], camera, f.global_orient[None], f.transl[None])
         renders[name], masks[name] = frames.image[0].float().cpu().clamp(0, 1), frames.mask[0].float().cpu().clamp(0, 1)
     return back, renders, masks
+
+
+def parse_detail(text: str, parser: argparse.ArgumentParser) -> tuple[str, int]:
+    """``FILL:N`` of ``--detail`` → (fill, N); a bad one ends the run with exit 2 and one line."""
+    fill, _, size = text.partition(":")
+    if fill not in FILLS or not size.isdigit() or int(size) < 1:
+        parser.error(f"--detail {text!r}: expected FILL:N with FILL one of {', '.join(FILLS)} and N a texture size, e.g. nearest:16")
+    return fill, int(size)
 
 
 def main() -> int:
@@ -140,14 +176,19 @@ def main() -> int:
     parser.add_argument("--sources", nargs="+", default=None, help="score only these sources (default: all)")
     parser.add_argument("--diffusion-steps", type=int, default=None, help="DDIM steps M (default: the pipeline's)")
     parser.add_argument("--diffusion-strength", type=float, default=None, help="noise level of the fill start, (0, 1] (default: the pipeline's)")
+    parser.add_argument("--diffusion-guidance", type=float, default=None,
+                        help="classifier-free guidance weight of the inpainters trained with condition dropout (default 1: none)")
     parser.add_argument("--diffusion-start", choices=FILLS, default=None, help="the fill the diffusion starts from (default: the pipeline's)")
+    parser.add_argument("--detail", nargs="+", default=[], metavar="FILL:N",
+                        help="add '<source>|<fill><N>' sources: the source's N² band plus the fill's finer detail")
     args = parser.parse_args()
+    details = tuple(parse_detail(d, parser) for d in args.detail)
     start = time.perf_counter()
     cfg = SynthConfig(people=24, poses=1, views=4, size=512, seed=77)  # quality.py --views 4: the README's Table 2
     data = test_set(args.data or default_test_folder(cfg), cfg)
     pipe = AvatarPipeline.from_pretrained(args.checkpoint, args.device)
     overrides = {"diffusion_steps": args.diffusion_steps, "diffusion_strength": args.diffusion_strength,
-                 "diffusion_start": args.diffusion_start}
+                 "diffusion_start": args.diffusion_start, "diffusion_guidance": args.diffusion_guidance}
     options = PipelineOptions(**{k: v for k, v in overrides.items() if v is not None})
     bands = tuple(args.bands or (pipe.vq.config.texture_size if pipe.vq is not None else pipe.inpainter.config.latent_size,))
     vqs = {} if pipe.vq is None else {"true_vq": pipe.vq}
@@ -164,7 +205,7 @@ def main() -> int:
     for i, folder in enumerate(people):
         person = load_person(folder, pipe.stage1.config.image_size, body_model=pipe.stage1.config.body_model,
                              num_joints=int(body.num_joints), up=tuple(body.up_axis), front=tuple(body.front_axis))
-        back, renders, masks = person_sources(pipe, person, vqs, options, bands, inpainters, keep)
+        back, renders, masks = person_sources(pipe, person, vqs, options, bands, inpainters, keep, details)
         images["truth"].append(back.over_white())
         line = []
         for name, image in renders.items():

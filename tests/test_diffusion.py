@@ -12,10 +12,13 @@ from dinar.losses.diffusion import diffusion_loss
 from dinar.nn.config_stage23 import NoiseScheduleConfig, UNetConfig, stage23_preset
 from dinar.nn.diffusion import (
     LatentInpainter,
+    drop_condition,
+    guided_prediction,
     inpaint_latent,
     inpaint_texture,
     make_condition,
     make_scheduler,
+    position_map,
     resize_fill_mask,
     restore_latent_texture,
 )
@@ -360,10 +363,12 @@ def test_train_diffusion_in_rgb_space_needs_no_vq(tmp_path):
         train_diffusion_and_report(root, tmp_path / "vq", tmp_path / "dm", "rgb", train, device="cpu", progress=False)
     with pytest.raises(ValueError, match="--vq"):
         train_diffusion_and_report(root, None, tmp_path / "dm0", "tiny", train, device="cpu", progress=False)
-    report = train_diffusion_and_report(root, None, tmp_path / "dm", "rgb", train, device="cpu", progress=False)
+    report = train_diffusion_and_report(root, None, tmp_path / "dm", "rgb", train, device="cpu", progress=False,
+                                        unet={"position_map": True, "condition_dropout": 0.2})
     assert report["people"] == 0 or set(report["psnr_unknown_rgb"]) == {"inpainted", "zeros", "mean_colour"}
     model, _ = load_inpainter(tmp_path / "dm")
     assert model.config.space == "rgb" and 0 < float(model.latent_bound) and float(model.latent_scale) != 1.0
+    assert model.config.position_map and model.config.condition_dropout == 0.2  # the flags travel with the weights
     info = json.loads((tmp_path / "dm" / "run.json").read_text())
     assert info["data"]["vq"] is None and info["model"]["unet"]["space"] == "rgb"
 
@@ -391,3 +396,73 @@ def test_an_x0_predicting_schedule_trains_on_x0_and_samples_with_it():
                          generator=torch.Generator().manual_seed(0))
     # DDIM ends at t = 0 (ᾱ_0 = 1 − 3e-4): √(1 − ᾱ_0) ≈ 0.017 of the initial noise stays.
     assert (out - x0).abs().max() < 0.1 and (out - x0).abs().mean() < 0.02
+
+
+def test_the_position_map_is_two_more_input_channels_of_texel_centres():
+    grid = position_map(2, torch.zeros(()))
+    assert torch.equal(grid, torch.tensor([[[[-0.5, 0.5], [-0.5, 0.5]], [[-0.5, -0.5], [0.5, 0.5]]]]))  # u across, v down
+    config = dataclasses.replace(RGB_MINI, position_map=True)
+    assert config.in_channels == RGB_MINI.in_channels + 2 == 26 and config.condition_channels == 21
+    torch.manual_seed(0)
+    model = LatentInpainter(config).eval()
+    assert model.unet.config.in_channels == 26
+    out = model(torch.randn(2, 3, 8, 8), torch.tensor([5, 900]), torch.rand(2, 21, 8, 8)).noise
+    assert out.shape == (2, 3, 8, 8) and torch.isfinite(out).all()
+    assert UNetConfig.from_dict({"space": "rgb", "latent_channels": 3}).position_map is False  # configs saved before it
+
+
+def test_condition_dropout_zeroes_whole_samples_and_trains_a_guidable_denoiser():
+    c = torch.rand(64, 21, 4, 4) + 0.1
+    assert drop_condition(c, 0.0) is c
+    dropped = drop_condition(c, 0.25, torch.Generator().manual_seed(0))
+    zeroed = (dropped.flatten(1) == 0).all(1)
+    kept = (dropped.flatten(1) == c.flatten(1)).all(1)
+    assert (zeroed | kept).all() and 4 <= int(zeroed.sum()) <= 28  # each sample all or nothing; about a quarter
+    with pytest.raises(ValueError, match="condition_dropout"):
+        UNetConfig(condition_dropout=1.0)
+    model = LatentInpainter(dataclasses.replace(RGB_MINI, condition_dropout=0.1))
+    schedule = NoiseScheduleConfig(prediction_type="sample")
+    loss = diffusion_loss(model, make_scheduler(schedule), torch.rand(4, 3, 8, 8), torch.rand(4, 21, 8, 8), torch.ones(4, 1, 8, 8),
+                          generator=torch.Generator().manual_seed(0), condition_dropout=0.5)
+    assert torch.isfinite(loss)
+
+
+def test_guidance_is_u_plus_w_times_c_minus_u_and_needs_a_guidable_denoiser():
+    torch.manual_seed(0)
+    model = LatentInpainter(dataclasses.replace(RGB_MINI, condition_dropout=0.1)).eval()
+    x, t, c = torch.randn(2, 3, 8, 8), torch.tensor(500), torch.rand(2, 21, 8, 8)
+    with torch.no_grad():
+        conditioned = model(x, t.expand(2), c).noise
+        unconditioned = model(x, t.expand(2), torch.zeros_like(c)).noise
+        assert torch.equal(guided_prediction(model, x, t, c, 1.0), conditioned)
+        torch.testing.assert_close(guided_prediction(model, x, t, c, 3.0), unconditioned + 3.0 * (conditioned - unconditioned),
+                                   atol=1e-5, rtol=1e-5)
+    scheduler = make_scheduler(NoiseScheduleConfig(prediction_type="sample"), "ddim")
+    texture = torch.rand(2, 21, 8, 8)
+    one = inpaint_latent(model, scheduler, texture, texture[:, 20:], 3, torch.Generator().manual_seed(0))
+    same = inpaint_latent(model, scheduler, texture, texture[:, 20:], 3, torch.Generator().manual_seed(0), guidance=1.0)
+    guided = inpaint_latent(model, scheduler, texture, texture[:, 20:], 3, torch.Generator().manual_seed(0), guidance=2.0)
+    assert torch.equal(one, same) and not torch.allclose(one, guided)
+    with pytest.raises(ValueError, match="condition dropout"):
+        inpaint_latent(LatentInpainter(RGB_MINI), scheduler, texture, texture[:, 20:], 3, guidance=2.0)
+
+
+def test_a_run_started_before_a_config_field_existed_resumes_with_its_default(tmp_path):
+    """run.json of a run whose UNet config lacks today's fields: resuming it with the same preset is allowed, with
+    another network refused (prepare_run reads the record through the configs' from_dict)."""
+    from dinar.train.diffusion import _read_model
+    from dinar.train.trainer import LAST_CHECKPOINT, prepare_run
+
+    rgb = stage23_preset("rgb")
+    today = {"unet": rgb.unet.to_dict(), "schedule": rgb.schedule.to_dict()}
+    older = json.loads(json.dumps(today))
+    del older["unet"]["position_map"], older["unet"]["condition_dropout"]
+    (tmp_path / LAST_CHECKPOINT).parent.mkdir(parents=True)
+    (tmp_path / LAST_CHECKPOINT).write_bytes(b"")
+    (tmp_path / "run.json").write_text(json.dumps({"stage": "diffusion", "model": older}))
+    with pytest.raises(ValueError, match="another model config"):
+        prepare_run(tmp_path, {"stage": "diffusion", "model": today}, resume=True)  # compared as written
+    assert prepare_run(tmp_path, {"stage": "diffusion", "model": today}, resume=True, read_model=_read_model) == tmp_path / LAST_CHECKPOINT
+    changed = {**today, "unet": {**today["unet"], "position_map": True}}
+    with pytest.raises(ValueError, match="another model config"):
+        prepare_run(tmp_path, {"stage": "diffusion", "model": changed}, resume=True, read_model=_read_model)

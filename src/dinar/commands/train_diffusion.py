@@ -19,6 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run folder of the trained VQ (dinar train vq --out); every preset but rgb (which diffuses the colours) needs one")
     parser.add_argument("--views", choices=("all", "front"), help="input views to train on (default all; the paper uses front)")
     parser.add_argument("--sample-steps", type=int, help="DDIM steps of the validation and report samples")
+    parser.add_argument("--position-map", action="store_true",
+                        help="give the denoiser each texel's (u, v) as 2 more input channels (where on the body it is)")
+    parser.add_argument("--condition-dropout", type=float, metavar="P",
+                        help="zero the condition of a share P of the training samples, so the model can be guided "
+                             "(classifier-free guidance; default: the preset's, 0)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,8 +42,13 @@ def run(args: argparse.Namespace) -> int:
     train = dataclasses.replace(DIFFUSION_TRAIN_PRESETS[args.preset], **overrides)
     if train.steps < 1 or train.batch_size < 1:
         raise ValueError("--steps and --batch-size must be at least 1")
+    unet = {"position_map": True} if args.position_map else {}
+    if args.condition_dropout is not None:
+        if not 0.0 <= args.condition_dropout < 1.0:
+            raise ValueError(f"--condition-dropout must be in [0, 1), got {args.condition_dropout}")
+        unet["condition_dropout"] = args.condition_dropout
     report = train_diffusion_and_report(args.textures, args.vq, args.out, args.preset, train, resume=args.resume, device=args.device,
-                                        devices=args.devices, precision=args.precision)
+                                        devices=args.devices, precision=args.precision, unet=unet)
     print(json.dumps(report, indent=1))
     print(f"inpainter weights: {args.out / WEIGHTS_FILE}")
     return 0

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from diffusers import DDPMScheduler
 from torch import Tensor
 
-from dinar.nn.diffusion import LatentInpainter
+from dinar.nn.diffusion import LatentInpainter, drop_condition
 
 
 def diffusion_loss(
@@ -18,9 +18,11 @@ def diffusion_loss(
     fill_mask: Tensor,  # [B, 1, S, S] B_fill^j
     generator: torch.Generator | None = None,
     timesteps: Tensor | None = None,  # [B] fixed steps (validation); random when None
+    condition_dropout: float = 0.0,
 ) -> Tensor:
     """The DDPM objective (paper eq. 1): ``E_{t, ε} ‖ε − ε_θ(√ᾱ_t x_0 + √(1 − ᾱ_t) ε, t, c)‖²``; for a schedule
-    with ``prediction_type="sample"`` the network's output is compared with x_0 instead of ε."""
+    with ``prediction_type="sample"`` the network's output is compared with x_0 instead of ε. A share
+    ``condition_dropout`` of the samples sees a zeroed condition (classifier-free guidance's training)."""
     scale = model.latent_scale
     x0 = target_latent * scale
     B = x0.shape[0]
@@ -29,5 +31,6 @@ def diffusion_loss(
     if timesteps is None:
         timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (B,), generator=generator, device=noise_device).to(x0.device)
     noisy = scheduler.add_noise(x0, noise, timesteps)
-    pred = model(noisy, timesteps, model.condition(cond_latent, fill_mask)).noise
+    condition = drop_condition(model.condition(cond_latent, fill_mask), condition_dropout, generator)
+    pred = model(noisy, timesteps, condition).noise
     return F.mse_loss(pred, x0 if scheduler.config.prediction_type == "sample" else noise)

@@ -131,6 +131,12 @@ class UNetConfig(ConfigMixin):
     norm_num_groups: int = 32
     space: str = "latent"
     """What is diffused: ``latent`` (the VQ latent, paper 3.3) or ``rgb`` (the texture's colours, see above)."""
+    position_map: bool = False
+    """Give the network each position's (u, v) in [−1, 1] as 2 more input channels: in a fixed atlas where a
+    texel is tells which body part it is on, which a convolution cannot see by itself (CoordConv)."""
+    condition_dropout: float = 0.0
+    """Share of training samples whose condition is zeroed, so that one network also learns the unconditional
+    prediction; only a denoiser trained with it can be guided (classifier-free guidance, Ho & Salimans 2022)."""
 
     @property
     def condition_channels(self) -> int:
@@ -138,11 +144,13 @@ class UNetConfig(ConfigMixin):
 
     @property
     def in_channels(self) -> int:
-        return self.condition_channels + self.latent_channels
+        return self.condition_channels + self.latent_channels + (2 if self.position_map else 0)
 
     def __post_init__(self):
         if self.space not in DIFFUSION_SPACES:
             raise ValueError(f"space must be one of {DIFFUSION_SPACES}, got {self.space!r}")
+        if not 0.0 <= self.condition_dropout < 1.0:
+            raise ValueError(f"condition_dropout must be in [0, 1), got {self.condition_dropout}")
         if self.space == "rgb" and self.latent_channels != 3:
             raise ValueError(f"an rgb-space denoiser diffuses the 3 colour channels, got latent_channels={self.latent_channels}")
         if len(self.attention) != len(self.block_out_channels):

@@ -107,8 +107,38 @@ class LatentInpainter(nn.Module):
         if noisy.shape[1:] != (c.latent_channels, s, s) or condition.shape != (noisy.shape[0], c.condition_channels, s, s):
             raise ValueError(f"expected noisy [B, {c.latent_channels}, {s}, {s}] and condition [B, {c.condition_channels}, {s}, {s}], "
                              f"got {tuple(noisy.shape)}, {tuple(condition.shape)}")
-        x = torch.cat([condition, noisy], dim=1)
-        return DenoiserOutput(noise=self.unet(x, timesteps).sample)
+        parts = [condition, noisy]
+        if c.position_map:
+            parts.insert(1, position_map(s, noisy).expand(noisy.shape[0], -1, -1, -1))
+        return DenoiserOutput(noise=self.unet(torch.cat(parts, dim=1), timesteps).sample)
+
+
+def position_map(size: int, like: Tensor) -> Tensor:
+    """``[1, 2, size, size]``: each position's (u, v), u across and v down, from −1 to 1 at the texel centres."""
+    axis = (torch.arange(size, device=like.device, dtype=like.dtype) + 0.5) / size * 2 - 1
+    v, u = torch.meshgrid(axis, axis, indexing="ij")
+    return torch.stack([u, v])[None]
+
+
+def drop_condition(condition: Tensor, share: float, generator: torch.Generator | None = None) -> Tensor:
+    """``condition`` with a random ``share`` of its samples zeroed: the unconditional rows that train a
+    denoiser for classifier-free guidance (:attr:`~dinar.nn.config_stage23.UNetConfig.condition_dropout`)."""
+    if share <= 0:
+        return condition
+    device = condition.device if generator is None else generator.device
+    keep = torch.rand(condition.shape[0], generator=generator, device=device) >= share
+    return condition * keep.to(condition.device, condition.dtype)[:, None, None, None]
+
+
+def guided_prediction(model: LatentInpainter, x: Tensor, t: Tensor, condition: Tensor, guidance: float) -> Tensor:
+    """The denoiser's output at ``x``, ``t``: ``u + w (c − u)`` with ``c`` conditioned, ``u`` on a zeroed
+    condition and ``w`` = ``guidance`` (classifier-free guidance); ``guidance`` = 1 is ``c`` alone."""
+    steps = t.expand(x.shape[0])
+    if guidance == 1.0:
+        return model(x, steps, condition).noise
+    both = model(torch.cat([x, x]), torch.cat([steps, steps]), torch.cat([condition, torch.zeros_like(condition)])).noise
+    conditioned, unconditioned = both.chunk(2)
+    return unconditioned + guidance * (conditioned - unconditioned)
 
 
 def resize_fill_mask(fill_mask: Tensor, size: int) -> Tensor:
@@ -163,8 +193,12 @@ def inpaint_latent(
     eta: float = 0.0,
     start: Tensor | None = None,  # [B, 6, s, s] unscaled latent to start from (SDEdit), or None: pure noise
     strength: float = 1.0,
+    guidance: float = 1.0,
 ) -> Tensor:
     """Sample the complete latent T_c from pure noise in ``steps`` denoising steps (paper 3.4, fig. 5c).
+
+    ``guidance`` w ≠ 1: classifier-free guidance (:func:`guided_prediction`), for a denoiser trained with
+    ``condition_dropout``.
 
     With ``start`` (SDEdit, Meng et al. 2022): the sampler begins at ``start`` noised to the step a fraction
     ``strength`` of the way up the schedule and runs the last ``round(steps · strength)`` of the ``steps``
@@ -185,6 +219,9 @@ def inpaint_latent(
         scheduler = copy.deepcopy(scheduler)
     if not 0.0 < strength <= 1.0:
         raise ValueError(f"strength must be in (0, 1], got {strength}")
+    if guidance != 1.0 and model.config.condition_dropout <= 0:
+        raise ValueError(f"guidance {guidance} needs a denoiser trained with condition dropout (dinar train diffusion "
+                         "--condition-dropout); this one was not: leave guidance at 1")
     scheduler.set_timesteps(steps, device=cond_latent.device)
     scale = model.latent_scale
     condition = model.condition(cond_latent, fill_mask)
@@ -201,7 +238,7 @@ def inpaint_latent(
         x = scheduler.add_noise(start * scale, x, timesteps[:1])
     step_kwargs = {"eta": eta} if isinstance(scheduler, DDIMScheduler) else {}
     for t in timesteps:
-        eps = model(scheduler.scale_model_input(x, t), t.expand(x.shape[0]), condition).noise
+        eps = guided_prediction(model, scheduler.scale_model_input(x, t), t, condition, guidance)
         x = scheduler.step(eps, t, x, generator=generator, **step_kwargs).prev_sample
     return x / scale
 
@@ -216,6 +253,7 @@ def restore_colours(
     eta: float = 0.0,
     start: Tensor | None = None,  # [B, 21, s, s] a whole texture to start from (SDEdit), or None: pure noise
     strength: float = 1.0,
+    guidance: float = 1.0,
 ) -> Tensor:
     """The ``rgb``-space inpainting (:class:`~dinar.nn.config_stage23.UNetConfig`): T_rgb sampled in M denoising
     steps conditioned on the partial texture itself. Returns ``[B, 21, s, s]``: ``texture``'s T_gen, the sampled
@@ -225,7 +263,7 @@ def restore_colours(
         raise ValueError(f"the denoiser restores {c.latent_size}² textures, got {texture.shape[-1]}²")
     begin = None if start is None else start[:, RGB_CHANNELS]
     colours = inpaint_latent(model, scheduler, texture, texture[:, FILL_CHANNEL : FILL_CHANNEL + 1], steps, generator, eta,
-                             begin, strength)
+                             begin, strength, guidance)
     out = texture.clone() if start is None else start.clone()
     out[:, GEN_CHANNELS] = texture[:, GEN_CHANNELS]
     out[:, RGB_CHANNELS] = colours.to(out.dtype)
@@ -246,10 +284,12 @@ def restore_latent_texture(
     start: Tensor | None = None,  # [B, 21, S, S] a whole texture to start from (SDEdit), or None: pure noise
     strength: float = 1.0,
     residual: bool = False,
+    guidance: float = 1.0,
 ) -> Tensor:
     """``T_res = D_VQ(T_c)``, ``[B, 21, S, S]``: ``T_c^j = E_VQ(T^j)``, then M denoising steps conditioned
     on ``T_c^j ⊕ b(B_fill^j)`` (paper 3.4, fig. 5c); known texels are not put back here (eq. 6).
     ``start``/``strength``: begin from ``E_VQ(start)`` noised part-way (:func:`inpaint_latent`).
+    ``guidance``: classifier-free guidance weight (:func:`inpaint_latent`).
     ``residual`` (with ``start``): add back what the VQ loses of the start, ``start − D_VQ(E_VQ(start))``, so
     T_res is the start plus the denoiser's change to it and the VQ's reconstruction error (a small VQ
     washes a texture's colours out towards its training mean) does not reach the avatar.
@@ -257,10 +297,11 @@ def restore_latent_texture(
     pipeline (:func:`dinar.pipeline.inpainting.restore_texture`) both call it. An ``rgb``-space denoiser
     needs no VQ (``vq`` may be None) and has nothing to add back: :func:`restore_colours`."""
     if model.config.space == "rgb":
-        return restore_colours(model, scheduler, texture, steps, generator, eta, start, strength)
+        return restore_colours(model, scheduler, texture, steps, generator, eta, start, strength, guidance)
     fill = texture[:, FILL_CHANNEL : FILL_CHANNEL + 1]
     start_latent = None if start is None else encode_texture(vq, start)
-    latent = inpaint_latent(model, scheduler, encode_texture(vq, texture), fill, steps, generator, eta, start_latent, strength)
+    latent = inpaint_latent(model, scheduler, encode_texture(vq, texture), fill, steps, generator, eta, start_latent, strength,
+                            guidance)
     restored = decode_latent(vq, latent).float()
     if start is not None and residual:
         restored = restored + (start - decode_latent(vq, start_latent).float())

@@ -42,6 +42,7 @@ def restore_texture(
     strength: float = 1.0,
     residual: bool = False,
     keep_generated: bool = False,
+    guidance: float = 1.0,
 ) -> Tensor:
     """T_res ``[B, 21, S, S]``: the whole texture as the VQ decoder gives it back after M = ``steps``
     DDIM steps (module docstring). Known texels are put back afterwards by eq. 6. A VQ of a coarser
@@ -54,13 +55,14 @@ def restore_texture(
     ``residual`` (with ``start``): T_res = start + grow(D(z) − D(E(shrink(start)))): the denoiser's change to the
     start, made at the VQ's size, is added to the start at the texture's own size, so neither the VQ's
     reconstruction error nor the shrinking blurs what the start has. ``keep_generated``: T_gen stays as it is
-    in ``texture`` (the stage-1 generator's) and only T_rgb and the masks come from the diffusion."""
+    in ``texture`` (the stage-1 generator's) and only T_rgb and the masks come from the diffusion. ``guidance``:
+    the classifier-free guidance weight, for a denoiser trained with condition dropout (1: none)."""
     generator = torch.Generator().manual_seed(seed)
     size = inpainter.config.latent_size if inpainter.config.space == "rgb" else vq.config.texture_size
     coarse = shrink_texture(texture, size)
     begin = None if start is None else shrink_texture(start, size)
     restored = restore_latent_texture(vq, inpainter, make_scheduler(schedule, "ddim"), coarse, steps, generator,
-                                      start=begin, strength=strength, residual=residual)
+                                      start=begin, strength=strength, residual=residual, guidance=guidance)
     if start is not None and residual:
         restored = start + grow_texture(restored - begin, texture.shape[-1])  # restored − begin = D(z) − D(E(begin))
     else:

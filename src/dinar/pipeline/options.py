@@ -60,6 +60,9 @@ class PipelineOptions(ConfigMixin):
     (:func:`dinar.pipeline.inpainting.restore_texture`).
     The shipped VQ (64², 1000 steps) washes every texture towards a brown skin colour; without this the
     back of every avatar came out brown (README, "The back")."""
+    diffusion_guidance: float = 1.0
+    """Classifier-free guidance weight w of the sampler (1: none); other values need a denoiser trained with
+    condition dropout (``dinar train diffusion --condition-dropout``)."""
     diffusion_generated: bool = False
     """Take T_gen of the unseen texels from the VQ decoder too (the paper: T_res replaces every channel). False: the
     diffusion restores T_rgb and T_gen stays as the stage-1 generator G made it from the photo, as with the simple
@@ -96,6 +99,8 @@ class PipelineOptions(ConfigMixin):
             raise ValueError(f"diffusion_start must be None or one of {FILLS}, got {self.diffusion_start!r}")
         if not 0.0 < self.diffusion_strength <= 1.0:
             raise ValueError(f"diffusion_strength must be in (0, 1], got {self.diffusion_strength}")
+        if self.diffusion_guidance < 0:
+            raise ValueError(f"diffusion_guidance must be >= 0, got {self.diffusion_guidance}")
         if self.diffusion_steps < 1:
             raise ValueError(f"diffusion_steps must be >= 1, got {self.diffusion_steps}")
         if self.tau <= 0:

@@ -191,7 +191,8 @@ class AvatarPipeline:
                             known, filled, self.texel_surface(), options.diffusion_start)
                         restored = restore_texture(self.vq, self.inpainter, self.schedule, known, options.diffusion_steps,
                                                    options.seed, start, options.diffusion_strength, options.diffusion_residual,
-                                                   keep_generated=has_rgb and not options.diffusion_generated)
+                                                   keep_generated=has_rgb and not options.diffusion_generated,
+                                                   guidance=options.diffusion_guidance)
                     else:  # a simple fill in its place, everything else the same (the baselines of dinar.texture.fills)
                         restored = fill_texture(known, filled, self.texel_surface(), options.fill)
 

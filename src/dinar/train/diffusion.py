@@ -46,6 +46,7 @@ from dinar.nn.config_stage23 import (
     FILL_CHANNEL,
     NoiseScheduleConfig,
     Stage23Config,
+    UNetConfig,
     stage23_preset,
 )
 from dinar.nn.diffusion import (
@@ -227,7 +228,8 @@ class DiffusionLightning(pl.LightningModule):
         return torch.optim.AdamW(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        loss = diffusion_loss(self.model, self.scheduler, batch["target"], batch["cond"], batch["mask"])
+        loss = diffusion_loss(self.model, self.scheduler, batch["target"], batch["cond"], batch["mask"],
+                              condition_dropout=self.config.unet.condition_dropout)
         self.log("train/loss", loss.detach())
         self.log("loss", loss.detach(), prog_bar=True, logger=False)
         return loss
@@ -279,6 +281,11 @@ class DiffusionLightning(pl.LightningModule):
         save_inpainter(self.ema.shadow, self.config.schedule, run_dir, {"step": self.global_step}, vq=self._aux["vq"])
 
 
+def _read_model(model: dict[str, Any]) -> dict[str, Any]:
+    """A ``run.json`` ``model`` record as today's configs write it (fields added since take their defaults)."""
+    return {"unet": UNetConfig.from_dict(model["unet"]).to_dict(), "schedule": NoiseScheduleConfig.from_dict(model["schedule"]).to_dict()}
+
+
 def _val_textures(textures: str | Path, split: str, n: int) -> dict[str, Tensor] | None:
     """The front views of the first ``n`` people of ``split`` with their merged ground truth."""
     if n <= 0:
@@ -299,12 +306,16 @@ def train_diffusion(
     devices: int = 1,
     precision: str = "32-true",
     progress: bool = True,
+    unet: dict[str, Any] | None = None,
 ) -> Path:
     """Train the latent inpainter of ``preset`` on a texture folder with a trained VQ (module docstring); an
-    ``rgb``-space preset diffuses the texture's colours and takes no VQ (``vq_run`` None)."""
+    ``rgb``-space preset diffuses the texture's colours and takes no VQ (``vq_run`` None). ``unet``: fields of
+    the preset's :class:`~dinar.nn.config_stage23.UNetConfig` to change (``position_map``, ``condition_dropout``)."""
     from dinar.utils import resolve_device
 
     config = stage23_preset(preset)
+    if unet:
+        config = dataclasses.replace(config, unet=dataclasses.replace(config.unet, **unet))
     train = train or DIFFUSION_TRAIN_PRESETS[preset]
     if train.views not in ("all", "front"):
         raise ValueError(f"views must be 'all' or 'front', got {train.views!r}")
@@ -329,7 +340,7 @@ def train_diffusion(
     out = Path(out)
     ckpt = prepare_run(out, {"stage": "diffusion", "preset": preset, "model": {"unet": config.unet.to_dict(), "schedule": config.schedule.to_dict()},
                              "train": train.to_dict(), "data": {"textures": str(Path(textures).resolve()), "vq": None if vq_run is None else str(Path(vq_run).resolve())}},
-                       resume=resume)
+                       resume=resume, read_model=_read_model)
     pl.seed_everything(train.seed, workers=True, verbose=False)
     val_split = split_with_people(index, "val")
     if vq is None:
@@ -390,7 +401,7 @@ def inpainting_report(
 def train_diffusion_and_report(textures: str | Path, vq_run: str | Path | None, out: str | Path, preset: str = "tiny",
                                train: DiffusionTrainConfig | None = None, **options: Any) -> dict[str, Any]:
     """``dinar train diffusion``: :func:`train_diffusion` (``options``: its ``resume``, ``device``,
-    ``devices``, ``precision``, ``progress``), then :func:`inpainting_report` of the released (EMA)
+    ``devices``, ``precision``, ``progress``, ``unet``), then :func:`inpainting_report` of the released (EMA)
     weights on the ``test`` people, written to ``RUN/report.json`` and returned."""
     train = train or DIFFUSION_TRAIN_PRESETS[preset]
     run = train_diffusion(textures, vq_run, out, preset, train, **options)

@@ -19,6 +19,7 @@ take :data:`PRECISIONS` from here.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,12 +94,15 @@ def last_checkpoint(run_dir: str | Path) -> Path | None:
     return path if path.is_file() else None
 
 
-def prepare_run(run_dir: str | Path, info: dict[str, Any], resume: bool = False) -> Path | None:
+def prepare_run(run_dir: str | Path, info: dict[str, Any], resume: bool = False,
+                read_model: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> Path | None:
     """Create ``run_dir`` and its ``run.json``; return the checkpoint to resume from (None: a fresh run).
 
     ``resume`` needs a checkpoint, and a checkpoint needs ``resume`` (it is never overwritten by a new
     run). A resumed run keeps the ``stage`` and ``model`` config that ``run.json`` records (a run cannot
-    silently change networks); training settings may change (e.g. more steps).
+    silently change networks); training settings may change (e.g. more steps). ``read_model`` reads the
+    recorded ``model`` as today's config would (e.g. through ``from_dict``, so that a field added since the
+    run started takes its default) before the two are compared.
     """
     from dinar.utils import atomic_path
 
@@ -112,6 +116,8 @@ def prepare_run(run_dir: str | Path, info: dict[str, Any], resume: bool = False)
         raise FileNotFoundError(f"--resume: no {LAST_CHECKPOINT} in {run_dir}")
     if last is not None and run_file.is_file():  # (a run folder of an older dinar may lack run.json)
         old = json.loads(run_file.read_text())
+        if read_model is not None and isinstance(old.get("model"), dict):
+            old["model"] = read_model(old["model"])
         for key in ("stage", "model"):
             if old.get(key) != info.get(key):
                 raise ValueError(f"{run_file}: the run was started with another {key} config ({old.get(key)}), the options now give "
