@@ -43,9 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if train.steps < 1 or train.batch_size < 1:
         raise ValueError("--steps and --batch-size must be at least 1")
     unet = {"position_map": True} if args.position_map else {}
-    if args.condition_dropout is not None:
-        if not 0.0 <= args.condition_dropout < 1.0:
-            raise ValueError(f"--condition-dropout must be in [0, 1), got {args.condition_dropout}")
+    if args.condition_dropout is not None:  # UNetConfig checks its range
         unet["condition_dropout"] = args.condition_dropout
     report = train_diffusion_and_report(args.textures, args.vq, args.out, args.preset, train, resume=args.resume, device=args.device,
                                         devices=args.devices, precision=args.precision, unet=unet)
