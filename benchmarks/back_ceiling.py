@@ -23,12 +23,20 @@ people's back views). The sources:
 - ``<source>|<fill><N>`` (``--detail FILL:N``, for ``mean`` and each diffusion source): the source's
   colours below the N² band and the fill's detail above it, ``low_N(source) + fill − low_N(fill)`` (low_N:
   the N² block means grown back bilinearly): whether a fill's fine detail on the diffusion's colours
-  beats both.
+  beats both; ``--detail FILL:N:A`` (name ``<source>|<fill><N>x<A>``) adds A times the detail, and
+  ``FILL:N:A:grey`` (a trailing ``g``) only its luminance;
+- ``<source>|border<R>`` (``--border R``, for ``mean`` and each diffusion source): the nearest fill at the seen
+  texels' border, fading linearly into the source over R (rest-pose surface distance): whether the nearest
+  fill's win is its continuation of what the photo shows at the border.
+
+Every source is a whole restored texture: the ones built from the true back or a VQ take T_gen and both masks
+from the mean fill (every chart texel sampled and known, as the diffusion's and each fill's), for the renderer
+reads the masks; with the photo's masks (unseen texels never sampled) their backs render darker.
 
 Usage: python benchmarks/back_ceiling.py [--checkpoint MODEL_DIR] [--vq VQ_RUN ...] [--diffusion RUN ...]
        [--people 8] [--bands N ...] [--sources NAME ...] [--diffusion-steps M] [--diffusion-strength S]
        [--diffusion-guidance W]
-       [--diffusion-start mean|mirror|nearest] [--detail FILL:N ...]
+       [--diffusion-start mean|mirror|nearest] [--detail FILL:N[:A[:grey]] ...] [--border R ...]
        [--data DIR] [--device auto] [--sheet PATH]
 The last line printed is JSON: {"bench": "back_ceiling", "people": ..., "sources": {name: {"lpips": ...,
 "dists": ..., "kid": ...}}, "seconds": ...}.
@@ -74,9 +82,11 @@ def through_vq(vq, texture: Tensor) -> Tensor:
     return vq(texture).texture
 
 
-def rgb_from(known: Tensor, source: Tensor) -> Tensor:
-    """``known`` with the T_rgb of ``source``: the unseen texels' colours from elsewhere, T_gen kept."""
-    out = known.clone()
+def rgb_from(filled: Tensor, source: Tensor) -> Tensor:
+    """``filled`` (a simple fill: every chart texel marked sampled and known, B_smp = B_fill = 1, as in any restored
+    texture; the renderer reads both masks) with the T_rgb of ``source``: the unseen texels' colours from
+    elsewhere, T_gen kept."""
+    out = filled.clone()
     out[:, RGB] = source[:, RGB]
     return out
 
@@ -86,11 +96,36 @@ def low_band(rgb: Tensor, size: int) -> Tensor:
     return grow_texture(F.avg_pool2d(rgb, rgb.shape[-1] // size), rgb.shape[-1])
 
 
-def with_detail(base: Tensor, fill: Tensor, size: int) -> Tensor:
-    """``base`` whose T_rgb keeps its own ``size``² band and takes the finer detail of ``fill``'s."""
+def with_detail(base: Tensor, fill: Tensor, size: int, amount: float = 1.0, grey: bool = False) -> Tensor:
+    """``base`` whose T_rgb keeps its own ``size``² band and takes ``amount`` times the finer detail of ``fill``'s
+    (``amount`` 0: the band alone; 1: all of the fill's detail); ``grey``: only the detail's luminance
+    (Rec. 601 weights), the same on the three channels, so the fill's edges come without its colours."""
     out = base.clone()
-    out[:, RGB] = low_band(base[:, RGB], size) + fill[:, RGB] - low_band(fill[:, RGB], size)
+    detail = fill[:, RGB] - low_band(fill[:, RGB], size)
+    if grey:
+        detail = (detail * detail.new_tensor([0.299, 0.587, 0.114])[:, None, None]).sum(1, keepdim=True)
+    out[:, RGB] = low_band(base[:, RGB], size) + amount * detail
     return out
+
+
+def detail_name(fill: str, size: int, amount: float, grey: bool = False) -> str:
+    """The source-name suffix of a ``--detail``: ``nearest16``, ``nearest16x0.5`` for a part of the detail, a
+    trailing ``g`` for its luminance alone."""
+    return (f"{fill}{size}" if amount == 1.0 else f"{fill}{size}x{amount:g}") + ("g" if grey else "")
+
+
+def border_weight(surface, filled: Tensor, radius: float) -> Tensor:
+    """``[1, 1, S, S]`` weight of the nearest fill at each unseen chart texel: 1 at the seen texels' border, falling
+    linearly to 0 at ``radius`` (rest-pose surface distance, the body model's units) from the nearest seen texel."""
+    from scipy.spatial import cKDTree
+
+    have = (filled[0, 0] > 0.5).cpu() & surface.inside.cpu()
+    todo = surface.inside.cpu() & ~have
+    position = surface.position.cpu().double().numpy()
+    distance, _ = cKDTree(position[have.numpy()]).query(position[todo.numpy()], k=1)
+    weight = torch.zeros(filled.shape[-2:], dtype=filled.dtype)
+    weight[todo] = torch.from_numpy(np.clip(1.0 - distance / radius, 0.0, 1.0)).to(filled.dtype)
+    return weight[None, None].to(filled.device)
 
 
 def guidance_for(inpainter, options: PipelineOptions) -> float:
@@ -100,7 +135,7 @@ def guidance_for(inpainter, options: PipelineOptions) -> float:
 
 def sources(pipe: AvatarPipeline, known: Tensor, filled: Tensor, truth: Tensor, seen: Tensor, vqs: dict,
             options: PipelineOptions, bands: tuple[int, ...], inpainters: dict,
-            details: tuple[tuple[str, int], ...] = ()) -> dict[str, Tensor]:
+            details: tuple[tuple[str, int, float, bool], ...] = (), borders: tuple[float, ...] = ()) -> dict[str, Tensor]:
     """Every restored texture ``[1, 21, S, S]`` of one person (module docstring)."""
     surface = pipe.texel_surface()
     out = {kind: fill_texture(known, filled, surface, kind) for kind in FILLS}
@@ -111,24 +146,29 @@ def sources(pipe: AvatarPipeline, known: Tensor, filled: Tensor, truth: Tensor, 
                                         out[options.diffusion_start or "mean"], options.diffusion_strength, residual,
                                         keep_generated=True, guidance=guidance_for(inpainter, options))
     true = torch.where(seen > 0.5, truth, mean)
-    out["true"] = rgb_from(known, true)
+    out["true"] = rgb_from(mean, true)
     for band in bands:
         change = shrink_texture(true, band) - shrink_texture(mean, band)
-        out[f"true_band{band}"] = rgb_from(known, mean + grow_texture(change, true.shape[-1]))
+        out[f"true_band{band}"] = rgb_from(mean, mean + grow_texture(change, true.shape[-1]))
     for name, vq in vqs.items():  # each at its own texture size
         size = vq.config.texture_size
         rebuilt = through_vq(vq, shrink_texture(true, size))
         change = rebuilt - through_vq(vq, shrink_texture(mean, size))
-        out[name] = rgb_from(known, mean + grow_texture(change, true.shape[-1]))
-        out[f"{name}_direct"] = rgb_from(known, grow_texture(rebuilt, true.shape[-1]))
+        out[name] = rgb_from(mean, mean + grow_texture(change, true.shape[-1]))
+        out[f"{name}_direct"] = rgb_from(mean, grow_texture(rebuilt, true.shape[-1]))
     for base in ["mean", *inpainters]:
-        for fill, size in details:
-            out[f"{base}|{fill}{size}"] = with_detail(out[base], out[fill], size)
+        for fill, size, amount, grey in details:
+            out[f"{base}|{detail_name(fill, size, amount, grey)}"] = with_detail(out[base], out[fill], size, amount, grey)
+    for radius in borders:
+        weight = border_weight(surface, filled, radius)
+        for base in ["mean", *inpainters]:
+            out[f"{base}|border{radius:g}"] = rgb_from(mean, out[base] + weight * (out["nearest"] - out[base]))
     return out
 
 
 def person_sources(pipe: AvatarPipeline, person: PersonViews, vqs: dict, options: PipelineOptions, bands: tuple[int, ...],
-                   inpainters: dict, keep: set[str] | None = None, details: tuple[tuple[str, int], ...] = ()):
+                   inpainters: dict, keep: set[str] | None = None, details: tuple[tuple[str, int, float, bool], ...] = (),
+                   borders: tuple[float, ...] = ()):
     """(back target view, {source: back render [3, N, N]}, {source: render mask}) of one person; ``keep``:
     only these sources (None: all)."""
     back = next(t for t in person.targets if t.kind == "back")
@@ -139,7 +179,7 @@ def person_sources(pipe: AvatarPipeline, person: PersonViews, vqs: dict, options
     seen = partials[1].filled * (1 - filled)
     renders, masks = {}, {}
     for name, restored in sources(pipe, known, filled, partials[1].texture, seen, vqs, options, bands, inpainters,
-                                     details).items():
+                                  details, borders).items():
         if keep is not None and name not in keep:
             continue
         adjustment = pipe.adjust_colors(restored, photos[:1], options)
@@ -153,12 +193,21 @@ def person_sources(pipe: AvatarPipeline, person: PersonViews, vqs: dict, options
     return back, renders, masks
 
 
-def parse_detail(text: str, parser: argparse.ArgumentParser) -> tuple[str, int]:
-    """``FILL:N`` of ``--detail`` → (fill, N); a bad one ends the run with exit 2 and one line."""
-    fill, _, size = text.partition(":")
-    if fill not in FILLS or not size.isdigit() or int(size) < 1:
-        parser.error(f"--detail {text!r}: expected FILL:N with FILL one of {', '.join(FILLS)} and N a texture size, e.g. nearest:16")
-    return fill, int(size)
+def parse_detail(text: str, parser: argparse.ArgumentParser) -> tuple[str, int, float, bool]:
+    """``FILL:N[:A[:grey]]`` of ``--detail`` → (fill, N, A, grey; A defaults to 1); a bad one ends the run with
+    exit 2 and one line."""
+    fill, _, rest = text.partition(":")
+    size, _, rest = rest.partition(":")
+    amount, _, kind = rest.partition(":")
+    try:
+        share = float(amount) if amount else 1.0
+    except ValueError:
+        share = -1.0
+    if fill not in FILLS or not size.isdigit() or int(size) < 1 or not 0.0 <= share <= 1.0 or kind not in ("", "grey"):
+        parser.error(f"--detail {text!r}: expected FILL:N[:A[:grey]] with FILL one of {', '.join(FILLS)}, N a texture "
+                     "size, A the share of the fill's detail in [0, 1] and grey for its luminance alone, e.g. "
+                     "nearest:16, nearest:16:0.5 or nearest:16:1:grey")
+    return fill, int(size), share, kind == "grey"
 
 
 def main() -> int:
@@ -179,8 +228,11 @@ def main() -> int:
     parser.add_argument("--diffusion-guidance", type=float, default=None,
                         help="classifier-free guidance weight of the inpainters trained with condition dropout (default 1: none)")
     parser.add_argument("--diffusion-start", choices=FILLS, default=None, help="the fill the diffusion starts from (default: the pipeline's)")
-    parser.add_argument("--detail", nargs="+", default=[], metavar="FILL:N",
-                        help="add '<source>|<fill><N>' sources: the source's N² band plus the fill's finer detail")
+    parser.add_argument("--detail", nargs="+", default=[], metavar="FILL:N[:A[:grey]]",
+                        help="add '<source>|<fill><N>[x<A>]' sources: the source's N² band plus A (default 1) times the fill's finer detail (grey: its luminance alone, suffix g)")
+    parser.add_argument("--border", type=float, nargs="+", default=[], metavar="R",
+                        help="add '<source>|border<R>' sources: the nearest fill at the seen texels' border, fading into the "
+                             "source linearly over R (rest-pose surface distance, the body model's units)")
     args = parser.parse_args()
     details = tuple(parse_detail(d, parser) for d in args.detail)
     start = time.perf_counter()
@@ -191,6 +243,10 @@ def main() -> int:
                  "diffusion_start": args.diffusion_start, "diffusion_guidance": args.diffusion_guidance}
     options = PipelineOptions(**{k: v for k, v in overrides.items() if v is not None})
     bands = tuple(args.bands or (pipe.vq.config.texture_size if pipe.vq is not None else pipe.inpainter.config.latent_size,))
+    size = pipe.stage1.config.texture_size
+    for n in (*bands, *(d[1] for d in details)):
+        if n > size or size % n:
+            parser.error(f"band {n}: must divide the model's texture size {size} (e.g. {size // 4}, {size // 16})")
     vqs = {} if pipe.vq is None else {"true_vq": pipe.vq}
     vqs.update({f"true_vq:{p.name}": load_vq(p, pipe.device) for p in args.vq})
     inpainters = {"diffusion": (pipe.vq, pipe.inpainter, pipe.schedule)}
@@ -205,7 +261,8 @@ def main() -> int:
     for i, folder in enumerate(people):
         person = load_person(folder, pipe.stage1.config.image_size, body_model=pipe.stage1.config.body_model,
                              num_joints=int(body.num_joints), up=tuple(body.up_axis), front=tuple(body.front_axis))
-        back, renders, masks = person_sources(pipe, person, vqs, options, bands, inpainters, keep, details)
+        back, renders, masks = person_sources(pipe, person, vqs, options, bands, inpainters, keep, details,
+                                                tuple(args.border))
         images["truth"].append(back.over_white())
         line = []
         for name, image in renders.items():
