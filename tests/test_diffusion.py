@@ -18,6 +18,7 @@ from dinar.nn.diffusion import (
     inpaint_texture,
     make_condition,
     make_scheduler,
+    mirror_gather,
     position_map,
     resize_fill_mask,
     restore_latent_texture,
@@ -364,11 +365,13 @@ def test_train_diffusion_in_rgb_space_needs_no_vq(tmp_path):
     with pytest.raises(ValueError, match="--vq"):
         train_diffusion_and_report(root, None, tmp_path / "dm0", "tiny", train, device="cpu", progress=False)
     report = train_diffusion_and_report(root, None, tmp_path / "dm", "rgb", train, device="cpu", progress=False,
-                                        unet={"position_map": True, "condition_dropout": 0.2})
+                                        unet={"position_map": True, "mirror_map": True, "condition_dropout": 0.2})
     assert report["people"] == 0 or set(report["psnr_unknown_rgb"]) == {"inpainted", "zeros", "mean_colour"}
     model, _ = load_inpainter(tmp_path / "dm")
     assert model.config.space == "rgb" and 0 < float(model.latent_bound) and float(model.latent_scale) != 1.0
     assert model.config.position_map and model.config.condition_dropout == 0.2  # the flags travel with the weights
+    index = model.mirror_index  # the front/back gather of the atlas (the fake folder names none: the shipped one)
+    assert model.config.mirror_map and index.shape == (64 * 64,) and 0.2 < float((index != torch.arange(64 * 64)).float().mean())
     info = json.loads((tmp_path / "dm" / "run.json").read_text())
     assert info["data"]["vq"] is None and info["model"]["unet"]["space"] == "rgb"
 
@@ -409,6 +412,27 @@ def test_the_position_map_is_two_more_input_channels_of_texel_centres():
     out = model(torch.randn(2, 3, 8, 8), torch.tensor([5, 900]), torch.rand(2, 21, 8, 8)).noise
     assert out.shape == (2, 3, 8, 8) and torch.isfinite(out).all()
     assert UNetConfig.from_dict({"space": "rgb", "latent_channels": 3}).position_map is False  # configs saved before it
+
+
+def test_the_mirror_map_reads_the_condition_at_each_mirror_position_and_travels_with_the_weights(tmp_path):
+    from dinar.weights.networks import load_inpainter, save_inpainter
+
+    condition = torch.arange(8.0).view(1, 2, 2, 2)
+    assert mirror_gather(condition, torch.tensor([2, 3, 0, 1]))[0].tolist() == [[[2, 3], [0, 1]], [[6, 7], [4, 5]]]
+    config = dataclasses.replace(RGB_MINI, mirror_map=True)
+    assert config.in_channels == RGB_MINI.in_channels + 21 == 45 and config.condition_channels == 21
+    torch.manual_seed(0)
+    model = LatentInpainter(config).eval()
+    assert torch.equal(model.mirror_index, torch.arange(64))  # the identity until a trainer sets it
+    model.mirror_index.copy_(torch.arange(64).flip(0))
+    x, t, c = torch.randn(2, 3, 8, 8), torch.tensor([5, 900]), torch.rand(2, 21, 8, 8)
+    out = model(x, t, c).noise
+    assert out.shape == (2, 3, 8, 8) and torch.isfinite(out).all()
+    save_inpainter(model, stage23_preset("rgb").schedule, tmp_path / "dm")
+    loaded, _ = load_inpainter(tmp_path / "dm")
+    assert torch.equal(loaded.mirror_index, model.mirror_index) and torch.equal(loaded(x, t, c).noise, out)
+    assert not hasattr(LatentInpainter(RGB_MINI), "mirror_index")  # no buffer, so weights saved before it still load
+    assert UNetConfig.from_dict({"space": "rgb", "latent_channels": 3}).mirror_map is False
 
 
 def test_condition_dropout_zeroes_whole_samples_and_trains_a_guidable_denoiser():

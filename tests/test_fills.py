@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dinar.pipeline.options import PipelineOptions
-from dinar.texture.fills import TexelSurface, fill_texture, texel_surface
+from dinar.texture.fills import TexelSurface, fill_texture, mirror_texels, texel_surface
 
 
 def line_surface() -> TexelSurface:
@@ -27,6 +27,13 @@ def strip_texture() -> tuple[torch.Tensor, torch.Tensor]:
     texture[0, 16, 0] = torch.tensor([0.1, 0.2, 0.3, 0.4])
     texture[0, 19:21, 0] = 1.0
     return texture, texture[:, 20:21].clone()
+
+
+def test_mirror_texels_maps_each_texel_to_its_mirror_through_its_part():
+    surface = line_surface()
+    assert mirror_texels(surface).tolist() == [4, 5, 6, 7, 0, 1, 2, 3]  # front row <-> back row, flat row-major
+    surface.inside[1, 3] = False  # a texel outside the charts maps to itself, and nothing maps to it
+    assert mirror_texels(surface).tolist() == [4, 5, 6, 6, 0, 1, 2, 7]
 
 
 def test_mean_fill_uses_the_known_texels_of_the_same_part():

@@ -21,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sample-steps", type=int, help="DDIM steps of the validation and report samples")
     parser.add_argument("--position-map", action="store_true",
                         help="give the denoiser each texel's (u, v) as 2 more input channels (where on the body it is)")
+    parser.add_argument("--mirror-map", action="store_true",
+                        help="give the denoiser, beside the partial texture, the same read at each texel's mirror texel "
+                             "(the body's front/back correspondence)")
     parser.add_argument("--condition-dropout", type=float, metavar="P",
                         help="zero the condition of a share P of the training samples, so the model can be guided "
                              "(classifier-free guidance; default: the preset's, 0)")
@@ -43,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     if train.steps < 1 or train.batch_size < 1:
         raise ValueError("--steps and --batch-size must be at least 1")
     unet = {"position_map": True} if args.position_map else {}
+    if args.mirror_map:
+        unet["mirror_map"] = True
     if args.condition_dropout is not None:  # UNetConfig checks its range
         unet["condition_dropout"] = args.condition_dropout
     report = train_diffusion_and_report(args.textures, args.vq, args.out, args.preset, train, resume=args.resume, device=args.device,

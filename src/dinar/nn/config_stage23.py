@@ -134,6 +134,11 @@ class UNetConfig(ConfigMixin):
     position_map: bool = False
     """Give the network each position's (u, v) in [−1, 1] as 2 more input channels: in a fixed atlas where a
     texel is tells which body part it is on, which a convolution cannot see by itself (CoordConv)."""
+    mirror_map: bool = False
+    """Give the network, beside the condition, the condition at each position's mirror position (the body's
+    front/back correspondence: ``mirror_index``, a buffer the trainer sets from the atlas and the body model), so the
+    front that a back texel mirrors is at hand to its convolutions rather than half the atlas away; it learns what to
+    take from it (garment boundaries) and what not (a chest print, the face)."""
     condition_dropout: float = 0.0
     """Share of training samples whose condition is zeroed, so that one network also learns the unconditional
     prediction; only a denoiser trained with it can be guided (classifier-free guidance, Ho & Salimans 2022)."""
@@ -144,7 +149,8 @@ class UNetConfig(ConfigMixin):
 
     @property
     def in_channels(self) -> int:
-        return self.condition_channels + self.latent_channels + (2 if self.position_map else 0)
+        extra = (2 if self.position_map else 0) + (self.condition_channels if self.mirror_map else 0)
+        return self.condition_channels + self.latent_channels + extra
 
     def __post_init__(self):
         if self.space not in DIFFUSION_SPACES:

@@ -84,6 +84,8 @@ class LatentInpainter(nn.Module):
         )
         self.register_buffer("latent_scale", torch.ones(()))
         self.register_buffer("latent_bound", torch.zeros(()))  # 0: no clipping (module docstring)
+        if config.mirror_map:  # identity until the trainer sets it (dinar.texture.fills.mirror_texels); saved with the weights
+            self.register_buffer("mirror_index", torch.arange(config.latent_size**2))
 
     def condition(self, cond: Tensor, fill_mask: Tensor) -> Tensor:
         """The network's condition ``[B, condition_channels, s, s]``: ``latent`` space: :func:`make_condition`
@@ -110,6 +112,8 @@ class LatentInpainter(nn.Module):
         parts = [condition, noisy]
         if c.position_map:
             parts.insert(1, position_map(s, noisy).expand(noisy.shape[0], -1, -1, -1))
+        if c.mirror_map:
+            parts.insert(1, mirror_gather(condition, self.mirror_index))
         return DenoiserOutput(noise=self.unet(torch.cat(parts, dim=1), timesteps).sample)
 
 
@@ -118,6 +122,12 @@ def position_map(size: int, like: Tensor) -> Tensor:
     axis = (torch.arange(size, device=like.device, dtype=like.dtype) + 0.5) / size * 2 - 1
     v, u = torch.meshgrid(axis, axis, indexing="ij")
     return torch.stack([u, v])[None]
+
+
+def mirror_gather(condition: Tensor, index: Tensor) -> Tensor:
+    """``[B, C, s, s]``: ``condition`` read at each position's mirror position (``index`` [s·s], row-major flat
+    positions; :attr:`~dinar.nn.config_stage23.UNetConfig.mirror_map`)."""
+    return condition.flatten(2)[:, :, index].view_as(condition)
 
 
 def drop_condition(condition: Tensor, share: float, generator: torch.Generator | None = None) -> Tensor:

@@ -92,6 +92,21 @@ def _mirrored(points: Tensor, parts: Tensor, surface: TexelSurface) -> Tensor:
     return out
 
 
+def mirror_texels(surface: TexelSurface) -> Tensor:
+    """``[S·S]`` int64: for each texel (row-major), the flat index of the chart texel nearest to its mirror point
+    (its rest-pose point reflected through its part's coronal plane, as the ``mirror`` fill reflects): the body's
+    front/back correspondence as a fixed gather. Texels outside the charts map to themselves."""
+    inside = surface.inside.cpu()
+    index = torch.arange(inside.numel())
+    if not inside.any():
+        return index
+    position, part = surface.position.cpu(), surface.part.cpu()
+    mirrored = _mirrored(position[inside], part[inside], TexelSurface(inside, position, part, surface.front.cpu()))
+    chart = inside.flatten().nonzero()[:, 0]
+    index[chart] = chart[_nearest(position[inside], mirrored)]
+    return index
+
+
 def _nearest(sources: Tensor, queries: Tensor) -> Tensor:
     """[M] index of the source point nearest to each query point (k-d tree)."""
     from scipy.spatial import cKDTree

@@ -281,6 +281,25 @@ class DiffusionLightning(pl.LightningModule):
         save_inpainter(self.ema.shadow, self.config.schedule, run_dir, {"step": self.global_step}, vq=self._aux["vq"])
 
 
+def mirror_index_of(index: TextureIndex, size: int) -> Tensor:
+    """The front/back gather of :attr:`~dinar.nn.config_stage23.UNetConfig.mirror_map` at ``size``² for the textures of
+    ``index``: on the atlas of the stage 1 that made them (else the atlas they name) and its body model, in the rest
+    pose (:func:`dinar.texture.fills.mirror_texels`). Made once, here; it travels in the inpainter's weights."""
+    from dinar.body import load_body_model
+    from dinar.texture.fills import mirror_texels, texel_surface
+    from dinar.weights.networks import read_atlas, training_atlas
+
+    stage1 = index.info.get("stage1")
+    if stage1 and Path(stage1).is_dir():
+        atlas = read_atlas(stage1)
+        body = load_body_model(atlas.body_model)
+        face_uvs = atlas.face_uvs
+    else:
+        body = load_body_model("anny")
+        face_uvs = training_atlas(body, index.info.get("atlas", "front"))
+    return mirror_texels(texel_surface(body, face_uvs, size))
+
+
 def _read_model(model: dict[str, Any]) -> dict[str, Any]:
     """A ``run.json`` ``model`` record as today's configs write it (fields added since take their defaults)."""
     return {"unet": UNetConfig.from_dict(model["unet"]).to_dict(), "schedule": NoiseScheduleConfig.from_dict(model["schedule"]).to_dict()}
@@ -310,7 +329,7 @@ def train_diffusion(
 ) -> Path:
     """Train the latent inpainter of ``preset`` on a texture folder with a trained VQ (module docstring); an
     ``rgb``-space preset diffuses the texture's colours and takes no VQ (``vq_run`` None). ``unet``: fields of
-    the preset's :class:`~dinar.nn.config_stage23.UNetConfig` to change (``position_map``, ``condition_dropout``)."""
+    the preset's :class:`~dinar.nn.config_stage23.UNetConfig` to change (``position_map``, ``mirror_map``, ``condition_dropout``)."""
     from dinar.utils import resolve_device
 
     config = stage23_preset(preset)
@@ -354,6 +373,8 @@ def train_diffusion(
     latent_bound = float(train_pairs.target.abs().max()) * latent_scale
     logger.info("%d training pairs, latent scale %.4g, bound %.4g", len(train_pairs), latent_scale, latent_bound)
     module = DiffusionLightning(config, train, latent_scale, latent_bound, vq=vq, val_textures=_val_textures(textures, val_split, train.val_samples))
+    if config.unet.mirror_map:
+        module.model.mirror_index.copy_(mirror_index_of(index, config.unet.latent_size))
     train_loader = DataLoader(train_pairs, batch_size=train.batch_size, shuffle=True, drop_last=len(train_pairs) >= train.batch_size,
                               num_workers=train.num_workers)
     val_loader = DataLoader(val_pairs, batch_size=train.batch_size, shuffle=False)

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The colour inpainter of the back (`dinar train diffusion --preset rgb`) on 366 new training people, as the
+# README's "The back" measures it: 480 synthetic people (seed 2, one pose, 8 views at 512²), their textures
+# from the shipped `hd` stage 1, then the rgb-space diffusion. Every step is a `dinar` command; seeds are
+# fixed; a killed run resumes where it stopped (FROM=<step>; the diffusion resumes from its last checkpoint).
+#
+#   bash recipes/back_rgb.sh [WORK_DIR]                 # default runs/back_rgb; 2 CPU cores: synth ~11 min,
+#                                                       # textures ~15 min, 1500 steps ~13 min
+#   STEPS=5000 bash recipes/back_rgb.sh DIR             # train longer (resumes a shorter run of the same recipe)
+#   OUT=diffusion_mirror DIFFUSION_FLAGS=--mirror-map bash recipes/back_rgb.sh DIR   # a lever, beside the first run
+#   FROM=diffusion bash recipes/back_rgb.sh DIR         # start at a later step (synth|textures|diffusion)
+#
+# Screen a run on the held-out people: python benchmarks/back_ceiling.py --diffusion DIR/diffusion.
+# Logs: WORK_DIR/<step>.log; seconds per step: WORK_DIR/times.
+set -euo pipefail
+WORK=${1:-runs/back_rgb}
+STEPS=${STEPS:-1500}
+OUT=${OUT:-diffusion}
+DIFFUSION_FLAGS=${DIFFUSION_FLAGS:-}
+STAGE1=${STAGE1:-src/dinar/weights/hd/stage1}
+FROM=${FROM:-synth}
+mkdir -p "$WORK"
+source "$(dirname "$0")/common.sh"
+
+# 1. 480 adults x 1 pose x 8 views at 512² (366 of them in the train split).
+run synth dinar data synth --people 480 --poses 1 --seed 2 --workers 2 -o "$WORK/synth" --overwrite
+# 2. Each view's texture from the shipped hd stage 1 (256², kept at 64²) and each person's eq.-5 merge.
+run textures dinar data textures --data "$WORK/synth" --stage1 "$STAGE1" -o "$WORK/textures"
+# 3. The colour diffusion at 64² (batch 16, seed 0), resumed when a checkpoint of this run is there.
+resume=()
+[[ -f "$WORK/$OUT/checkpoints/last.safetensors" ]] && resume=(--resume)
+# shellcheck disable=SC2086  # DIFFUSION_FLAGS holds several options
+run diffusion dinar train diffusion --textures "$WORK/textures" --preset rgb --out "$WORK/$OUT" --steps "$STEPS" --seed 0 \
+    --workers 0 "${resume[@]}" $DIFFUSION_FLAGS
