@@ -4,8 +4,8 @@
 # from the shipped `hd` stage 1, then the rgb-space diffusion. Every step is a `dinar` command; seeds are
 # fixed; a killed run resumes where it stopped (FROM=<step>; the diffusion resumes from its last checkpoint).
 #
-#   bash recipes/back_rgb.sh [WORK_DIR]                 # default runs/back_rgb; 2 CPU cores: synth ~11 min,
-#                                                       # textures ~15 min, 1500 steps ~13 min
+#   bash recipes/back_rgb.sh [WORK_DIR]                 # default runs/back_rgb; 2 CPU cores: synth 831 s,
+#                                                       # textures 679 s, 1500 steps 802 s (synth beside a CI run)
 #   STEPS=5000 bash recipes/back_rgb.sh DIR             # train longer (resumes a shorter run of the same recipe)
 #   OUT=diffusion_mirror DIFFUSION_FLAGS=--mirror-map bash recipes/back_rgb.sh DIR   # a lever, beside the first run
 #   FROM=diffusion bash recipes/back_rgb.sh DIR         # start at a later step (synth|textures|diffusion)
