@@ -11,6 +11,8 @@
 #   FROM=diffusion bash recipes/back_rgb.sh DIR         # start at a later step (synth|textures|diffusion)
 #
 # Screen a run on the held-out people: python benchmarks/back_ceiling.py --diffusion DIR/diffusion.
+# The export of the 5000-step --mirror-map run (README, "The back"; not shipped) is kept in
+# recipes/weights/back_rgb_mirror5000: back_ceiling.py --diffusion recipes/weights/back_rgb_mirror5000.
 # Logs: WORK_DIR/<step>.log; seconds per step: WORK_DIR/times.
 set -euo pipefail
 WORK=${1:-runs/back_rgb}
