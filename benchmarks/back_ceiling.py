@@ -1,6 +1,6 @@
 """What bounds the back: back-view LPIPS / DISTS / KID when the unseen texels come from each simple fill,
 from the diffusion, and from the TRUE back (at full size, at the VQ's size, and through a VQ), on the
-first people of the held-out set of ``benchmarks/quality.py`` (seed 77).
+first people of the held-out set of ``benchmarks/quality.py`` (seed 77; ``--seed`` for other fresh people).
 
 A screening, cheaper than ``dinar eval --ablations``: each person's RGB-tuned partial texture (front
 view) is made once, and so is the true back's (the exact back view, sampled and RGB-tuned the same way);
@@ -13,6 +13,8 @@ people's back views). The sources:
 - ``diffusion``: the model's inpainting with the pipeline's default options; ``diffusion_direct``: the
   same with the VQ decoder's output taken as it is (``diffusion_residual=False``); ``diffusion:<name>``
   (and its ``_direct``): another inpainter (``--diffusion``), in the model's VQ latent or in ``rgb`` space;
+  ``<inpainting>@K`` (``--diffusion-samples K``): the mean of K of its samples; ``diffusion~<inpainting>x<W>``
+  (``--blend W``): W times the shipped inpainting's colours plus 1 − W times another's;
 - ``true``: the true back's T_rgb where the back view sees it (the mean fill elsewhere): no inpainting
   can do better at this texture size;
 - ``true_band<N>``: only what an N² texture holds of it (N: ``--bands``, default the VQ's size), added to
@@ -24,7 +26,9 @@ people's back views). The sources:
   colours below the N² band and the fill's detail above it, ``low_N(source) + fill − low_N(fill)`` (low_N:
   the N² block means grown back bilinearly): whether a fill's fine detail on the diffusion's colours
   beats both; ``--detail FILL:N:A`` (name ``<source>|<fill><N>x<A>``) adds A times the detail, and
-  ``FILL:N:A:grey`` (a trailing ``g``) only its luminance;
+  ``FILL:N:A:grey`` (a trailing ``g``) only its luminance, ``FILL:N:A:nohead`` (``h``) none on the head; FILL may also be an inpainting (``diffusion``,
+  ``diffusion:<name>``), and several parts joined by ``+`` add their details (``diffusion:16:0.5+nearest:16:0.5``,
+  name ``<source>|diffusion16x0.5+nearest16x0.5``);
 - ``<source>|border<R>`` (``--border R``, for ``mean`` and each diffusion source): the nearest fill at the seen
   texels' border, fading linearly into the source over R (rest-pose surface distance): whether the nearest
   fill's win is its continuation of what the photo shows at the border.
@@ -34,9 +38,9 @@ from the mean fill (every chart texel sampled and known, as the diffusion's and 
 reads the masks; with the photo's masks (unseen texels never sampled) their backs render darker.
 
 Usage: python benchmarks/back_ceiling.py [--checkpoint MODEL_DIR] [--vq VQ_RUN ...] [--diffusion RUN ...]
-       [--people 8] [--bands N ...] [--sources NAME ...] [--diffusion-steps M] [--diffusion-strength S]
-       [--diffusion-guidance W]
-       [--diffusion-start mean|mirror|nearest] [--detail FILL:N[:A[:grey]] ...] [--border R ...]
+       [--people 8] [--seed 77] [--bands N ...] [--sources NAME ...] [--diffusion-steps M] [--diffusion-strength S]
+       [--diffusion-guidance W] [--diffusion-samples K ...]
+       [--diffusion-start mean|mirror|nearest] [--detail FILL:N[:A[:grey|nohead]][+…] ...] [--border R ...]
        [--data DIR] [--device auto] [--sheet PATH]
 The last line printed is JSON: {"bench": "back_ceiling", "people": ..., "sources": {name: {"lpips": ...,
 "dists": ..., "kid": ...}}, "seconds": ...}.
@@ -53,7 +57,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from quality import (  # the held-out set, made once and shared with quality.py
     default_test_folder,
     test_set,
@@ -70,6 +73,7 @@ from dinar.pipeline.color_adjust import apply_color_adjustment
 from dinar.pipeline.inpainting import restore_texture
 from dinar.pipeline.options import PipelineOptions
 from dinar.pipeline.partial import partial_texture, with_occlusion
+from dinar.texture.bands import fine_detail, with_details
 from dinar.texture.channels import RGB
 from dinar.texture.fills import FILLS, fill_texture
 from dinar.texture.resize import grow_texture, shrink_texture
@@ -91,27 +95,30 @@ def rgb_from(filled: Tensor, source: Tensor) -> Tensor:
     return out
 
 
-def low_band(rgb: Tensor, size: int) -> Tensor:
-    """What an ``size``² texture holds of ``[B, 3, S, S]`` colours: the block means grown back bilinearly."""
-    return grow_texture(F.avg_pool2d(rgb, rgb.shape[-1] // size), rgb.shape[-1])
+Detail = tuple[tuple[str, int, float, str], ...]
+"""One ``--detail``: its parts (source, band size N, share A, kind), summed on a base's N² band."""
+DETAIL_KINDS = {"": "", "grey": "g", "nohead": "h"}
+"""A detail part's kind → its name suffix: all of it, its luminance alone, none on the head."""
 
 
-def with_detail(base: Tensor, fill: Tensor, size: int, amount: float = 1.0, grey: bool = False) -> Tensor:
-    """``base`` whose T_rgb keeps its own ``size``² band and takes ``amount`` times the finer detail of ``fill``'s
-    (``amount`` 0: the band alone; 1: all of the fill's detail); ``grey``: only the detail's luminance
-    (Rec. 601 weights), the same on the three channels, so the fill's edges come without its colours."""
-    out = base.clone()
-    detail = fill[:, RGB] - low_band(fill[:, RGB], size)
-    if grey:
-        detail = (detail * detail.new_tensor([0.299, 0.587, 0.114])[:, None, None]).sum(1, keepdim=True)
-    out[:, RGB] = low_band(base[:, RGB], size) + amount * detail
-    return out
+def detail_name(fill: str, size: int, amount: float, kind: str = "") -> str:
+    """The source-name suffix of one part of a ``--detail``: ``nearest16``, ``nearest16x0.5`` for a part of the
+    detail, a trailing ``g`` for its luminance alone, ``h`` for none on the head; the parts of a mix are joined by
+    ``+``."""
+    return (f"{fill}{size}" if amount == 1.0 else f"{fill}{size}x{amount:g}") + DETAIL_KINDS[kind]
 
 
-def detail_name(fill: str, size: int, amount: float, grey: bool = False) -> str:
-    """The source-name suffix of a ``--detail``: ``nearest16``, ``nearest16x0.5`` for a part of the detail, a
-    trailing ``g`` for its luminance alone."""
-    return (f"{fill}{size}" if amount == 1.0 else f"{fill}{size}x{amount:g}") + ("g" if grey else "")
+def needed_inpaintings(keep: set[str], details: tuple[Detail, ...]) -> set[str]:
+    """The sources (inpaintings ``diffusion``, ``diffusion:<name>@K``, … among them) those in ``keep`` are or are made from: each
+    name's base (before ``|``, without ``_direct``) and the sources of the ``--detail`` it names."""
+    named = {"+".join(detail_name(*part) for part in parts): parts for parts in details}
+    needed = set()
+    for name in keep:
+        base, _, suffix = name.partition("|")
+        first, _, other = base.partition("~")  # a --blend: both inpaintings
+        needed.update({first.removesuffix("_direct"), other.rpartition("x")[0]} - {""})
+        needed.update(part[0] for part in named.get(suffix, ()))
+    return needed
 
 
 def border_weight(surface, filled: Tensor, radius: float) -> Tensor:
@@ -135,16 +142,29 @@ def guidance_for(inpainter, options: PipelineOptions) -> float:
 
 def sources(pipe: AvatarPipeline, known: Tensor, filled: Tensor, truth: Tensor, seen: Tensor, vqs: dict,
             options: PipelineOptions, bands: tuple[int, ...], inpainters: dict,
-            details: tuple[tuple[str, int, float, bool], ...] = (), borders: tuple[float, ...] = ()) -> dict[str, Tensor]:
-    """Every restored texture ``[1, 21, S, S]`` of one person (module docstring)."""
+            details: tuple[Detail, ...] = (), borders: tuple[float, ...] = (),
+            keep: set[str] | None = None, samples: tuple[int, ...] = (), blends: tuple[float, ...] = ()) -> dict[str, Tensor]:
+    """Every restored texture ``[1, 21, S, S]`` of one person (module docstring); an inpainting's ``_direct``
+    variant only when ``keep`` (None: all) asks for it; each inpainting as the mean of each K of ``samples``
+    (default: the options' K) diffusion samples; each W of ``blends`` mixes the shipped inpainting's colours (W) with
+    each other inpainting's (1 − W)."""
     surface = pipe.texel_surface()
+    head = pipe.body.parts.names.index("head")
     out = {kind: fill_texture(known, filled, surface, kind) for kind in FILLS}
     mean = out["mean"]
+    bases = ["mean"]
     for label, (vq, inpainter, schedule) in inpainters.items():
-        for name, residual in ((label, True), (f"{label}_direct", False)):
-            out[name] = restore_texture(vq, inpainter, schedule, known, options.diffusion_steps, options.seed,
-                                        out[options.diffusion_start or "mean"], options.diffusion_strength, residual,
-                                        keep_generated=True, guidance=guidance_for(inpainter, options))
+        for k in samples or (options.diffusion_samples,):
+            tag = label if k == options.diffusion_samples else f"{label}@{k}"
+            if keep is not None and tag not in needed_inpaintings(keep, details):
+                continue  # no source asked for is, or is made from, this inpainting
+            bases.append(tag)
+            for name, residual in ((tag, True), (f"{tag}_direct", False)):
+                if not residual and keep is not None and name not in keep:
+                    continue
+                out[name] = restore_texture(vq, inpainter, schedule, known, options.diffusion_steps, options.seed,
+                                            out[options.diffusion_start or "mean"], options.diffusion_strength, residual,
+                                            keep_generated=True, guidance=guidance_for(inpainter, options), samples=k)
     true = torch.where(seen > 0.5, truth, mean)
     out["true"] = rgb_from(mean, true)
     for band in bands:
@@ -156,19 +176,31 @@ def sources(pipe: AvatarPipeline, known: Tensor, filled: Tensor, truth: Tensor, 
         change = rebuilt - through_vq(vq, shrink_texture(mean, size))
         out[name] = rgb_from(mean, mean + grow_texture(change, true.shape[-1]))
         out[f"{name}_direct"] = rgb_from(mean, grow_texture(rebuilt, true.shape[-1]))
-    for base in ["mean", *inpainters]:
-        for fill, size, amount, grey in details:
-            out[f"{base}|{detail_name(fill, size, amount, grey)}"] = with_detail(out[base], out[fill], size, amount, grey)
+    for w in blends:  # the shipped inpainting's colours mixed with each other one's
+        for tag in [b for b in bases if b.startswith("diffusion:")]:
+            if "diffusion" in out:
+                name = f"diffusion~{tag}x{w:g}"
+                out[name] = rgb_from(mean, w * out["diffusion"] + (1 - w) * out[tag])
+                bases.append(name)
+    for base in bases:
+        for parts in details:
+            name = "+".join(detail_name(*part) for part in parts)
+            size = parts[0][1]
+            mixed = with_details(out[base], [(out[f], a, k == "grey") for f, _, a, k in parts if k != "nohead"], size)
+            for f, _, a, k in parts:
+                if k == "nohead":  # the fill's detail everywhere but on the head (the face copied onto its back)
+                    mixed[:, RGB] += fine_detail(out[f], size, a) * (surface.part != head).to(mixed.dtype).to(mixed.device)
+            out[f"{base}|{name}"] = mixed
     for radius in borders:
         weight = border_weight(surface, filled, radius)
-        for base in ["mean", *inpainters]:
+        for base in bases:
             out[f"{base}|border{radius:g}"] = rgb_from(mean, out[base] + weight * (out["nearest"] - out[base]))
     return out
 
 
 def person_sources(pipe: AvatarPipeline, person: PersonViews, vqs: dict, options: PipelineOptions, bands: tuple[int, ...],
-                   inpainters: dict, keep: set[str] | None = None, details: tuple[tuple[str, int, float, bool], ...] = (),
-                   borders: tuple[float, ...] = ()):
+                   inpainters: dict, keep: set[str] | None = None, details: tuple[Detail, ...] = (),
+                   borders: tuple[float, ...] = (), samples: tuple[int, ...] = (), blends: tuple[float, ...] = ()):
     """(back target view, {source: back render [3, N, N]}, {source: render mask}) of one person; ``keep``:
     only these sources (None: all)."""
     back = next(t for t in person.targets if t.kind == "back")
@@ -179,7 +211,7 @@ def person_sources(pipe: AvatarPipeline, person: PersonViews, vqs: dict, options
     seen = partials[1].filled * (1 - filled)
     renders, masks = {}, {}
     for name, restored in sources(pipe, known, filled, partials[1].texture, seen, vqs, options, bands, inpainters,
-                                  details, borders).items():
+                                  details, borders, keep, samples, blends).items():
         if keep is not None and name not in keep:
             continue
         adjustment = pipe.adjust_colors(restored, photos[:1], options)
@@ -193,21 +225,32 @@ def person_sources(pipe: AvatarPipeline, person: PersonViews, vqs: dict, options
     return back, renders, masks
 
 
-def parse_detail(text: str, parser: argparse.ArgumentParser) -> tuple[str, int, float, bool]:
-    """``FILL:N[:A[:grey]]`` of ``--detail`` → (fill, N, A, grey; A defaults to 1); a bad one ends the run with
-    exit 2 and one line."""
-    fill, _, rest = text.partition(":")
-    size, _, rest = rest.partition(":")
-    amount, _, kind = rest.partition(":")
-    try:
-        share = float(amount) if amount else 1.0
-    except ValueError:
-        share = -1.0
-    if fill not in FILLS or not size.isdigit() or int(size) < 1 or not 0.0 <= share <= 1.0 or kind not in ("", "grey"):
-        parser.error(f"--detail {text!r}: expected FILL:N[:A[:grey]] with FILL one of {', '.join(FILLS)}, N a texture "
-                     "size, A the share of the fill's detail in [0, 1] and grey for its luminance alone, e.g. "
-                     "nearest:16, nearest:16:0.5 or nearest:16:1:grey")
-    return fill, int(size), share, kind == "grey"
+def parse_detail(text: str, parser: argparse.ArgumentParser) -> Detail:
+    """``SRC:N[:A[:grey]][+SRC:N[:A[:grey]]…]`` of ``--detail`` → ((source, N, A, grey), …) (A defaults to 1; every
+    part shares one N); SRC is a fill or an inpainting (``diffusion``, ``diffusion:<name>``, checked once the
+    inpainters are loaded). A bad one ends the run with exit 2 and one line."""
+    parts = []
+    for piece in text.split("+"):
+        fields = piece.split(":")
+        at = next((i for i, f in enumerate(fields) if i > 0 and f.isdigit()), None)
+        source = ":".join(fields[:at]) if at else ""
+        rest = fields[at + 1:] if at else []
+        try:
+            share = float(rest[0]) if rest else 1.0
+        except ValueError:
+            share = -1.0
+        kind = rest[1] if len(rest) > 1 else ""
+        ok = (at is not None and (source in FILLS or source == "diffusion" or source.startswith("diffusion:"))
+              and int(fields[at]) >= 1 and 0.0 <= share <= 1.0 and kind in DETAIL_KINDS and len(rest) <= 2)
+        if not ok:
+            parser.error(f"--detail {text!r}: expected SRC:N[:A[:grey|nohead]] (several joined by +, one N) with SRC one of "
+                         f"{', '.join(FILLS)} or an inpainting (diffusion, diffusion:<name>), N a texture size, A the "
+                         "share of its detail in [0, 1], grey for its luminance alone and nohead for none on the head, e.g. nearest:16, "
+                         "nearest:16:0.5, nearest:16:1:grey or diffusion:16:0.5+nearest:16:0.5")
+        parts.append((source, int(fields[at]), share, kind))
+    if len({p[1] for p in parts}) > 1:
+        parser.error(f"--detail {text!r}: the parts of a mix must share one band size N")
+    return tuple(parts)
 
 
 def main() -> int:
@@ -215,6 +258,8 @@ def main() -> int:
     parser.add_argument("--checkpoint", type=Path, default=None, help="model folder (default: the shipped weights)")
     parser.add_argument("--vq", type=Path, action="append", default=[], help="another VQ run or folder to pass the true back through")
     parser.add_argument("--people", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=77,
+                        help="the held-out set's seed (77: quality.py's and the README's; another: fresh people, made once)")
     parser.add_argument("--bands", type=int, nargs="+", default=None,
                         help="texture sizes of the true_band sources (default: the VQ's); each must divide the texture size")
     parser.add_argument("--data", type=Path, default=None, help="where the held-out set of benchmarks/quality.py is cached")
@@ -227,16 +272,26 @@ def main() -> int:
     parser.add_argument("--diffusion-strength", type=float, default=None, help="noise level of the fill start, (0, 1] (default: the pipeline's)")
     parser.add_argument("--diffusion-guidance", type=float, default=None,
                         help="classifier-free guidance weight of the inpainters trained with condition dropout (default 1: none)")
+    parser.add_argument("--diffusion-samples", type=int, nargs="+", default=[], metavar="K",
+                        help="each inpainting as the mean of K samples (default: the pipeline's); a K other than the "
+                             "pipeline's is named '<source>@K'")
+    parser.add_argument("--blend", type=float, nargs="+", default=[], metavar="W",
+                        help="add 'diffusion~<inpainting>x<W>' sources: W times the shipped inpainting's colours plus 1 - W "
+                             "times each --diffusion one's")
     parser.add_argument("--diffusion-start", choices=FILLS, default=None, help="the fill the diffusion starts from (default: the pipeline's)")
-    parser.add_argument("--detail", nargs="+", default=[], metavar="FILL:N[:A[:grey]]",
-                        help="add '<source>|<fill><N>[x<A>]' sources: the source's N² band plus A (default 1) times the fill's finer detail (grey: its luminance alone, suffix g)")
+    parser.add_argument("--detail", nargs="+", default=[], metavar="FILL:N[:A[:grey|nohead]][+…]",
+                        help="add '<source>|<fill><N>[x<A>]' sources: the source's N² band plus A (default 1) times the fill's "
+                             "finer detail (grey: its luminance alone, suffix g; nohead: none on the head, h); FILL may be an inpainting (diffusion, "
+                             "diffusion:<name>), and parts joined by + add their details")
     parser.add_argument("--border", type=float, nargs="+", default=[], metavar="R",
                         help="add '<source>|border<R>' sources: the nearest fill at the seen texels' border, fading into the "
                              "source linearly over R (rest-pose surface distance, the body model's units)")
     args = parser.parse_args()
     details = tuple(parse_detail(d, parser) for d in args.detail)
+    if any(k < 1 for k in args.diffusion_samples):
+        parser.error(f"--diffusion-samples {' '.join(map(str, args.diffusion_samples))}: each K must be >= 1")
     start = time.perf_counter()
-    cfg = SynthConfig(people=24, poses=1, views=4, size=512, seed=77)  # quality.py --views 4: the README's Table 2
+    cfg = SynthConfig(people=24, poses=1, views=4, size=512, seed=args.seed)  # quality.py --views 4: the README's Table 2
     data = test_set(args.data or default_test_folder(cfg), cfg)
     pipe = AvatarPipeline.from_pretrained(args.checkpoint, args.device)
     overrides = {"diffusion_steps": args.diffusion_steps, "diffusion_strength": args.diffusion_strength,
@@ -244,7 +299,7 @@ def main() -> int:
     options = PipelineOptions(**{k: v for k, v in overrides.items() if v is not None})
     bands = tuple(args.bands or (pipe.vq.config.texture_size if pipe.vq is not None else pipe.inpainter.config.latent_size,))
     size = pipe.stage1.config.texture_size
-    for n in (*bands, *(d[1] for d in details)):
+    for n in (*bands, *(d[0][1] for d in details)):
         if n > size or size % n:
             parser.error(f"band {n}: must divide the model's texture size {size} (e.g. {size // 4}, {size // 16})")
     vqs = {} if pipe.vq is None else {"true_vq": pipe.vq}
@@ -253,6 +308,10 @@ def main() -> int:
     for p in args.diffusion:
         inpainter, schedule = load_inpainter(p, pipe.device, vq=pipe.vq)
         inpainters[f"diffusion:{p.name}"] = (pipe.vq, inpainter, schedule)
+    unknown = sorted({part[0].split("@")[0] for d in details for part in d} - set(FILLS) - set(inpainters))
+    if unknown:
+        parser.error(f"--detail: no inpainting named {unknown[0]!r}; the loaded ones are {', '.join(inpainters)} "
+                     "(add another with --diffusion RUN)")
     keep = None if args.sources is None else set(args.sources)
     body = pipe.body
     people = sorted(p for p in data.iterdir() if p.is_dir())[: args.people]
@@ -262,7 +321,7 @@ def main() -> int:
         person = load_person(folder, pipe.stage1.config.image_size, body_model=pipe.stage1.config.body_model,
                              num_joints=int(body.num_joints), up=tuple(body.up_axis), front=tuple(body.front_axis))
         back, renders, masks = person_sources(pipe, person, vqs, options, bands, inpainters, keep, details,
-                                                tuple(args.border))
+                                                tuple(args.border), tuple(args.diffusion_samples), tuple(args.blend))
         images["truth"].append(back.over_white())
         line = []
         for name, image in renders.items():

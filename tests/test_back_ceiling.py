@@ -1,6 +1,6 @@
-"""The back screening's texture arithmetic (benchmarks/back_ceiling.py): a fill's detail on a source's band, its
-share and its luminance, the border weight, the ``--detail`` parser, and the masks of a source built from the
-true back (the renderer reads them, so they must be a restored texture's, not the photo's)."""
+"""The back screening (benchmarks/back_ceiling.py): its detail names, the border weight, the ``--detail`` parser,
+which inpaintings the kept sources need, and the masks of a source built from the true back (the renderer reads
+them, so they must be a restored texture's, not the photo's). The band arithmetic: tests/test_bands.py."""
 
 from __future__ import annotations
 
@@ -34,36 +34,34 @@ def two_block_texture(left: float, right: float) -> torch.Tensor:
     return t
 
 
-def test_low_band_is_the_block_means_grown_back(bc):
-    rgb = torch.arange(16.0).reshape(1, 1, 4, 4).repeat(1, 3, 1, 1)
-    assert torch.allclose(bc.low_band(rgb, 1), torch.full_like(rgb, 7.5))  # one block: the mean everywhere
-    assert torch.equal(bc.low_band(rgb, 4), rgb)  # the texture's own size: nothing lost
-
-
-def test_detail_keeps_the_band_and_adds_the_share_asked(bc):
-    base, fill = two_block_texture(0.5, 0.5), two_block_texture(0.2, 0.6)  # fill: mean 0.4, detail -0.2 / +0.2
-    whole = bc.with_detail(base, fill, 1)
-    assert torch.allclose(whole[0, 16, 0], torch.tensor([0.3, 0.3, 0.7, 0.7]))  # 0.5 + (fill - 0.4)
-    half = bc.with_detail(base, fill, 1, amount=0.5)
-    assert torch.allclose(half[0, 16, 0], torch.tensor([0.4, 0.4, 0.6, 0.6]))
-    assert torch.allclose(bc.with_detail(base, fill, 1, amount=0.0)[:, RGB], base[:, RGB])
-    assert torch.equal(whole[:, :16], base[:, :16])  # T_gen and the masks are the base's
-    grey = bc.with_detail(base, fill, 1, grey=True)  # the red detail's luminance, 0.299 x (-0.2 / +0.2), on all three
-    expected = torch.tensor([0.5 - 0.0598, 0.5 - 0.0598, 0.5 + 0.0598, 0.5 + 0.0598])
-    assert all(torch.allclose(grey[0, c, 0], expected - (0.5 if c != 16 else 0.0)) for c in (16, 17, 18))
-    assert bc.detail_name("nearest", 16, 1.0) == "nearest16"
-    assert bc.detail_name("nearest", 8, 0.5, grey=True) == "nearest8x0.5g"
-
-
-def test_detail_parser_takes_share_and_grey_and_refuses_the_rest(bc, capsys):
+def test_detail_parser_takes_share_grey_and_mixes_and_refuses_the_rest(bc, capsys):
     parser = argparse.ArgumentParser(prog="back_ceiling.py")
-    assert bc.parse_detail("nearest:16", parser) == ("nearest", 16, 1.0, False)
-    assert bc.parse_detail("mirror:8:0.5:grey", parser) == ("mirror", 8, 0.5, True)
-    for bad in ("nearest", "nearest:0", "nearest:16:2", "nearest:16:x", "nearest:16:1:gray", "blur:16"):
+    assert bc.parse_detail("nearest:16", parser) == (("nearest", 16, 1.0, ""),)
+    assert bc.parse_detail("mirror:8:0.5:grey", parser) == (("mirror", 8, 0.5, "grey"),)
+    assert bc.parse_detail("nearest:16:0.5:nohead", parser) == (("nearest", 16, 0.5, "nohead"),)
+    assert bc.parse_detail("diffusion:run:16:0.5+nearest:16:0.5", parser) == (
+        ("diffusion:run", 16, 0.5, ""), ("nearest", 16, 0.5, ""))
+    for bad in ("nearest", "nearest:0", "nearest:16:2", "nearest:16:x", "nearest:16:1:gray", "blur:16",
+                "nearest:16+mirror:8", "nearest:16:1:grey:x"):
         with pytest.raises(SystemExit) as stop:
             bc.parse_detail(bad, parser)
         assert stop.value.code == 2
         assert bad in capsys.readouterr().err
+
+
+def test_detail_names(bc):
+    assert bc.detail_name("nearest", 16, 1.0) == "nearest16"
+    assert bc.detail_name("nearest", 8, 0.5, "grey") == "nearest8x0.5g"
+    assert bc.detail_name("nearest", 16, 0.5, "nohead") == "nearest16x0.5h"
+
+
+def test_only_the_inpaintings_the_kept_sources_need_are_run(bc):
+    details = ((("diffusion", 16, 0.5, ""), ("nearest", 16, 0.5, "")), (("nearest", 16, 0.5, ""),))
+    keep = {"mean", "diffusion:run@4|nearest16x0.5", "diffusion:other_direct", "diffusion:run|diffusion16x0.5+nearest16x0.5"}
+    assert bc.needed_inpaintings(keep, details) == {"mean", "nearest", "diffusion:run@4", "diffusion:other", "diffusion:run",
+                                                    "diffusion"}
+    assert bc.needed_inpaintings({"diffusion~diffusion:run@8x0.5|nearest16x0.5"}, details) == {
+        "diffusion", "diffusion:run@8", "nearest"}
 
 
 def test_border_weight_falls_from_the_seen_border(bc):

@@ -348,6 +348,28 @@ def test_rgb_space_restore_texture_adds_the_sampled_change_to_the_start_at_full_
     assert torch.equal(out[:, :16], T[:, :16]) and torch.allclose(out[:, 19:], start[:, 19:])
 
 
+def test_restore_texture_averages_k_samples_drawn_in_turn_per_texture():
+    """samples K: each texture of the batch is the mean of K samples, whose noise comes in turn from the one seeded
+    generator; K = 1 is the plain call, unchanged; K < 1 is refused."""
+    from dinar.nn.diffusion import restore_colours
+    from dinar.pipeline.inpainting import restore_texture
+
+    torch.manual_seed(0)
+    model = LatentInpainter(RGB_MINI).eval()
+    T = torch.rand(2, 21, 8, 8) * 2 - 1
+    T[:, 19:] = (T[:, 20:] > 0).float()
+    sched = make_scheduler(NoiseScheduleConfig(), "ddim")
+    one = restore_texture(None, model, NoiseScheduleConfig(), T, steps=2, seed=3)
+    assert torch.equal(one, restore_colours(model, sched, T, 2, torch.Generator().manual_seed(3)))
+    three = restore_texture(None, model, NoiseScheduleConfig(), T, steps=2, seed=3, samples=3)
+    draws = restore_colours(model, sched, T.repeat_interleave(3, 0), 2, torch.Generator().manual_seed(3))  # a0 a1 a2 b0 b1 b2
+    assert torch.allclose(three[0, 16:19], draws[0:3, 16:19].mean(0), atol=1e-6)
+    assert torch.allclose(three[1, 16:19], draws[3:6, 16:19].mean(0), atol=1e-6)
+    assert not torch.allclose(three[0, 16:19], draws[0, 16:19])  # the samples differ, so the mean is not any one of them
+    with pytest.raises(ValueError, match="samples must be >= 1"):
+        restore_texture(None, model, NoiseScheduleConfig(), T, steps=2, samples=0)
+
+
 def test_train_diffusion_in_rgb_space_needs_no_vq(tmp_path):
     from test_vq import write_fake_texture_folder
 

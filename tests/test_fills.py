@@ -92,13 +92,19 @@ def test_texel_surface_of_the_body(body):
     assert (surface.position[surface.inside & (surface.part == head)] @ up).mean() > heights.mean()  # the head is up
 
 
-def test_pipeline_fill_switch(body):
-    """The same avatar with a simple fill: the unseen texels are filled, the seen ones are the photo's."""
-    from dinar.demo import bundled_photo
+@pytest.fixture(scope="module")
+def tiny_pipe(body):
     from dinar.pipeline import AvatarPipeline
     from dinar.weights import shipped_dir
 
-    pipe = AvatarPipeline.from_pretrained(shipped_dir("tiny"), device="cpu", body=body)  # 128²: fast
+    return AvatarPipeline.from_pretrained(shipped_dir("tiny"), device="cpu", body=body)  # 128²: fast
+
+
+def test_pipeline_fill_switch(body, tiny_pipe):
+    """The same avatar with a simple fill: the unseen texels are filled, the seen ones are the photo's."""
+    from dinar.demo import bundled_photo
+
+    pipe = tiny_pipe
     image, mask, fit = bundled_photo(body)
     fast = PipelineOptions(rgb_tuning=False, color_adjust=False, diffusion_steps=2)
     diffusion = pipe(image, mask, fit, fast, progress=False)
@@ -111,3 +117,36 @@ def test_pipeline_fill_switch(body):
     # a body part's unseen texels all hold one colour (its mean), up to eq. 6's soft border
     deep = unseen & (surface.part == body.parts.names.index("torso"))
     assert deep.any() and rgb[:, deep].std(1).max() < 0.05
+
+
+def test_pipeline_fill_detail_takes_the_fills_detail_above_the_diffusions_band(body, tiny_pipe):
+    """``diffusion_detail``: the restored colours keep their S/scale band and take the share asked of that fill's
+    finer detail; the avatar records the switch; a scale that does not divide the texture is refused."""
+    import dataclasses
+
+    from dinar.demo import bundled_photo
+    from dinar.texture.bands import with_detail
+
+    pipe, size = tiny_pipe, tiny_pipe.stage1.config.texture_size
+    torch.manual_seed(0)
+    known, filled = torch.rand(1, 21, size, size), (torch.rand(1, 1, size, size) > 0.5).float()
+    restored = torch.rand(1, 21, size, size)
+    options = PipelineOptions(diffusion_detail="nearest", diffusion_detail_share=0.25, diffusion_detail_scale=8)
+    nearest = fill_texture(known, filled, pipe.texel_surface(), "nearest")
+    off_head = pipe.texel_surface().part != body.parts.names.index("head")
+    assert torch.equal(pipe.with_fill_detail(restored, known, filled, options),
+                       with_detail(restored, nearest, size // 8, 0.25, where=off_head))
+    on_head = pipe.with_fill_detail(restored, known, filled, dataclasses.replace(options, diffusion_detail_head=True))
+    assert torch.equal(on_head, with_detail(restored, nearest, size // 8, 0.25))
+    assert torch.equal(on_head[..., off_head], pipe.with_fill_detail(restored, known, filled, options)[..., off_head])
+    with pytest.raises(ValueError, match="does not divide"):
+        pipe.with_fill_detail(restored, known, filled, dataclasses.replace(options, diffusion_detail_scale=3))
+    with pytest.raises(ValueError, match="diffusion_detail must be"):
+        PipelineOptions(diffusion_detail="blur")
+    image, mask, fit = bundled_photo(body)
+    fast = PipelineOptions(rgb_tuning=False, color_adjust=False, diffusion_steps=2)
+    plain = pipe(image, mask, fit, fast, progress=False)
+    detailed = pipe(image, mask, fit, dataclasses.replace(fast, diffusion_detail="nearest"), progress=False)
+    assert detailed.metadata["options"]["diffusion_detail"] == "nearest"
+    unseen = pipe.texel_surface().inside & (plain.texture[20] < 0.5)
+    assert not torch.allclose(detailed.texture[16:19, unseen], plain.texture[16:19, unseen])

@@ -30,6 +30,11 @@ from dinar.texture.channels import GENERATED
 from dinar.texture.resize import grow_texture, shrink_texture
 
 
+def repeat(texture: Tensor | None, times: int) -> Tensor | None:
+    """Each texture of a batch ``times`` times in a row (``[B, …]`` → ``[B·times, …]``); None stays None."""
+    return texture if texture is None or times == 1 else texture.repeat_interleave(times, 0)
+
+
 @torch.no_grad()
 def restore_texture(
     vq: TextureVQModel | None,
@@ -43,6 +48,7 @@ def restore_texture(
     residual: bool = False,
     keep_generated: bool = False,
     guidance: float = 1.0,
+    samples: int = 1,
 ) -> Tensor:
     """T_res ``[B, 21, S, S]``: the whole texture as the VQ decoder gives it back after M = ``steps``
     DDIM steps (module docstring). Known texels are put back afterwards by eq. 6. A VQ of a coarser
@@ -56,13 +62,20 @@ def restore_texture(
     start, made at the VQ's size, is added to the start at the texture's own size, so neither the VQ's
     reconstruction error nor the shrinking blurs what the start has. ``keep_generated``: T_gen stays as it is
     in ``texture`` (the stage-1 generator's) and only T_rgb and the masks come from the diffusion. ``guidance``:
-    the classifier-free guidance weight, for a denoiser trained with condition dropout (1: none)."""
+    the classifier-free guidance weight, for a denoiser trained with condition dropout (1: none). ``samples`` K > 1:
+    the mean of K samples, drawn in one batch (their noise in turn from the seeded generator, the first the one
+    sample K = 1 draws): an estimate of the posterior mean, which keeps what the K agree on and averages away
+    the colour blotches each sample invents on its own."""
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
     generator = torch.Generator().manual_seed(seed)
     size = inpainter.config.latent_size if inpainter.config.space == "rgb" else vq.config.texture_size
     coarse = shrink_texture(texture, size)
     begin = None if start is None else shrink_texture(start, size)
-    restored = restore_latent_texture(vq, inpainter, make_scheduler(schedule, "ddim"), coarse, steps, generator,
-                                      start=begin, strength=strength, residual=residual, guidance=guidance)
+    restored = restore_latent_texture(vq, inpainter, make_scheduler(schedule, "ddim"), repeat(coarse, samples), steps,
+                                      generator, start=repeat(begin, samples), strength=strength, residual=residual,
+                                      guidance=guidance)
+    restored = restored.unflatten(0, (-1, samples)).mean(1)
     if start is not None and residual:
         restored = start + grow_texture(restored - begin, texture.shape[-1])  # restored − begin = D(z) − D(E(begin))
     else:

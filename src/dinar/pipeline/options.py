@@ -63,6 +63,22 @@ class PipelineOptions(ConfigMixin):
     diffusion_guidance: float = 1.0
     """Classifier-free guidance weight w of the sampler (1: none); other values need a denoiser trained with
     condition dropout (``dinar train diffusion --condition-dropout``)."""
+    diffusion_samples: int = 1
+    """K: the restored colours are the mean of K diffusion samples (their noise drawn in turn from one generator
+    seeded with ``seed``), an estimate of the posterior mean (:func:`dinar.pipeline.inpainting.restore_texture`);
+    1: one sample, as the paper."""
+    diffusion_detail: str | None = None
+    """None: the diffusion's colours as they are. A simple fill (``nearest``): the restored colours keep the
+    diffusion's coarse band (``S / diffusion_detail_scale`` texels a side) and take ``diffusion_detail_share`` of
+    that fill's finer detail (:mod:`dinar.texture.bands`): the diffusion decides the back's colours, the fill
+    continues the photo's edges and folds, which the 64² denoiser cannot hold (README, "The back")."""
+    diffusion_detail_share: float = 0.5
+    """The share of ``diffusion_detail``'s fine detail, in [0, 1]."""
+    diffusion_detail_scale: int = 16
+    """The diffusion's band is the texture's size over this (16² at 256²); it must divide the texture's size."""
+    diffusion_detail_head: bool = False
+    """Take the fill's detail on the head too. False: not there, where the nearest fill draws the face's edges
+    onto the back of the head (README, "The back")."""
     diffusion_generated: bool = False
     """Take T_gen of the unseen texels from the VQ decoder too (the paper: T_res replaces every channel). False: the
     diffusion restores T_rgb and T_gen stays as the stage-1 generator G made it from the photo, as with the simple
@@ -101,6 +117,14 @@ class PipelineOptions(ConfigMixin):
             raise ValueError(f"diffusion_strength must be in (0, 1], got {self.diffusion_strength}")
         if self.diffusion_guidance < 0:
             raise ValueError(f"diffusion_guidance must be >= 0, got {self.diffusion_guidance}")
+        if self.diffusion_detail is not None and self.diffusion_detail not in FILLS:
+            raise ValueError(f"diffusion_detail must be None or one of {FILLS}, got {self.diffusion_detail!r}")
+        if not 0.0 <= self.diffusion_detail_share <= 1.0:
+            raise ValueError(f"diffusion_detail_share must be in [0, 1], got {self.diffusion_detail_share}")
+        if self.diffusion_detail_scale < 1:
+            raise ValueError(f"diffusion_detail_scale must be >= 1, got {self.diffusion_detail_scale}")
+        if self.diffusion_samples < 1:
+            raise ValueError(f"diffusion_samples must be >= 1, got {self.diffusion_samples}")
         if self.diffusion_steps < 1:
             raise ValueError(f"diffusion_steps must be >= 1, got {self.diffusion_steps}")
         if self.tau <= 0:

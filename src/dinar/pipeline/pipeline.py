@@ -44,6 +44,7 @@ from dinar.nn.config_stage23 import NoiseScheduleConfig
 from dinar.nn.diffusion import LatentInpainter
 from dinar.nn.discriminator import Discriminator
 from dinar.nn.vq import TextureVQModel
+from dinar.texture.bands import with_detail
 from dinar.texture.fills import TexelSurface, fill_texture, texel_surface
 from dinar.texture.merging import merge_textures
 from dinar.utils import resolve_device
@@ -192,7 +193,9 @@ class AvatarPipeline:
                         restored = restore_texture(self.vq, self.inpainter, self.schedule, known, options.diffusion_steps,
                                                    options.seed, start, options.diffusion_strength, options.diffusion_residual,
                                                    keep_generated=has_rgb and not options.diffusion_generated,
-                                                   guidance=options.diffusion_guidance)
+                                                   guidance=options.diffusion_guidance, samples=options.diffusion_samples)
+                        if options.diffusion_detail is not None and has_rgb:
+                            restored = self.with_fill_detail(restored, known, filled, options)
                     else:  # a simple fill in its place, everything else the same (the baselines of dinar.texture.fills)
                         restored = fill_texture(known, filled, self.texel_surface(), options.fill)
 
@@ -210,6 +213,19 @@ class AvatarPipeline:
         return self.make_avatar(texture[0], photos, fits, options, mode, adjustment)
 
     # -- the steps -----------------------------------------------------------------------------------
+    def with_fill_detail(self, restored: Tensor, known: Tensor, filled: Tensor, options: PipelineOptions) -> Tensor:
+        """The restored texture's colours below its ``S / diffusion_detail_scale`` band plus
+        ``diffusion_detail_share`` of the ``diffusion_detail`` fill's finer detail (:mod:`dinar.texture.bands`), on the
+        head too only with ``diffusion_detail_head``."""
+        size = known.shape[-1]
+        if size % options.diffusion_detail_scale:
+            raise ValueError(f"diffusion_detail_scale {options.diffusion_detail_scale} does not divide the {size}² texture")
+        surface = self.texel_surface()
+        fill = fill_texture(known, filled, surface, options.diffusion_detail)
+        where = None if options.diffusion_detail_head else surface.part != self.body.parts.names.index("head")
+        return with_detail(restored, fill, size // options.diffusion_detail_scale, options.diffusion_detail_share,
+                           where=where)
+
     def _check_options(self, options: PipelineOptions) -> str:
         """The texture mode (the checkpoint's); a clear error for a switch the models cannot honour."""
         mode = self.stage1.config.texture

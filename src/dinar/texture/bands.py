@@ -1,0 +1,55 @@
+"""A texture's colours split into a coarse band and the detail above it, and the two put back together from
+different sources.
+
+``low_N(T)`` is what an ``N``² texture holds of T's colours: the means of its (S/N)² blocks, grown back
+bilinearly; the detail is ``T − low_N(T)``. The back's inpainting (README, "The back") keeps the diffusion's
+band, where its colours are better than any fill's, and takes a share of the nearest fill's detail, where the
+fill's continuation of what the photo shows beats what the 64² denoiser can hold::
+
+    T_rgb = low_N(T_diffusion) + a · (T_fill − low_N(T_fill))
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from dinar.texture.channels import RGB
+from dinar.texture.resize import grow_texture
+
+
+def low_band(rgb: Tensor, size: int) -> Tensor:
+    """What a ``size``² texture holds of ``[B, C, S, S]`` colours: the block means grown back bilinearly;
+    ``size`` must divide S."""
+    s = rgb.shape[-1]
+    if size < 1 or s % size:
+        raise ValueError(f"a {s}² texture has no {size}² band (it must divide {s})")
+    return grow_texture(F.avg_pool2d(rgb, s // size), s)
+
+
+def fine_detail(texture: Tensor, size: int, amount: float = 1.0, grey: bool = False) -> Tensor:
+    """``amount`` times what ``texture``'s T_rgb holds above its ``size``² band; ``grey``: only its luminance
+    (Rec. 601 weights), one channel that broadcasts over the three, so the edges come without their colours."""
+    detail = texture[:, RGB] - low_band(texture[:, RGB], size)
+    if grey:
+        detail = (detail * detail.new_tensor([0.299, 0.587, 0.114])[:, None, None]).sum(1, keepdim=True)
+    return amount * detail
+
+
+def with_details(base: Tensor, parts: list[tuple[Tensor, float, bool]], size: int) -> Tensor:
+    """``base`` (``[B, 21, S, S]``) whose T_rgb keeps its own ``size``² band plus the sum of each (texture, amount,
+    grey)'s :func:`fine_detail`; T_gen and the masks stay the base's."""
+    out = base.clone()
+    out[:, RGB] = low_band(base[:, RGB], size) + sum((fine_detail(t, size, a, g) for t, a, g in parts), start=0.0)
+    return out
+
+
+def with_detail(base: Tensor, fill: Tensor, size: int, amount: float = 1.0, grey: bool = False,
+                where: Tensor | None = None) -> Tensor:
+    """``base``'s ``size``² band with ``amount`` times ``fill``'s finer detail (0: the band alone; 1: all of it);
+    ``where`` (``[S, S]``, 0 to 1): how much of the detail each texel takes (None: all of it everywhere)."""
+    if where is None:
+        return with_details(base, [(fill, amount, grey)], size)
+    out = with_details(base, [], size)
+    out[:, RGB] += fine_detail(fill, size, amount, grey) * where.to(out.dtype)
+    return out

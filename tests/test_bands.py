@@ -1,0 +1,54 @@
+"""A texture's coarse band and the detail above it (:mod:`dinar.texture.bands`), on hand-checked 4×4 textures."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dinar.texture.bands import low_band, with_detail, with_details
+from dinar.texture.channels import RGB
+
+
+def two_block_texture(left: float, right: float) -> torch.Tensor:
+    """A [1, 21, 4, 4] texture whose red is ``left`` in columns 0-1 and ``right`` in columns 2-3."""
+    t = torch.zeros(1, 21, 4, 4)
+    t[0, 16, :, :2], t[0, 16, :, 2:] = left, right
+    return t
+
+
+def test_low_band_is_the_block_means_grown_back():
+    rgb = torch.arange(16.0).reshape(1, 1, 4, 4).repeat(1, 3, 1, 1)
+    assert torch.allclose(low_band(rgb, 1), torch.full_like(rgb, 7.5))  # one block: the mean everywhere
+    assert torch.equal(low_band(rgb, 4), rgb)  # the texture's own size: nothing lost
+
+
+def test_detail_keeps_the_band_and_adds_the_share_asked():
+    base, fill = two_block_texture(0.5, 0.5), two_block_texture(0.2, 0.6)  # fill: mean 0.4, detail -0.2 / +0.2
+    whole = with_detail(base, fill, 1)
+    assert torch.allclose(whole[0, 16, 0], torch.tensor([0.3, 0.3, 0.7, 0.7]))  # 0.5 + (fill - 0.4)
+    half = with_detail(base, fill, 1, amount=0.5)
+    assert torch.allclose(half[0, 16, 0], torch.tensor([0.4, 0.4, 0.6, 0.6]))
+    assert torch.allclose(with_detail(base, fill, 1, amount=0.0)[:, RGB], base[:, RGB])
+    assert torch.equal(whole[:, :16], base[:, :16])  # T_gen and the masks are the base's
+    grey = with_detail(base, fill, 1, grey=True)  # the red detail's luminance, 0.299 x (-0.2 / +0.2), on all three
+    expected = torch.tensor([0.5 - 0.0598, 0.5 - 0.0598, 0.5 + 0.0598, 0.5 + 0.0598])
+    assert all(torch.allclose(grey[0, c, 0], expected - (0.5 if c != 16 else 0.0)) for c in (16, 17, 18))
+
+
+def test_details_of_several_sources_add_on_the_band():
+    base, a, b = two_block_texture(0.5, 0.5), two_block_texture(0.2, 0.6), two_block_texture(0.4, 0.0)
+    mixed = with_details(base, [(a, 0.5, False), (b, 1.0, False)], 1)  # 0.5 + 0.5 x (-0.2 / +0.2) + (+0.2 / -0.2)
+    assert torch.allclose(mixed[0, 16, 0], torch.tensor([0.6, 0.6, 0.4, 0.4]))
+    assert torch.allclose(with_details(base, [(a, 0.5, False)], 1), with_detail(base, a, 1, 0.5))
+
+
+def test_detail_only_where_asked():
+    base, fill = two_block_texture(0.5, 0.5), two_block_texture(0.2, 0.6)
+    where = torch.tensor([[1.0, 1.0, 0.0, 0.0]]).expand(4, 4)  # the left half takes the detail, the right none
+    out = with_detail(base, fill, 1, where=where)
+    assert torch.allclose(out[0, 16, 0], torch.tensor([0.3, 0.3, 0.5, 0.5]))
+
+
+def test_a_band_must_divide_the_texture():
+    with pytest.raises(ValueError, match="no 3² band"):
+        low_band(torch.zeros(1, 3, 4, 4), 3)
