@@ -73,7 +73,7 @@ from dinar.pipeline.color_adjust import apply_color_adjustment
 from dinar.pipeline.inpainting import restore_texture
 from dinar.pipeline.options import PipelineOptions
 from dinar.pipeline.partial import partial_texture, with_occlusion
-from dinar.texture.bands import fine_detail, with_details
+from dinar.texture.bands import with_details
 from dinar.texture.channels import RGB
 from dinar.texture.fills import FILLS, fill_texture
 from dinar.texture.resize import grow_texture, shrink_texture
@@ -149,7 +149,7 @@ def sources(pipe: AvatarPipeline, known: Tensor, filled: Tensor, truth: Tensor, 
     (default: the options' K) diffusion samples; each W of ``blends`` mixes the shipped inpainting's colours (W) with
     each other inpainting's (1 − W)."""
     surface = pipe.texel_surface()
-    head = pipe.body.parts.names.index("head")
+    off_head = surface.part != pipe.body.parts.names.index("head")
     out = {kind: fill_texture(known, filled, surface, kind) for kind in FILLS}
     mean = out["mean"]
     bases = ["mean"]
@@ -186,11 +186,9 @@ def sources(pipe: AvatarPipeline, known: Tensor, filled: Tensor, truth: Tensor, 
         for parts in details:
             name = "+".join(detail_name(*part) for part in parts)
             size = parts[0][1]
-            mixed = with_details(out[base], [(out[f], a, k == "grey") for f, _, a, k in parts if k != "nohead"], size)
-            for f, _, a, k in parts:
-                if k == "nohead":  # the fill's detail everywhere but on the head (the face copied onto its back)
-                    mixed[:, RGB] += fine_detail(out[f], size, a) * (surface.part != head).to(mixed.dtype).to(mixed.device)
-            out[f"{base}|{name}"] = mixed
+            # nohead: the fill's detail everywhere but on the head (the face copied onto its back)
+            out[f"{base}|{name}"] = with_details(out[base], [(out[f], a, k == "grey", off_head if k == "nohead" else None)
+                                                             for f, _, a, k in parts], size)
     for radius in borders:
         weight = border_weight(surface, filled, radius)
         for base in bases:
@@ -226,7 +224,8 @@ def person_sources(pipe: AvatarPipeline, person: PersonViews, vqs: dict, options
 
 
 def parse_detail(text: str, parser: argparse.ArgumentParser) -> Detail:
-    """``SRC:N[:A[:grey]][+SRC:N[:A[:grey]]…]`` of ``--detail`` → ((source, N, A, grey), …) (A defaults to 1; every
+    """``SRC:N[:A[:KIND]][+SRC:N[:A[:KIND]]…]`` of ``--detail`` → ((source, N, A, KIND), …) (A defaults to 1, KIND
+    to "", or ``grey`` / ``nohead``: :data:`DETAIL_KINDS`; every
     part shares one N); SRC is a fill or an inpainting (``diffusion``, ``diffusion:<name>``, checked once the
     inpainters are loaded). A bad one ends the run with exit 2 and one line."""
     parts = []

@@ -37,9 +37,9 @@ def test_detail_keeps_the_band_and_adds_the_share_asked():
 
 def test_details_of_several_sources_add_on_the_band():
     base, a, b = two_block_texture(0.5, 0.5), two_block_texture(0.2, 0.6), two_block_texture(0.4, 0.0)
-    mixed = with_details(base, [(a, 0.5, False), (b, 1.0, False)], 1)  # 0.5 + 0.5 x (-0.2 / +0.2) + (+0.2 / -0.2)
+    mixed = with_details(base, [(a, 0.5, False, None), (b, 1.0, False, None)], 1)  # 0.5 + 0.5 x (-0.2 / +0.2) + (+0.2 / -0.2)
     assert torch.allclose(mixed[0, 16, 0], torch.tensor([0.6, 0.6, 0.4, 0.4]))
-    assert torch.allclose(with_details(base, [(a, 0.5, False)], 1), with_detail(base, a, 1, 0.5))
+    assert torch.allclose(with_details(base, [(a, 0.5, False, None)], 1), with_detail(base, a, 1, 0.5))
 
 
 def test_detail_only_where_asked():

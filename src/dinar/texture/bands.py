@@ -36,20 +36,20 @@ def fine_detail(texture: Tensor, size: int, amount: float = 1.0, grey: bool = Fa
     return amount * detail
 
 
-def with_details(base: Tensor, parts: list[tuple[Tensor, float, bool]], size: int) -> Tensor:
+def with_details(base: Tensor, parts: list[tuple[Tensor, float, bool, Tensor | None]], size: int) -> Tensor:
     """``base`` (``[B, 21, S, S]``) whose T_rgb keeps its own ``size``² band plus the sum of each (texture, amount,
-    grey)'s :func:`fine_detail`; T_gen and the masks stay the base's."""
+    grey, where)'s :func:`fine_detail`, times ``where`` (``[S, S]``, 0 to 1: how much of it each texel takes; None:
+    all of it everywhere); T_gen and the masks stay the base's."""
     out = base.clone()
-    out[:, RGB] = low_band(base[:, RGB], size) + sum((fine_detail(t, size, a, g) for t, a, g in parts), start=0.0)
+    out[:, RGB] = low_band(base[:, RGB], size)
+    for texture, amount, grey, where in parts:
+        detail = fine_detail(texture, size, amount, grey)
+        out[:, RGB] += detail if where is None else detail * where.to(detail)
     return out
 
 
 def with_detail(base: Tensor, fill: Tensor, size: int, amount: float = 1.0, grey: bool = False,
                 where: Tensor | None = None) -> Tensor:
     """``base``'s ``size``² band with ``amount`` times ``fill``'s finer detail (0: the band alone; 1: all of it);
-    ``where`` (``[S, S]``, 0 to 1): how much of the detail each texel takes (None: all of it everywhere)."""
-    if where is None:
-        return with_details(base, [(fill, amount, grey)], size)
-    out = with_details(base, [], size)
-    out[:, RGB] += fine_detail(fill, size, amount, grey) * where.to(out.dtype)
-    return out
+    ``where``: as in :func:`with_details`."""
+    return with_details(base, [(fill, amount, grey, where)], size)
