@@ -10,11 +10,13 @@ against it as ``dinar eval`` scores (person region = union of both masks, over w
 people's back views). The sources:
 
 - ``mean`` / ``mirror`` / ``nearest``: the simple fills (:mod:`dinar.texture.fills`);
-- ``diffusion``: the model's inpainting with the pipeline's default options; ``diffusion_direct``: the
+- ``diffusion``: the model's inpainting with the pipeline's default options (its colour mix and fill detail too: the
+  full method); ``diffusion_direct``: the
   same with the VQ decoder's output taken as it is (``diffusion_residual=False``); ``diffusion:<name>``
   (and its ``_direct``): another inpainter (``--diffusion``), in the model's VQ latent or in ``rgb`` space;
   ``<inpainting>@K`` (``--diffusion-samples K``): the mean of K of its samples; ``diffusion~<inpainting>x<W>``
-  (``--blend W``): W times the shipped inpainting's colours plus 1 − W times another's;
+  (``--blend W``): W times the shipped inpainting's colours plus 1 − W times another's; ``<fill>~<inpainting>x<W>``
+  (``--blend W:FILL``): W times a simple fill's colours instead (the inpainting shrunk towards the fill);
 - ``true``: the true back's T_rgb where the back view sees it (the mean fill elsewhere): no inpainting
   can do better at this texture size;
 - ``true_band<N>``: only what an N² texture holds of it (N: ``--bands``, default the VQ's size), added to
@@ -143,11 +145,12 @@ def guidance_for(inpainter, options: PipelineOptions) -> float:
 def sources(pipe: AvatarPipeline, known: Tensor, filled: Tensor, truth: Tensor, seen: Tensor, vqs: dict,
             options: PipelineOptions, bands: tuple[int, ...], inpainters: dict,
             details: tuple[Detail, ...] = (), borders: tuple[float, ...] = (),
-            keep: set[str] | None = None, samples: tuple[int, ...] = (), blends: tuple[float, ...] = ()) -> dict[str, Tensor]:
+            keep: set[str] | None = None, samples: tuple[int, ...] = (),
+            blends: tuple[tuple[float, str], ...] = ()) -> dict[str, Tensor]:
     """Every restored texture ``[1, 21, S, S]`` of one person (module docstring); an inpainting's ``_direct``
     variant only when ``keep`` (None: all) asks for it; each inpainting as the mean of each K of ``samples``
-    (default: the options' K) diffusion samples; each W of ``blends`` mixes the shipped inpainting's colours (W) with
-    each other inpainting's (1 − W)."""
+    (default: the options' K) diffusion samples; each (W, source) of ``blends`` mixes that source's colours (the
+    shipped inpainting ``diffusion`` or a fill; W) with each other inpainting's (1 − W)."""
     surface = pipe.texel_surface()
     off_head = surface.part != pipe.body.parts.names.index("head")
     out = {kind: fill_texture(known, filled, surface, kind) for kind in FILLS}
@@ -165,6 +168,11 @@ def sources(pipe: AvatarPipeline, known: Tensor, filled: Tensor, truth: Tensor, 
                 out[name] = restore_texture(vq, inpainter, schedule, known, options.diffusion_steps, options.seed,
                                             out[options.diffusion_start or "mean"], options.diffusion_strength, residual,
                                             keep_generated=True, guidance=guidance_for(inpainter, options), samples=k)
+                if label == "diffusion" and residual:  # the shipped pipeline's colour mix and fill detail, if set
+                    if options.diffusion_mix is not None:
+                        out[name] = pipe.with_fill_mix(out[name], known, filled, options)
+                    if options.diffusion_detail is not None:
+                        out[name] = pipe.with_fill_detail(out[name], known, filled, options)
     true = torch.where(seen > 0.5, truth, mean)
     out["true"] = rgb_from(mean, true)
     for band in bands:
@@ -176,11 +184,11 @@ def sources(pipe: AvatarPipeline, known: Tensor, filled: Tensor, truth: Tensor, 
         change = rebuilt - through_vq(vq, shrink_texture(mean, size))
         out[name] = rgb_from(mean, mean + grow_texture(change, true.shape[-1]))
         out[f"{name}_direct"] = rgb_from(mean, grow_texture(rebuilt, true.shape[-1]))
-    for w in blends:  # the shipped inpainting's colours mixed with each other one's
+    for w, src in blends:  # the shipped inpainting's (or a fill's) colours mixed with each other inpainting's
         for tag in [b for b in bases if b.startswith("diffusion:")]:
-            if "diffusion" in out:
-                name = f"diffusion~{tag}x{w:g}"
-                out[name] = rgb_from(mean, w * out["diffusion"] + (1 - w) * out[tag])
+            if src in out:
+                name = f"{src}~{tag}x{w:g}"
+                out[name] = rgb_from(mean, w * out[src] + (1 - w) * out[tag])
                 bases.append(name)
     for base in bases:
         for parts in details:
@@ -198,7 +206,8 @@ def sources(pipe: AvatarPipeline, known: Tensor, filled: Tensor, truth: Tensor, 
 
 def person_sources(pipe: AvatarPipeline, person: PersonViews, vqs: dict, options: PipelineOptions, bands: tuple[int, ...],
                    inpainters: dict, keep: set[str] | None = None, details: tuple[Detail, ...] = (),
-                   borders: tuple[float, ...] = (), samples: tuple[int, ...] = (), blends: tuple[float, ...] = ()):
+                   borders: tuple[float, ...] = (), samples: tuple[int, ...] = (),
+                   blends: tuple[tuple[float, str], ...] = ()):
     """(back target view, {source: back render [3, N, N]}, {source: render mask}) of one person; ``keep``:
     only these sources (None: all)."""
     back = next(t for t in person.targets if t.kind == "back")
@@ -252,6 +261,21 @@ def parse_detail(text: str, parser: argparse.ArgumentParser) -> Detail:
     return tuple(parts)
 
 
+def parse_blend(text: str, parser: argparse.ArgumentParser) -> tuple[float, str]:
+    """``W[:SRC]`` of ``--blend`` → (W, SRC): W in [0, 1] of SRC's colours (``diffusion``, the shipped inpainting, by
+    default, or a fill)."""
+    weight, _, source = text.partition(":")
+    try:
+        w = float(weight)
+    except ValueError:
+        w = -1.0
+    source = source or "diffusion"
+    if not 0.0 <= w <= 1.0 or source not in ("diffusion", *FILLS):
+        parser.error(f"--blend {text!r}: expected W[:SRC] with W in [0, 1] and SRC one of diffusion, {', '.join(FILLS)}, "
+                     "e.g. 0.5 or 0.3:mean")
+    return w, source
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, default=None, help="model folder (default: the shipped weights)")
@@ -274,9 +298,10 @@ def main() -> int:
     parser.add_argument("--diffusion-samples", type=int, nargs="+", default=[], metavar="K",
                         help="each inpainting as the mean of K samples (default: the pipeline's); a K other than the "
                              "pipeline's is named '<source>@K'")
-    parser.add_argument("--blend", type=float, nargs="+", default=[], metavar="W",
+    parser.add_argument("--blend", nargs="+", default=[], metavar="W[:FILL]",
                         help="add 'diffusion~<inpainting>x<W>' sources: W times the shipped inpainting's colours plus 1 - W "
-                             "times each --diffusion one's")
+                             "times each --diffusion one's; W:FILL (mean, mirror, nearest) takes that fill's colours instead, "
+                             "'<fill>~<inpainting>x<W>'")
     parser.add_argument("--diffusion-start", choices=FILLS, default=None, help="the fill the diffusion starts from (default: the pipeline's)")
     parser.add_argument("--detail", nargs="+", default=[], metavar="FILL:N[:A[:grey|nohead]][+…]",
                         help="add '<source>|<fill><N>[x<A>]' sources: the source's N² band plus A (default 1) times the fill's "
@@ -287,6 +312,7 @@ def main() -> int:
                              "source linearly over R (rest-pose surface distance, the body model's units)")
     args = parser.parse_args()
     details = tuple(parse_detail(d, parser) for d in args.detail)
+    blends = tuple(parse_blend(b, parser) for b in args.blend)
     if any(k < 1 for k in args.diffusion_samples):
         parser.error(f"--diffusion-samples {' '.join(map(str, args.diffusion_samples))}: each K must be >= 1")
     start = time.perf_counter()
@@ -320,7 +346,7 @@ def main() -> int:
         person = load_person(folder, pipe.stage1.config.image_size, body_model=pipe.stage1.config.body_model,
                              num_joints=int(body.num_joints), up=tuple(body.up_axis), front=tuple(body.front_axis))
         back, renders, masks = person_sources(pipe, person, vqs, options, bands, inpainters, keep, details,
-                                                tuple(args.border), tuple(args.diffusion_samples), tuple(args.blend))
+                                                tuple(args.border), tuple(args.diffusion_samples), blends)
         images["truth"].append(back.over_white())
         line = []
         for name, image in renders.items():

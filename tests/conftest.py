@@ -1,7 +1,25 @@
-"""Shared fixtures: one Anny body model for the whole session (built once per machine, ~1 min)."""
+"""Shared fixtures: one Anny body model for the whole session (built once per machine, ~1 min); the scripts of
+benchmarks/ as modules."""
+
+import contextlib
+import importlib
+import sys
+from pathlib import Path
 
 import pytest
 import torch
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@contextlib.contextmanager
+def benchmark_module(name: str):
+    """``benchmarks/<name>.py`` imported as a module (its folder on sys.path while it is used: they import each other)."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        yield importlib.import_module(name)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
 
 
 @pytest.fixture(scope="session")

@@ -1,30 +1,23 @@
-"""The back screening (benchmarks/back_ceiling.py): its detail names, the border weight, the ``--detail`` parser,
-which inpaintings the kept sources need, and the masks of a source built from the true back (the renderer reads
+"""The back screening (benchmarks/back_ceiling.py): its detail names, the border weight, the ``--detail`` and ``--blend``
+parsers, which inpaintings the kept sources need, and the masks of a source built from the true back (the renderer reads
 them, so they must be a restored texture's, not the photo's). The band arithmetic: tests/test_bands.py."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import sys
-from pathlib import Path
 
 import pytest
 import torch
+from conftest import benchmark_module
 
 from dinar.texture.channels import FILLED, RGB, SAMPLED
 from dinar.texture.fills import TexelSurface
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
 
 @pytest.fixture(scope="module")
 def bc():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        yield importlib.import_module("back_ceiling")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    with benchmark_module("back_ceiling") as module:
+        yield module
 
 
 def two_block_texture(left: float, right: float) -> torch.Tensor:
@@ -45,6 +38,17 @@ def test_detail_parser_takes_share_grey_and_mixes_and_refuses_the_rest(bc, capsy
                 "nearest:16+mirror:8", "nearest:16:1:grey:x"):
         with pytest.raises(SystemExit) as stop:
             bc.parse_detail(bad, parser)
+        assert stop.value.code == 2
+        assert bad in capsys.readouterr().err
+
+
+def test_blend_parser_takes_a_weight_and_a_source_and_refuses_the_rest(bc, capsys):
+    parser = argparse.ArgumentParser(prog="back_ceiling.py")
+    assert bc.parse_blend("0.5", parser) == (0.5, "diffusion")
+    assert bc.parse_blend("0.3:mean", parser) == (0.3, "mean")
+    for bad in ("1.5", "x", "0.5:blur", "-0.1:mean"):
+        with pytest.raises(SystemExit) as stop:
+            bc.parse_blend(bad, parser)
         assert stop.value.code == 2
         assert bad in capsys.readouterr().err
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dinar.texture.bands import low_band, with_detail, with_details
+from dinar.texture.bands import low_band, mixed_colours, with_detail, with_details
 from dinar.texture.channels import RGB
 
 
@@ -47,6 +47,16 @@ def test_detail_only_where_asked():
     where = torch.tensor([[1.0, 1.0, 0.0, 0.0]]).expand(4, 4)  # the left half takes the detail, the right none
     out = with_detail(base, fill, 1, where=where)
     assert torch.allclose(out[0, 16, 0], torch.tensor([0.3, 0.3, 0.5, 0.5]))
+
+
+def test_mixed_colours_take_the_share_asked_of_the_others_rgb_alone():
+    base, other = torch.zeros(1, 21, 4, 4), torch.ones(1, 21, 4, 4)
+    base[:, RGB] = 0.2
+    out = mixed_colours(base, other, 0.25)
+    assert torch.allclose(out[:, RGB], torch.full((1, 3, 4, 4), 0.4))  # 0.75 · 0.2 + 0.25 · 1
+    rest = [c for c in range(21) if c not in range(21)[RGB]]
+    assert torch.equal(out[:, rest], base[:, rest])
+    assert torch.equal(mixed_colours(base, other, 0.0), base)
 
 
 def test_a_band_must_divide_the_texture():

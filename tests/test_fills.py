@@ -106,7 +106,8 @@ def test_pipeline_fill_switch(body, tiny_pipe):
 
     pipe = tiny_pipe
     image, mask, fit = bundled_photo(body)
-    fast = PipelineOptions(rgb_tuning=False, color_adjust=False, diffusion_steps=2)
+    fast = PipelineOptions(rgb_tuning=False, color_adjust=False, diffusion_steps=2, diffusion_samples=1, diffusion_mix=None,
+                           diffusion_detail=None)
     diffusion = pipe(image, mask, fit, fast, progress=False)
     mean = pipe(image, mask, fit, PipelineOptions(rgb_tuning=False, color_adjust=False, fill="mean"), progress=False)
     assert mean.metadata["options"]["fill"] == "mean"
@@ -144,9 +145,38 @@ def test_pipeline_fill_detail_takes_the_fills_detail_above_the_diffusions_band(b
     with pytest.raises(ValueError, match="diffusion_detail must be"):
         PipelineOptions(diffusion_detail="blur")
     image, mask, fit = bundled_photo(body)
-    fast = PipelineOptions(rgb_tuning=False, color_adjust=False, diffusion_steps=2)
+    fast = PipelineOptions(rgb_tuning=False, color_adjust=False, diffusion_steps=2, diffusion_samples=1, diffusion_mix=None,
+                           diffusion_detail=None)
     plain = pipe(image, mask, fit, fast, progress=False)
     detailed = pipe(image, mask, fit, dataclasses.replace(fast, diffusion_detail="nearest"), progress=False)
     assert detailed.metadata["options"]["diffusion_detail"] == "nearest"
     unseen = pipe.texel_surface().inside & (plain.texture[20] < 0.5)
     assert not torch.allclose(detailed.texture[16:19, unseen], plain.texture[16:19, unseen])
+
+
+def test_pipeline_fill_mix_shrinks_the_diffusions_colours_towards_the_fill(body, tiny_pipe):
+    """``diffusion_mix``: the restored colours are 1 − share of the diffusion's plus share of that fill's, before the
+    fill detail; the avatar records the switch; a fill that does not exist is refused."""
+    import dataclasses
+
+    from dinar.demo import bundled_photo
+    from dinar.texture.bands import mixed_colours
+
+    pipe, size = tiny_pipe, tiny_pipe.stage1.config.texture_size
+    torch.manual_seed(0)
+    known, filled = torch.rand(1, 21, size, size), (torch.rand(1, 1, size, size) > 0.5).float()
+    restored = torch.rand(1, 21, size, size)
+    options = PipelineOptions(diffusion_mix="mean", diffusion_mix_share=0.3)
+    mean = fill_texture(known, filled, pipe.texel_surface(), "mean")
+    assert torch.equal(pipe.with_fill_mix(restored, known, filled, options), mixed_colours(restored, mean, 0.3))
+    for bad in ({"diffusion_mix": "blur"}, {"diffusion_mix_share": 1.5}):
+        with pytest.raises(ValueError, match="diffusion_mix"):
+            PipelineOptions(**bad)
+    image, mask, fit = bundled_photo(body)
+    fast = PipelineOptions(rgb_tuning=False, color_adjust=False, diffusion_steps=2, diffusion_samples=1, diffusion_mix=None,
+                           diffusion_detail=None)
+    plain = pipe(image, mask, fit, fast, progress=False)
+    mixed = pipe(image, mask, fit, dataclasses.replace(fast, diffusion_mix="mean", diffusion_mix_share=0.5), progress=False)
+    assert mixed.metadata["options"]["diffusion_mix"] == "mean"
+    unseen = pipe.texel_surface().inside & (plain.texture[20] < 0.5)
+    assert not torch.allclose(mixed.texture[16:19, unseen], plain.texture[16:19, unseen])

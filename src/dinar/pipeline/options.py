@@ -63,12 +63,19 @@ class PipelineOptions(ConfigMixin):
     diffusion_guidance: float = 1.0
     """Classifier-free guidance weight w of the sampler (1: none); other values need a denoiser trained with
     condition dropout (``dinar train diffusion --condition-dropout``)."""
-    diffusion_samples: int = 1
+    diffusion_samples: int = 16
     """K: the restored colours are the mean of K diffusion samples (their noise drawn in turn from one generator
     seeded with ``seed``), an estimate of the posterior mean (:func:`dinar.pipeline.inpainting.restore_texture`);
-    1: one sample, as the paper."""
-    diffusion_detail: str | None = None
-    """None: the diffusion's colours as they are. A simple fill (``nearest``): the restored colours keep the
+    1: one sample, as the paper. 16 by default: one sample's colour blotches average out (README, "The back")."""
+    diffusion_mix: str | None = "mean"
+    """None: the diffusion's colours as they are. A simple fill (``mean``, the default): the restored colours are
+    ``1 − diffusion_mix_share`` of the diffusion's plus ``diffusion_mix_share`` of that fill's, before
+    ``diffusion_detail``: the diffusion's colour blotches shrunk towards each body part's mean colour (README,
+    "The back")."""
+    diffusion_mix_share: float = 0.3
+    """The share of ``diffusion_mix``'s colours, in [0, 1]."""
+    diffusion_detail: str | None = "nearest"
+    """None: the diffusion's colours as they are. A simple fill (``nearest``, the default): the restored colours keep the
     diffusion's coarse band (``S / diffusion_detail_scale`` texels a side) and take ``diffusion_detail_share`` of
     that fill's finer detail (:mod:`dinar.texture.bands`): the diffusion decides the back's colours, the fill
     continues the photo's edges and folds, which the 64² denoiser cannot hold (README, "The back")."""
@@ -117,6 +124,10 @@ class PipelineOptions(ConfigMixin):
             raise ValueError(f"diffusion_strength must be in (0, 1], got {self.diffusion_strength}")
         if self.diffusion_guidance < 0:
             raise ValueError(f"diffusion_guidance must be >= 0, got {self.diffusion_guidance}")
+        if self.diffusion_mix is not None and self.diffusion_mix not in FILLS:
+            raise ValueError(f"diffusion_mix must be None or one of {FILLS}, got {self.diffusion_mix!r}")
+        if not 0.0 <= self.diffusion_mix_share <= 1.0:
+            raise ValueError(f"diffusion_mix_share must be in [0, 1], got {self.diffusion_mix_share}")
         if self.diffusion_detail is not None and self.diffusion_detail not in FILLS:
             raise ValueError(f"diffusion_detail must be None or one of {FILLS}, got {self.diffusion_detail!r}")
         if not 0.0 <= self.diffusion_detail_share <= 1.0:

@@ -44,7 +44,7 @@ from dinar.nn.config_stage23 import NoiseScheduleConfig
 from dinar.nn.diffusion import LatentInpainter
 from dinar.nn.discriminator import Discriminator
 from dinar.nn.vq import TextureVQModel
-from dinar.texture.bands import with_detail
+from dinar.texture.bands import mixed_colours, with_detail
 from dinar.texture.fills import TexelSurface, fill_texture, texel_surface
 from dinar.texture.merging import merge_textures
 from dinar.utils import resolve_device
@@ -194,6 +194,8 @@ class AvatarPipeline:
                                                    options.seed, start, options.diffusion_strength, options.diffusion_residual,
                                                    keep_generated=has_rgb and not options.diffusion_generated,
                                                    guidance=options.diffusion_guidance, samples=options.diffusion_samples)
+                        if options.diffusion_mix is not None and has_rgb:
+                            restored = self.with_fill_mix(restored, known, filled, options)
                         if options.diffusion_detail is not None and has_rgb:
                             restored = self.with_fill_detail(restored, known, filled, options)
                     else:  # a simple fill in its place, everything else the same (the baselines of dinar.texture.fills)
@@ -213,6 +215,12 @@ class AvatarPipeline:
         return self.make_avatar(texture[0], photos, fits, options, mode, adjustment)
 
     # -- the steps -----------------------------------------------------------------------------------
+    def with_fill_mix(self, restored: Tensor, known: Tensor, filled: Tensor, options: PipelineOptions) -> Tensor:
+        """The restored texture's colours shrunk towards the ``diffusion_mix`` fill's: ``1 − diffusion_mix_share``
+        of its own plus ``diffusion_mix_share`` of the fill's (:func:`dinar.texture.bands.mixed_colours`)."""
+        fill = fill_texture(known, filled, self.texel_surface(), options.diffusion_mix)
+        return mixed_colours(restored, fill, options.diffusion_mix_share)
+
     def with_fill_detail(self, restored: Tensor, known: Tensor, filled: Tensor, options: PipelineOptions) -> Tensor:
         """The restored texture's colours below its ``S / diffusion_detail_scale`` band plus
         ``diffusion_detail_share`` of the ``diffusion_detail`` fill's finer detail (:mod:`dinar.texture.bands`), on the

@@ -1,5 +1,5 @@
 """A texture's colours split into a coarse band and the detail above it, and the two put back together from
-different sources.
+different sources; and two textures' colours mixed.
 
 ``low_N(T)`` is what an ``N``² texture holds of T's colours: the means of its (S/N)² blocks, grown back
 bilinearly; the detail is ``T − low_N(T)``. The back's inpainting (README, "The back") keeps the diffusion's
@@ -7,6 +7,9 @@ band, where its colours are better than any fill's, and takes a share of the nea
 fill's continuation of what the photo shows beats what the 64² denoiser can hold::
 
     T_rgb = low_N(T_diffusion) + a · (T_fill − low_N(T_fill))
+
+Before that, its colours may be shrunk towards a simple fill's (:func:`mixed_colours`): ``(1 − w) · T_diffusion
++ w · T_fill``.
 """
 
 from __future__ import annotations
@@ -53,3 +56,11 @@ def with_detail(base: Tensor, fill: Tensor, size: int, amount: float = 1.0, grey
     """``base``'s ``size``² band with ``amount`` times ``fill``'s finer detail (0: the band alone; 1: all of it);
     ``where``: as in :func:`with_details`."""
     return with_details(base, [(fill, amount, grey, where)], size)
+
+
+def mixed_colours(base: Tensor, other: Tensor, share: float) -> Tensor:
+    """``base`` (``[B, 21, S, S]``) whose T_rgb is ``1 − share`` of its own plus ``share`` of ``other``'s; T_gen and
+    the masks stay the base's."""
+    out = base.clone()
+    out[:, RGB] = (1 - share) * base[:, RGB] + share * other[:, RGB]
+    return out
