@@ -23,8 +23,7 @@ from safetensors.torch import load_file
 from torch import Tensor
 
 from dinar.eval.kid import kid_from_features
-
-FILLS = ("mean", "mirror", "nearest")
+from dinar.texture.fills import FILLS
 
 
 def back_features(report: Path, setting: str) -> Tensor:
@@ -48,7 +47,6 @@ def jackknife_se(full: Tensor, fill: Tensor, truth: Tensor) -> float:
     keep = [[j for j in range(n) if j != i] for i in range(n)]
     d = torch.tensor([kid(full[k], truth[k]) - kid(fill[k], truth[k]) for k in keep], dtype=torch.float64)
     return float(((n - 1) / n * ((d - d.mean()) ** 2).sum()).sqrt())
-
 
 
 def main() -> int:
