@@ -51,6 +51,21 @@ def test_same_seed_byte_identical_and_worker_count_free(tiny, tmp_path):
     assert a.keys() == b.keys() and a == b
 
 
+def test_generate_in_process_keeps_the_callers_threads(body, tmp_path, monkeypatch):
+    """Generating on the caller's process (workers=1, as benchmarks/quality.py does for its test set) renders on one
+    thread and then gives the caller back its own thread count: the avatars made after it run at full speed."""
+    from dinar.data import synth
+
+    monkeypatch.setattr(synth, "_WORKER", {})  # the body is loaded again, as on a fresh process
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        generate(replace(TINY, people=1, poses=1, views=1), tmp_path / "one", workers=1, progress=False)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_different_seed_differs(tiny, tmp_path):
     other = tmp_path / "c"
     generate(replace(TINY, people=1, poses=1, seed=4), other, workers=1, progress=False)

@@ -252,11 +252,13 @@ _WORKER: dict = {}
 
 
 def _worker_body():
+    """The body model, loaded once per process on one torch thread; the caller's thread count is left as it was
+    (a benchmark that generates its test set in-process goes on with all its threads)."""
     if "body" not in _WORKER:
         from dinar.body import load_body_model
 
-        torch.set_num_threads(1)
-        _WORKER["body"] = load_body_model()
+        with single_thread():
+            _WORKER["body"] = load_body_model()
     return _WORKER["body"]
 
 
