@@ -2,15 +2,15 @@
 the back, and the time it takes.
 
 The test people are made by the synthetic-people generator from a FIXED seed that no training recipe
-uses (77; the recipes train on seed 0), so every one of them is held out: 24 people, 1 pose, 8 views
+uses (77; the recipes train on seed 0), so every one of them is held out: 48 people, 1 pose, 8 views
 (view 0 = the front, view 4 = the exact back), 512 x 512. They are generated once and reused from
-``--data`` (default: ``$DINAR_CACHE_DIR/benchmarks/quality_s77_p6_v8_512``). Each avatar is made from the
+``--data`` (default: ``$DINAR_CACHE_DIR/benchmarks/quality_s77_p48_v8_512``). Each avatar is made from the
 front view with the full pipeline (``dinar eval``, :mod:`dinar.eval.runner`) of the shipped model (or
 ``--checkpoint``), rendered in all 8 views and scored against the ground truth at ``--size`` (a model
 that renders smaller, such as ``tiny`` at 128², is upsampled to it). Unless ``--no-fills``, the same
 avatars are also made with each simple fill in place of the diffusion (:mod:`dinar.texture.fills`).
 
-Usage: python benchmarks/quality.py [--checkpoint MODEL_DIR] [--people 24] [--views 8] [--size 512]
+Usage: python benchmarks/quality.py [--checkpoint MODEL_DIR] [--people 48] [--views 8] [--size 512]
        [--seed 77] [--data DIR] [--report DIR] [--device auto] [--diffusion-steps M] [--rgb-tuning-steps N]
        [--color-adjust-steps N] [--rgb-tuning-loss paper|l2] [--no-fills] [--sheet PATH]
        [--diffusion-start noise|mean|mirror|nearest] [--diffusion-strength S] [--diffusion-residual on|off]
@@ -119,7 +119,7 @@ def back_sheet(report: Path, data: Path, path: Path, people: int) -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, default=None, help="model folder (default: the shipped weights)")
-    parser.add_argument("--people", type=int, default=24)
+    parser.add_argument("--people", type=int, default=48, help="the first N people of the seed (a larger N adds people, the first stay the same)")
     parser.add_argument("--views", type=int, default=8)
     parser.add_argument("--size", type=int, default=512, help="ground-truth size; a model of another size is resized to it")
     parser.add_argument("--no-fills", action="store_true", help="skip the simple-fill baselines (back_*_best_fill are then null)")
