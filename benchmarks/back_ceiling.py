@@ -169,10 +169,7 @@ def sources(pipe: AvatarPipeline, known: Tensor, filled: Tensor, truth: Tensor, 
                                             out[options.diffusion_start or "mean"], options.diffusion_strength, residual,
                                             keep_generated=True, guidance=guidance_for(inpainter, options), samples=k)
                 if label == "diffusion" and residual:  # the shipped pipeline's colour mix and fill detail, if set
-                    if options.diffusion_mix is not None:
-                        out[name] = pipe.with_fill_mix(out[name], known, filled, options)
-                    if options.diffusion_detail is not None:
-                        out[name] = pipe.with_fill_detail(out[name], known, filled, options)
+                    out[name] = pipe.with_fill_levers(out[name], known, filled, options)
     true = torch.where(seen > 0.5, truth, mean)
     out["true"] = rgb_from(mean, true)
     for band in bands:

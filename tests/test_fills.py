@@ -9,6 +9,11 @@ import torch
 from dinar.pipeline.options import PipelineOptions
 from dinar.texture.fills import TexelSurface, fill_texture, mirror_texels, texel_surface
 
+PLAIN_DIFFUSION = PipelineOptions(rgb_tuning=False, color_adjust=False, diffusion_steps=2, diffusion_samples=1,
+                                  diffusion_mix=None, diffusion_detail=None)
+"""A fast pipeline whose back is one diffusion sample alone, without the fills' colours or detail: what the fill
+tests compare each switch against."""
+
 
 def line_surface() -> TexelSurface:
     """A 1 x 4 strip of texels at x = 0, 1, 2, 3 (parts 0, 0, 1, 1), two deep: row 0 faces the front
@@ -106,9 +111,7 @@ def test_pipeline_fill_switch(body, tiny_pipe):
 
     pipe = tiny_pipe
     image, mask, fit = bundled_photo(body)
-    fast = PipelineOptions(rgb_tuning=False, color_adjust=False, diffusion_steps=2, diffusion_samples=1, diffusion_mix=None,
-                           diffusion_detail=None)
-    diffusion = pipe(image, mask, fit, fast, progress=False)
+    diffusion = pipe(image, mask, fit, PLAIN_DIFFUSION, progress=False)
     mean = pipe(image, mask, fit, PipelineOptions(rgb_tuning=False, color_adjust=False, fill="mean"), progress=False)
     assert mean.metadata["options"]["fill"] == "mean"
     surface = pipe.texel_surface()
@@ -145,10 +148,8 @@ def test_pipeline_fill_detail_takes_the_fills_detail_above_the_diffusions_band(b
     with pytest.raises(ValueError, match="diffusion_detail must be"):
         PipelineOptions(diffusion_detail="blur")
     image, mask, fit = bundled_photo(body)
-    fast = PipelineOptions(rgb_tuning=False, color_adjust=False, diffusion_steps=2, diffusion_samples=1, diffusion_mix=None,
-                           diffusion_detail=None)
-    plain = pipe(image, mask, fit, fast, progress=False)
-    detailed = pipe(image, mask, fit, dataclasses.replace(fast, diffusion_detail="nearest"), progress=False)
+    plain = pipe(image, mask, fit, PLAIN_DIFFUSION, progress=False)
+    detailed = pipe(image, mask, fit, dataclasses.replace(PLAIN_DIFFUSION, diffusion_detail="nearest"), progress=False)
     assert detailed.metadata["options"]["diffusion_detail"] == "nearest"
     unseen = pipe.texel_surface().inside & (plain.texture[20] < 0.5)
     assert not torch.allclose(detailed.texture[16:19, unseen], plain.texture[16:19, unseen])
@@ -173,10 +174,8 @@ def test_pipeline_fill_mix_shrinks_the_diffusions_colours_towards_the_fill(body,
         with pytest.raises(ValueError, match="diffusion_mix"):
             PipelineOptions(**bad)
     image, mask, fit = bundled_photo(body)
-    fast = PipelineOptions(rgb_tuning=False, color_adjust=False, diffusion_steps=2, diffusion_samples=1, diffusion_mix=None,
-                           diffusion_detail=None)
-    plain = pipe(image, mask, fit, fast, progress=False)
-    mixed = pipe(image, mask, fit, dataclasses.replace(fast, diffusion_mix="mean", diffusion_mix_share=0.5), progress=False)
+    plain = pipe(image, mask, fit, PLAIN_DIFFUSION, progress=False)
+    mixed = pipe(image, mask, fit, dataclasses.replace(PLAIN_DIFFUSION, diffusion_mix="mean", diffusion_mix_share=0.5), progress=False)
     assert mixed.metadata["options"]["diffusion_mix"] == "mean"
     unseen = pipe.texel_surface().inside & (plain.texture[20] < 0.5)
     assert not torch.allclose(mixed.texture[16:19, unseen], plain.texture[16:19, unseen])

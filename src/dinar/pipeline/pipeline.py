@@ -194,10 +194,8 @@ class AvatarPipeline:
                                                    options.seed, start, options.diffusion_strength, options.diffusion_residual,
                                                    keep_generated=has_rgb and not options.diffusion_generated,
                                                    guidance=options.diffusion_guidance, samples=options.diffusion_samples)
-                        if options.diffusion_mix is not None and has_rgb:
-                            restored = self.with_fill_mix(restored, known, filled, options)
-                        if options.diffusion_detail is not None and has_rgb:
-                            restored = self.with_fill_detail(restored, known, filled, options)
+                        if has_rgb:
+                            restored = self.with_fill_levers(restored, known, filled, options)
                     else:  # a simple fill in its place, everything else the same (the baselines of dinar.texture.fills)
                         restored = fill_texture(known, filled, self.texel_surface(), options.fill)
 
@@ -215,6 +213,16 @@ class AvatarPipeline:
         return self.make_avatar(texture[0], photos, fits, options, mode, adjustment)
 
     # -- the steps -----------------------------------------------------------------------------------
+    def with_fill_levers(self, restored: Tensor, known: Tensor, filled: Tensor, options: PipelineOptions) -> Tensor:
+        """The diffusion's restored texture with what the options take from the simple fills, in this order: the
+        colour mix (:meth:`with_fill_mix`, if ``diffusion_mix``), then the fill detail (:meth:`with_fill_detail`, if
+        ``diffusion_detail``). The one place both are applied: the pipeline and the back screening call it."""
+        if options.diffusion_mix is not None:
+            restored = self.with_fill_mix(restored, known, filled, options)
+        if options.diffusion_detail is not None:
+            restored = self.with_fill_detail(restored, known, filled, options)
+        return restored
+
     def with_fill_mix(self, restored: Tensor, known: Tensor, filled: Tensor, options: PipelineOptions) -> Tensor:
         """The restored texture's colours shrunk towards the ``diffusion_mix`` fill's: ``1 − diffusion_mix_share``
         of its own plus ``diffusion_mix_share`` of the fill's (:func:`dinar.texture.bands.mixed_colours`)."""
