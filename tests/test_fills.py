@@ -10,7 +10,7 @@ from dinar.pipeline.options import PipelineOptions
 from dinar.texture.fills import TexelSurface, fill_texture, mirror_texels, texel_surface
 
 PLAIN_DIFFUSION = PipelineOptions(rgb_tuning=False, color_adjust=False, diffusion_steps=2, diffusion_samples=1,
-                                  diffusion_mix=None, diffusion_detail=None)
+                                  diffusion_mix=None, diffusion_detail=None, diffusion_pattern=None)
 """A fast pipeline whose back is one diffusion sample alone, without the fills' colours or detail: what the fill
 tests compare each switch against."""
 
@@ -66,6 +66,20 @@ def test_nearest_fill_takes_the_nearest_known_texel():
     surface.position[1, :, 0] = torch.tensor([3.1, 3.1, 0.2, 0.2])
     out = fill_texture(texture, known, surface, "nearest")
     assert out[0, 16, 1].tolist() == pytest.approx([0.4, 0.4, 0.1, 0.1])
+
+
+def test_nearest_part_fill_stays_inside_the_texels_part():
+    texture, known = strip_texture()
+    surface = line_surface()
+    surface.position[1, :, 0] = torch.tensor([3.1, 1.9, 0.2, 2.2])  # nearest overall: 0.4, 0.3, 0.1, 0.3
+    assert fill_texture(texture, known, surface, "nearest")[0, 16, 1].tolist() == pytest.approx([0.4, 0.3, 0.1, 0.3])
+    # parts 0 (x = 0, 1 known) and 1 (x = 2, 3 known): each back texel takes its own part's nearest
+    out = fill_texture(texture, known, surface, "nearest_part")
+    assert out[0, 16, 1].tolist() == pytest.approx([0.2, 0.2, 0.3, 0.3])
+    assert torch.equal(out[0, :, 0], texture[0, :, 0]) and out[0, 19:21, 1].eq(1).all()
+    known[0, 0, 0, 2:] = 0.0  # part 1 unseen: its texels take the nearest known texel of any part
+    out = fill_texture(texture, known, surface, "nearest_part")
+    assert out[0, 16, 1].tolist() == pytest.approx([0.2, 0.2, 0.1, 0.2])
 
 
 def test_fill_leaves_texels_outside_the_charts_and_refuses_unknown_kinds():
@@ -129,13 +143,14 @@ def test_pipeline_fill_detail_takes_the_fills_detail_above_the_diffusions_band(b
     import dataclasses
 
     from dinar.demo import bundled_photo
-    from dinar.texture.bands import with_detail
+    from dinar.texture.bands import with_detail, with_details
 
     pipe, size = tiny_pipe, tiny_pipe.stage1.config.texture_size
     torch.manual_seed(0)
     known, filled = torch.rand(1, 21, size, size), (torch.rand(1, 1, size, size) > 0.5).float()
     restored = torch.rand(1, 21, size, size)
-    options = PipelineOptions(diffusion_detail="nearest", diffusion_detail_share=0.25, diffusion_detail_scale=8)
+    options = PipelineOptions(diffusion_detail="nearest", diffusion_detail_share=0.25, diffusion_detail_scale=8,
+                              diffusion_pattern=None)
     nearest = fill_texture(known, filled, pipe.texel_surface(), "nearest")
     off_head = pipe.texel_surface().part != body.parts.names.index("head")
     assert torch.equal(pipe.with_fill_detail(restored, known, filled, options),
@@ -147,6 +162,17 @@ def test_pipeline_fill_detail_takes_the_fills_detail_above_the_diffusions_band(b
         pipe.with_fill_detail(restored, known, filled, dataclasses.replace(options, diffusion_detail_scale=3))
     with pytest.raises(ValueError, match="diffusion_detail must be"):
         PipelineOptions(diffusion_detail="blur")
+    # diffusion_pattern: a share of a second fill's detail above the same band, added to the first's (or alone)
+    mirror = fill_texture(known, filled, pipe.texel_surface(), "mirror")
+    patterned = dataclasses.replace(options, diffusion_pattern="mirror", diffusion_pattern_share=0.1)
+    assert torch.equal(pipe.with_fill_detail(restored, known, filled, patterned),
+                       with_details(restored, [(nearest, 0.25, False, off_head), (mirror, 0.1, False, off_head)], size // 8))
+    alone = dataclasses.replace(patterned, diffusion_detail=None)
+    assert torch.equal(pipe.with_fill_levers(restored, known, filled, dataclasses.replace(alone, diffusion_mix=None)),
+                       with_detail(restored, mirror, size // 8, 0.1, where=off_head))
+    for bad in ({"diffusion_pattern": "blur"}, {"diffusion_pattern_share": -0.1}):
+        with pytest.raises(ValueError, match="diffusion_pattern"):
+            PipelineOptions(**bad)
     image, mask, fit = bundled_photo(body)
     plain = pipe(image, mask, fit, PLAIN_DIFFUSION, progress=False)
     detailed = pipe(image, mask, fit, dataclasses.replace(PLAIN_DIFFUSION, diffusion_detail="nearest"), progress=False)

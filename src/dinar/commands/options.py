@@ -26,9 +26,10 @@ def add_pipeline_switches(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--texture", choices=("both", "rgb", "neural"),
                         help="texture mode; must be the checkpoint's (train one per mode for the ablation)")
     parser.add_argument("--diffusion-steps", type=bounded_int(1, 1000), default=25, help="DDIM steps of the inpainting, 1..1000 (default 25)")
-    parser.add_argument("--fill", choices=("diffusion", "mean", "mirror", "nearest"), default="diffusion",
+    parser.add_argument("--fill", choices=("diffusion", "mean", "mirror", "nearest", "nearest_part"), default="diffusion",
                         help="what fills the texels no photo shows: diffusion (default, the paper's inpainting) or a simple "
-                             "fill: mean (per body part), mirror (the front mirrored onto the back), nearest (nearest seen texel)")
+                             "fill: mean (per body part), mirror (the front mirrored onto the back), nearest (nearest seen "
+                             "texel), nearest_part (nearest seen texel of the same body part)")
     parser.add_argument("--seed", type=SEED, default=0, help="seed of the diffusion noise (same seed, same avatar)")
 
 

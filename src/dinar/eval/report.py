@@ -238,8 +238,8 @@ def table2_markdown(summary: Mapping[str, Any], settings: Sequence[Setting]) -> 
         "leave the unseen texels to the renderer. The colour adjustment of eq. 7 (appendix B, with RGB tuning) is on "
         "only in the last row, the full method of Table 1."),
         ("- The rows \"Full, unseen texels: …\" are the full method with the diffusion replaced by a simple fill of the "
-        "texels the photo does not show (mean colour per body part, the front mirrored, the nearest seen texel): the "
-        "baselines the inpainting must beat on the back."),
+        "texels the photo does not show (mean colour per body part, the front mirrored, the nearest seen texel, the nearest "
+        "seen texel of the same body part): the baselines the inpainting must beat on the back."),
         ("- MS-SSIM, PSNR, LPIPS: over all views of each person (the paper's ablation images have diverse poses and view "
         "points), then the same view, the back view and the novel-view KID."),
     ]

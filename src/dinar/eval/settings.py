@@ -87,6 +87,7 @@ FILL_SETTINGS: tuple[Setting, ...] = (
     Setting("fill_mean", "Full, unseen texels: mean colour per body part", fill="mean"),
     Setting("fill_mirror", "Full, unseen texels: the front mirrored", fill="mirror"),
     Setting("fill_nearest", "Full, unseen texels: nearest seen texel", fill="nearest"),
+    Setting("fill_nearest_part", "Full, unseen texels: nearest seen texel of the same body part", fill="nearest_part"),
 )
 """The full method with the diffusion replaced by a simple fill (:mod:`dinar.texture.fills`): the baselines
 the back views must beat, run with ``--ablations`` (or ``fills``) after the rows of Table 2."""

@@ -74,13 +74,19 @@ class PipelineOptions(ConfigMixin):
     "The back")."""
     diffusion_mix_share: float = 0.3
     """The share of ``diffusion_mix``'s colours, in [0, 1]."""
-    diffusion_detail: str | None = "nearest"
-    """None: the diffusion's colours as they are. A simple fill (``nearest``, the default): the restored colours keep the
-    diffusion's coarse band (``S / diffusion_detail_scale`` texels a side) and take ``diffusion_detail_share`` of
-    that fill's finer detail (:mod:`dinar.texture.bands`): the diffusion decides the back's colours, the fill
+    diffusion_detail: str | None = "nearest_part"
+    """None: the diffusion's colours as they are. A simple fill (``nearest_part``, the default): the restored colours
+    keep the diffusion's coarse band (``S / diffusion_detail_scale`` texels a side) and take ``diffusion_detail_share``
+    of that fill's finer detail (:mod:`dinar.texture.bands`): the diffusion decides the back's colours, the fill
     continues the photo's edges and folds, which the 64² denoiser cannot hold (README, "The back")."""
-    diffusion_detail_share: float = 0.5
+    diffusion_detail_share: float = 0.6
     """The share of ``diffusion_detail``'s fine detail, in [0, 1]."""
+    diffusion_pattern: str | None = "mirror"
+    """None: no more detail. A simple fill (``mirror``, the default): ``diffusion_pattern_share`` of that fill's detail
+    above the same band is added to ``diffusion_detail``'s (not on the head unless ``diffusion_detail_head``): the
+    front's pattern (stripes, checks, dots) carried faintly onto the back (README, "The back")."""
+    diffusion_pattern_share: float = 0.05
+    """The share of ``diffusion_pattern``'s fine detail, in [0, 1]."""
     diffusion_detail_scale: int = 16
     """The diffusion's band is the texture's size over this (16² at 256²); it must divide the texture's size."""
     diffusion_detail_head: bool = False
@@ -132,6 +138,10 @@ class PipelineOptions(ConfigMixin):
             raise ValueError(f"diffusion_detail must be None or one of {FILLS}, got {self.diffusion_detail!r}")
         if not 0.0 <= self.diffusion_detail_share <= 1.0:
             raise ValueError(f"diffusion_detail_share must be in [0, 1], got {self.diffusion_detail_share}")
+        if self.diffusion_pattern is not None and self.diffusion_pattern not in FILLS:
+            raise ValueError(f"diffusion_pattern must be None or one of {FILLS}, got {self.diffusion_pattern!r}")
+        if not 0.0 <= self.diffusion_pattern_share <= 1.0:
+            raise ValueError(f"diffusion_pattern_share must be in [0, 1], got {self.diffusion_pattern_share}")
         if self.diffusion_detail_scale < 1:
             raise ValueError(f"diffusion_detail_scale must be >= 1, got {self.diffusion_detail_scale}")
         if self.diffusion_samples < 1:

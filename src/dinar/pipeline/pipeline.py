@@ -44,7 +44,7 @@ from dinar.nn.config_stage23 import NoiseScheduleConfig
 from dinar.nn.diffusion import LatentInpainter
 from dinar.nn.discriminator import Discriminator
 from dinar.nn.vq import TextureVQModel
-from dinar.texture.bands import mixed_colours, with_detail
+from dinar.texture.bands import mixed_colours, with_details
 from dinar.texture.fills import TexelSurface, fill_texture, texel_surface
 from dinar.texture.merging import merge_textures
 from dinar.utils import resolve_device
@@ -216,10 +216,11 @@ class AvatarPipeline:
     def with_fill_levers(self, restored: Tensor, known: Tensor, filled: Tensor, options: PipelineOptions) -> Tensor:
         """The diffusion's restored texture with what the options take from the simple fills, in this order: the
         colour mix (:meth:`with_fill_mix`, if ``diffusion_mix``), then the fill detail (:meth:`with_fill_detail`, if
-        ``diffusion_detail``). The one place both are applied: the pipeline and the back screening call it."""
+        ``diffusion_detail`` or ``diffusion_pattern``). The one place both are applied: the pipeline and the back
+        screening call it."""
         if options.diffusion_mix is not None:
             restored = self.with_fill_mix(restored, known, filled, options)
-        if options.diffusion_detail is not None:
+        if options.diffusion_detail is not None or options.diffusion_pattern is not None:
             restored = self.with_fill_detail(restored, known, filled, options)
         return restored
 
@@ -231,16 +232,18 @@ class AvatarPipeline:
 
     def with_fill_detail(self, restored: Tensor, known: Tensor, filled: Tensor, options: PipelineOptions) -> Tensor:
         """The restored texture's colours below its ``S / diffusion_detail_scale`` band plus
-        ``diffusion_detail_share`` of the ``diffusion_detail`` fill's finer detail (:mod:`dinar.texture.bands`), on the
-        head too only with ``diffusion_detail_head``."""
+        ``diffusion_detail_share`` of the ``diffusion_detail`` fill's finer detail and ``diffusion_pattern_share`` of
+        the ``diffusion_pattern`` fill's (:mod:`dinar.texture.bands`; either may be None), on the head too only with
+        ``diffusion_detail_head``."""
         size = known.shape[-1]
         if size % options.diffusion_detail_scale:
             raise ValueError(f"diffusion_detail_scale {options.diffusion_detail_scale} does not divide the {size}² texture")
         surface = self.texel_surface()
-        fill = fill_texture(known, filled, surface, options.diffusion_detail)
         where = None if options.diffusion_detail_head else surface.part != self.body.parts.names.index("head")
-        return with_detail(restored, fill, size // options.diffusion_detail_scale, options.diffusion_detail_share,
-                           where=where)
+        parts = [(fill_texture(known, filled, surface, kind), share, False, where)
+                 for kind, share in ((options.diffusion_detail, options.diffusion_detail_share),
+                                     (options.diffusion_pattern, options.diffusion_pattern_share)) if kind is not None]
+        return with_details(restored, parts, size // options.diffusion_detail_scale)
 
     def _check_options(self, options: PipelineOptions) -> str:
         """The texture mode (the checkpoint's); a clear error for a switch the models cannot honour."""

@@ -8,7 +8,10 @@ pipeline (colour adjustment, eq. 6) is the same, so a table row differs by the f
   its body part's coronal plane (the plane through the part's centre, normal to the body's front axis),
   then the colour of the known texel nearest to that point;
 - ``nearest``: the colour of the known texel nearest on the body's rest-pose surface (3-D distance
-  between texel centres, a stand-in for geodesic distance on a mesh whose parts stand apart in rest pose).
+  between texel centres, a stand-in for geodesic distance on a mesh whose parts stand apart in rest pose);
+- ``nearest_part``: the same, among the known texels of the texel's own body part (all known texels for a part
+  the photo does not show): no colour crosses from one part to a neighbour it touches in rest pose (an arm's
+  skin onto the torso's side).
 
 Only the RGB channels are filled; T_gen stays as G made it everywhere, and the filled texels count as
 known (B_smp = B_fill = 1), as in a restored texture. Texels outside every chart are left as they are.
@@ -25,8 +28,8 @@ from torch import Tensor
 
 from dinar.texture.channels import FILLED, RGB, SAMPLED
 
-FillKind = Literal["mean", "mirror", "nearest"]
-FILLS: tuple[str, ...] = ("mean", "mirror", "nearest")
+FillKind = Literal["mean", "mirror", "nearest", "nearest_part"]
+FILLS: tuple[str, ...] = ("mean", "mirror", "nearest", "nearest_part")
 
 
 
@@ -54,6 +57,8 @@ def fill_texture(texture: Tensor, known: Tensor, surface: TexelSurface, kind: Fi
     rgb = texture[0, RGB]  # [3, S, S]
     if kind == "mean":
         colours = _part_means(rgb, have, todo, surface.part.to(texture.device))
+    elif kind == "nearest_part":
+        colours = _part_nearest(rgb, have, todo, surface.part.to(texture.device), surface.position.to(texture.device))
     else:
         points = surface.position.to(texture.device)[todo]
         if kind == "mirror":
@@ -76,6 +81,22 @@ def _part_means(rgb: Tensor, have: Tensor, todo: Tensor, part: Tensor) -> Tensor
         if seen.any():
             colours[:, parts_todo == p] = rgb[:, seen].mean(1)[:, None]
     return colours
+
+
+def _part_nearest(rgb: Tensor, have: Tensor, todo: Tensor, part: Tensor, position: Tensor) -> Tensor:
+    """[3, M] the colour of each to-do texel's nearest known texel of its own part (of all known texels for unseen
+    parts)."""
+    parts_todo = part[todo]
+    source = _nearest(position[have], position[todo])  # the fallback: any part
+    flat_have = have.flatten().nonzero()[:, 0]
+    for p in parts_todo.unique().tolist():
+        seen = have & (part == p)
+        if seen.any():
+            sel = parts_todo == p
+            local = _nearest(position[seen], position[todo][sel])
+            # the part's known texels as indices into all known texels (row-major order on both sides)
+            source[sel] = torch.searchsorted(flat_have, seen.flatten().nonzero()[:, 0])[local]
+    return rgb[:, have][:, source]
 
 
 def _mirrored(points: Tensor, parts: Tensor, surface: TexelSurface) -> Tensor:
