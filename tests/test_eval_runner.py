@@ -165,7 +165,7 @@ def test_ablations_write_table2_with_every_row(tmp_path, data_dir, model_dir, rg
     cfg = config(data_dir, tmp_path, model_dir, metrics=("psnr", "lpips"), people=1, ablations=True,
                  ablation_checkpoints=(("rgb", rgb_model_dir),))
     result = evaluate(cfg, body=body)
-    assert result.computed == 5 + 3  # every row but "neural texture", and the three simple fills
+    assert result.computed == 5 + len(FILL_SETTINGS)  # every row but "neural texture", and the simple fills
     rows = _table_rows((tmp_path / "table2.md").read_text())
     assert rows[0] == ["Method", *(c[0] for c in TABLE2_COLUMNS)]
     body_rows = rows[2:]
@@ -177,7 +177,7 @@ def test_ablations_write_table2_with_every_row(tmp_path, data_dir, model_dir, rg
         assert math.isfinite(float(r[2])) and 0 <= float(r[3]) <= 1  # PSNR, LPIPS over all views
         assert r[1] == "—" and r[-1] == "—"  # MS-SSIM and KID were not asked for
     table2 = result.summary["table2"]
-    assert [t["status"] for t in table2].count("ok") == 5 + 3
+    assert [t["status"] for t in table2].count("ok") == 5 + len(FILL_SETTINGS)
     # the switches are cumulative, as in the paper
     switches = [(s.occlusion, s.inpainting, s.rgb_tuning, s.color_adjust) for s in TABLE2_SETTINGS[2:]]
     assert switches == [(False, False, False, False), (False, True, False, False), (True, True, False, False), (True, True, True, True)]
