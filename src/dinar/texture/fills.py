@@ -87,15 +87,21 @@ def _part_nearest(rgb: Tensor, have: Tensor, todo: Tensor, part: Tensor, positio
     """[3, M] the colour of each to-do texel's nearest known texel of its own part (of all known texels for unseen
     parts)."""
     parts_todo = part[todo]
-    source = _nearest(position[have], position[todo])  # the fallback: any part
+    points = position[todo]
+    source = torch.empty(points.shape[0], dtype=torch.long, device=points.device)
     flat_have = have.flatten().nonzero()[:, 0]
+    unseen_part = torch.zeros_like(parts_todo, dtype=torch.bool)
     for p in parts_todo.unique().tolist():
         seen = have & (part == p)
-        if seen.any():
-            sel = parts_todo == p
-            local = _nearest(position[seen], position[todo][sel])
-            # the part's known texels as indices into all known texels (row-major order on both sides)
-            source[sel] = torch.searchsorted(flat_have, seen.flatten().nonzero()[:, 0])[local]
+        sel = parts_todo == p
+        if not seen.any():
+            unseen_part |= sel
+            continue
+        local = _nearest(position[seen], points[sel])
+        # the part's known texels as indices into all known texels (row-major order on both sides)
+        source[sel] = torch.searchsorted(flat_have, seen.flatten().nonzero()[:, 0])[local]
+    if unseen_part.any():  # the fallback: any part
+        source[unseen_part] = _nearest(position[have], points[unseen_part])
     return rgb[:, have][:, source]
 
 
