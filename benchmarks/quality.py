@@ -13,7 +13,7 @@ avatars are also made with each simple fill in place of the diffusion (:mod:`din
 Usage: python benchmarks/quality.py [--checkpoint MODEL_DIR] [--people 48] [--views 8] [--size 512]
        [--seed 77] [--data DIR] [--report DIR] [--device auto] [--diffusion-steps M] [--rgb-tuning-steps N]
        [--color-adjust-steps N] [--rgb-tuning-loss paper|l2] [--no-fills] [--sheet PATH]
-       [--diffusion-start noise|mean|mirror|nearest] [--diffusion-strength S] [--diffusion-residual on|off]
+       [--diffusion-start noise|mean|mirror|nearest|nearest_part] [--diffusion-strength S] [--diffusion-residual on|off]
        [--diffusion-generated on|off]
 The last line printed is JSON: {"bench": "quality", "size": ..., "front_psnr": ..., "front_lpips": ...,
 "front_dists": ..., "back_psnr": ..., "back_lpips": ..., "back_dists": ..., "back_kid": ...,
@@ -39,6 +39,7 @@ from dinar.eval.runner import evaluate
 from dinar.eval.settings import FILL_SETTINGS, EvalConfig
 from dinar.paths import dinar_cache_dir
 from dinar.pipeline.options import PipelineOptions
+from dinar.texture.fills import FILLS
 
 MARKER = "bench_quality.json"
 BACK_METRICS = {"lpips": "lpips_alex", "dists": "dists", "kid": "kid", "part_color": "part_color"}
@@ -134,7 +135,7 @@ def main() -> int:
     parser.add_argument("--sheet", type=Path, default=None,
                         help="write a sheet of the back views (front input | true back | each fill | diffusion) here")
     parser.add_argument("--sheet-people", type=int, default=6)
-    parser.add_argument("--diffusion-start", choices=("noise", "mean", "mirror", "nearest"), default=None,
+    parser.add_argument("--diffusion-start", choices=("noise", *FILLS), default=None,
                         help="where the diffusion sampler starts (default: the pipeline's)")
     parser.add_argument("--diffusion-strength", type=float, default=None, help="noise level of a fill start, (0, 1]")
     parser.add_argument("--diffusion-residual", choices=("on", "off"), default=None,
