@@ -3,10 +3,11 @@ different sources; and two textures' colours mixed.
 
 ``low_N(T)`` is what an ``N``² texture holds of T's colours: the means of its (S/N)² blocks, grown back
 bilinearly; the detail is ``T − low_N(T)``. The back's inpainting (README, "The back") keeps the diffusion's
-band, where its colours are better than any fill's, and takes a share of the nearest fill's detail, where the
-fill's continuation of what the photo shows beats what the 64² denoiser can hold::
+band, where its colours are better than any fill's, and takes shares of simple fills' detail above it, where a
+fill's continuation of what the photo shows beats what the 64² denoiser can hold (the default: ``a`` of the
+part-nearest fill's, ``b`` of the mirrored front's, :func:`with_details`)::
 
-    T_rgb = low_N(T_diffusion) + a · (T_fill − low_N(T_fill))
+    T_rgb = low_N(T_diffusion) + a · (T_nearest_part − low_N(T_nearest_part)) + b · (T_mirror − low_N(T_mirror))
 
 Before that, its colours may be shrunk towards a simple fill's (:func:`mixed_colours`): ``(1 − w) · T_diffusion
 + w · T_fill``.
