@@ -171,3 +171,34 @@ def test_cli_entry_point(tmp_path, capsys):
     assert "views per pose: 2" in card and "pose 0.04" in card
     with pytest.raises(ValueError, match="--views"):
         cli_synth(parser.parse_args(["--views", "0", "-o", str(tmp_path / "e")]))
+    with pytest.raises(ValueError, match="--bare-torso"):
+        cli_synth(parser.parse_args(["--bare-torso", "nan", "-o", str(tmp_path / "e")]))
+
+
+def test_bare_torso_share_bares_the_chosen_people_only(tiny, tmp_path):
+    """Seed 3's person 0 has a male body (Anny gender 0.237) and draws 0.587 from its bare-torso stream; person 1's body
+    is not male enough (0.407): at share 0.6 only person 0 loses its top, and person 1's files are byte-identical to
+    the dataset made without the option."""
+    root = tmp_path / "bare"
+    generate(replace(TINY, bare_torso=0.6), root, workers=1, progress=False)
+    a, b = _digest(tiny), _digest(root)
+    bared, kept = (p.name for p in list_people(tiny))
+    assert {k: v for k, v in a.items() if k.startswith(kept)} == {k: v for k, v in b.items() if k.startswith(kept)}
+    assert all(a[k] != b[k] for k in a if k.startswith(f"{bared}/rgb/"))
+    assert "--bare-torso 0.6" in (root / "README.md").read_text()
+    with pytest.raises(ValueError, match="bare_torso"):
+        SynthConfig(bare_torso=1.5)
+
+
+def test_a_bare_torso_has_no_top_and_keeps_the_rest(body):
+    from dinar.data.appearance import BOTTOM, SKIN, TOP, bare_torso, sample_appearance
+    from dinar.data.texture_bake import bake_person_texture
+
+    app = sample_appearance(np.random.default_rng(0))
+    with torch.no_grad():
+        rest = body(shape=body.neutral_shape(1).float())
+        dressed, bare = (bake_person_texture(body, a, rest.vertices[0], rest.normals[0], rest.joints[0], 128).vertex_labels
+                         for a in (app, bare_torso(app)))
+    assert (dressed == TOP).sum() > 1000 and not (bare == TOP).any()
+    assert ((bare == SKIN) | (bare == BOTTOM))[dressed == TOP].all()  # skin where the top was (trousers over its hem)
+    assert torch.equal(dressed[dressed != TOP], bare[dressed != TOP])

@@ -16,6 +16,7 @@ only, and often a back panel of another colour or a number on the back.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -26,6 +27,7 @@ SKIN, HAIR, TOP, BOTTOM, SHOES, EYE, MOUTH = range(7)
 LABEL_NAMES = ["skin", "hair", "top", "bottom", "shoes", "eye", "mouth"]
 
 TOPS = ("tshirt", "long_sleeve", "tank", "jacket")
+BARE = "none"  # the top kind of a bare torso (:func:`bare_torso`)
 BOTTOMS = ("trousers", "wide_trousers", "shorts", "skirt")
 PATTERNS = ("solid", "stripes", "checks", "dots", "gradient")
 HAIR_STYLES = ("short", "medium", "long", "buzz")
@@ -139,3 +141,10 @@ def sample_appearance(rng: np.random.Generator) -> Appearance:
         shoes=shoes.round(4).tolist(), sole=([0.92, 0.92, 0.9] if rng.random() < 0.5 else (shoes * 0.4).round(4).tolist()),
         noise_seed=int(rng.integers(2**31)),
     )
+
+
+def bare_torso(app: Appearance) -> Appearance:
+    """``app`` without its top: the torso and arms are skin, as for swimmers and athletes (the men of the real capture,
+    the Pose2Sim lab photo and the Sports2D jumping jack in ``tests/data``); everything else stays as sampled."""
+    top = dataclasses.replace(app.top, kind=BARE, back="same", print_text="", print_shape="", length=0.0)
+    return dataclasses.replace(app, top=top)

@@ -13,7 +13,17 @@ import torch
 from torch import Tensor
 
 from dinar.body.base import BodyModel
-from dinar.data.appearance import BOTTOM, EYE, HAIR, MOUTH, SHOES, SKIN, TOP, Appearance
+from dinar.data.appearance import (
+    BARE,
+    BOTTOM,
+    EYE,
+    HAIR,
+    MOUTH,
+    SHOES,
+    SKIN,
+    TOP,
+    Appearance,
+)
 
 
 # Landmarks and surface points -------------------------------------------------------------------
@@ -183,7 +193,10 @@ def label_points(pts: SurfacePoints, app: Appearance, lm: Landmarks, part_names:
     hem = hip_z + (0.05 if t.kind == "jacket" else 0.12) * (neck_z - hip_z)
     neck_depth = 0.02 + 0.05 * front.clamp_min(0) ** 2 * (2.0 if t.kind == "tank" else 1.0)
     torso_top = is_part("torso") & (z > hem) & (z < neck_z - neck_depth + 0.015)
-    if t.kind == "tank":  # armholes and straps: bare shoulders
+    if t.kind == BARE:  # no top at all
+        torso_top = torch.zeros_like(bottom)
+        sleeves = torch.zeros_like(bottom)
+    elif t.kind == "tank":  # armholes and straps: bare shoulders
         shoulder_x = float(lm.joints["upperarm01.L"][0] - lm.joints["upperarm01.R"][0]) / 2
         torso_top &= ~((pts.pos[:, 0] - lm.torso_axis[0]).abs() > 0.55 * shoulder_x) | (z < lm.chest_z - 0.02)
         sleeves = torch.zeros_like(torso_top)

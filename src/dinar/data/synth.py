@@ -38,7 +38,7 @@ import torch
 from torch import Tensor
 
 from dinar.body.poses import sample_poses
-from dinar.data.appearance import sample_appearance
+from dinar.data.appearance import bare_torso, sample_appearance
 from dinar.data.layout import (
     FitParams,
     ImageRecord,
@@ -110,6 +110,11 @@ class SynthConfig:
     background: tuple[float, float, float] = (1.0, 1.0, 1.0)
     pose_perturbation: float = 1.0
     body_model: str = "anny"
+    bare_torso: float = 0.0  # share of the male bodies without a top (drawn apart: the rest of each look is unchanged)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.bare_torso <= 1.0:
+            raise ValueError(f"bare_torso must be a share in 0..1, got {self.bare_torso}")
 
     def resolved_texture_size(self) -> int:
         return self.texture_size or int(min(1024, max(256, 2 ** math.ceil(math.log2(2 * self.size)))))
@@ -154,6 +159,15 @@ def sample_shape(shape_names: list[str], rng: np.random.Generator, all_ages: boo
         alpha, beta = cond.get_distribution_params(age)
         values[key] = float(rng.beta(float(alpha[0]), float(beta[0])))
     return torch.tensor([min(max(values.get(n, 0.5), 0.0), 1.0) for n in shape_names], dtype=torch.float32)
+
+
+MALE_BODY = 0.25
+"""Anny's ``gender`` phenotype at or below which a body is male enough to go without a top (0 male, 1 female; from
+about 0.4 the chest has breasts)."""
+
+
+def _male_body(shape_names: list[str], shape: Tensor) -> bool:
+    return "gender" in shape_names and float(shape[shape_names.index("gender")]) <= MALE_BODY
 
 
 # Fits -----------------------------------------------------------------------------------------
@@ -217,6 +231,8 @@ def render_person(body, cfg: SynthConfig, index: int) -> Iterator[RenderedImage]
     # 1. body shape and look
     shape = sample_shape(body.shape_names, rng, cfg.all_ages)
     app = sample_appearance(rng)
+    if cfg.bare_torso > 0 and _male_body(body.shape_names, shape) and np.random.default_rng([cfg.seed, index, 2]).random() < cfg.bare_torso:
+        app = bare_torso(app)
     rest = body(shape=shape[None])
     person = bake_person_texture(body, app, rest.vertices[0], rest.normals[0], rest.joints[0], cfg.resolved_texture_size())
     plan = plan_shells(body.faces.cpu(), person, app, rng)
@@ -333,6 +349,8 @@ def default_command(cfg: SynthConfig) -> str:
         parts.append(f"--noise {cfg.noise.pose / default_noise.pose:g}")
     if cfg.all_ages:
         parts.append("--all-ages")
+    if cfg.bare_torso:
+        parts.append(f"--bare-torso {cfg.bare_torso:g}")
     if cfg.supersample != 2:
         parts.append(f"--supersample {cfg.supersample}")
     return "dinar data synth " + " ".join(parts)
@@ -356,6 +374,7 @@ def write_card(out_dir: Path, cfg: SynthConfig, summary: dict, command: str | No
         f"- people: {cfg.people} (train {summary['splits']['train']}, val {summary['splits']['val']}, test {summary['splits']['test']}; split by SHA-256 of the person id, see `splits.json`)",
         f"- poses per person: {cfg.poses}; views per pose: {cfg.views}; images: {summary['images']} at {cfg.size} x {cfg.size}",
         f"- ages: {'all (1-90)' if cfg.all_ages else 'adults (18-75)'}; body model: {cfg.body_model}; seed: {cfg.seed}",
+        *([f"- bare torsos (no top): a share {cfg.bare_torso:g} of the male bodies"] if cfg.bare_torso else []),
         f"- fit noise (standard deviations): {', '.join(f'{k} {v:g}' for k, v in noise.items())}"
         + (" (exact fits)" if cfg.noise.is_zero else " (the exact values are under `exact` in each parameter file)"),
         f"- background: RGB {tuple(round(c, 3) for c in cfg.background)}; texture {cfg.resolved_texture_size()}^2; supersampling {cfg.supersample}x",
