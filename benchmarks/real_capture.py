@@ -17,12 +17,16 @@ more than 90 degrees around the body from the input's. Views that were inputs ar
 
 Usage: python benchmarks/real_capture.py [--frame 5] [--input cam_03] [--extra CAM] [--checkpoint MODEL_DIR]
        [--data DIR] [--report DIR] [--sheet docs/real_capture.jpg] [--rgb-tuning-loss l2|paper] [--device auto] [--fills]
+       [--frames F ...]
 Prints the per-view table; the last line is JSON: {"bench": "real_capture", "front_view_lpips", "front_view_psnr",
 "back_view_lpips", "back_view_psnr", "back_view_dists", "multi_shot_back_lpips", "multi_shot_back_psnr",
 "multi_shot_back_dists", "front_only_heldout_back_lpips", ... "seconds_import", "seconds_eval"}; with ``--fills``
 also ``back_view_lpips_best_fill``, ``back_view_dists_best_fill`` and ``best_fill`` (the same front-only avatar with
-each simple fill of :mod:`dinar.texture.fills` in place of the diffusion, the best on each metric). The sheet: a row
-per input set: the input(s) | for each other view: the real frame | ours.
+each simple fill of :mod:`dinar.texture.fills` in place of the diffusion, the best on each metric). ``--frames F ...``
+(with ``--fills``): the same front-only comparison at other instants of the trial (each imported and fitted on its own),
+a table of them and ``"frames": {F: {"back_view_lpips", "back_view_dists", "back_view_lpips_best_fill",
+"back_view_dists_best_fill", "best_fill"}}``: how far one frame's margins carry. The sheet: a row per input set: the
+input(s) | for each other view: the real frame | ours.
 """
 
 from __future__ import annotations
@@ -77,6 +81,14 @@ def import_trial(folder: Path, frame: int, preset: str) -> tuple[Path, float]:
     return folder, seconds
 
 
+def capture_folder(args: argparse.Namespace, frame: int) -> Path:
+    """Where ``frame``'s import is kept: ``--data`` for ``--frame`` (other frames beside it, ``<data>_f<frame>``), or
+    the cache."""
+    if args.data is None:
+        return dinar_cache_dir() / "benchmarks" / f"real_capture_f{frame}_{args.preset}"
+    return args.data if frame == args.frame else args.data.with_name(f"{args.data.name}_f{frame}")
+
+
 class RecordingPredictor(MultiShotPredictor):
     """Keeps what it rendered (for the overlap scores and the sheet) besides returning it to the runner."""
 
@@ -110,6 +122,40 @@ def fill_records(data: Path, out: Path, frame: int, input_view: int, options: Pi
                         fills=True)
     person = evaluate(config, predictor=predictor).summary["people"][0]
     return {s.fill: json.loads(person_result_path(out, person, s).read_text())["views"] for s in FILL_SETTINGS}
+
+
+def fill_summary(backs: list[dict], fills: dict[str, list[dict]]) -> dict:
+    """The back views' mean LPIPS and DISTS of the full method and the best simple fill on each (with its name):
+    ``{"back_view_lpips", "back_view_dists", "back_view_lpips_best_fill", "back_view_dists_best_fill", "best_fill"}``."""
+    out: dict = {"back_view_lpips": _mean(backs, "lpips_alex"), "back_view_dists": _mean(backs, "dists"), "best_fill": {}}
+    for key in ("lpips_alex", "dists"):
+        name = key.split("_")[0]
+        values = {kind: _mean(records, key) for kind, records in fills.items()}
+        best = min(values, key=lambda k: values[k])
+        out[f"back_view_{name}_best_fill"] = values[best]
+        out["best_fill"][name] = best
+    return out
+
+
+def front_only_with_fills(frame: int, args: argparse.Namespace, options: PipelineOptions, report: Path) -> dict:
+    """Another instant of the trial, imported on its own: :func:`fill_summary` of its front-only avatar's back views."""
+    data, _ = import_trial(capture_folder(args, frame), frame, args.preset)
+    views = {c["name"]: c["view"] for c in json.loads(next(data.glob("*/capture.json")).read_text())["cameras"]}
+    one, _ = run_eval(data, report / "front_only", frame, views[args.input], (), options, args)
+    backs = [r for r in one if abs(r["azimuth_offset"]) > BACK_DEG]
+    fills = {kind: [r for r in records if abs(r["azimuth_offset"]) > BACK_DEG]
+             for kind, records in fill_records(data, report / "front_only", frame, views[args.input], options, args).items()}
+    return fill_summary(backs, fills)
+
+
+def print_frames(frames: dict[int, dict]) -> None:
+    """The full method's back views against the best fill's, one row per frame."""
+    print("\nback views of the front-only avatar at each frame: ours against the best simple fill on each metric")
+    print("| frame | ours: LPIPS / DISTS | best fill's LPIPS | best fill's DISTS |")
+    print("| --- | --- | --- | --- |")
+    for frame, f in sorted(frames.items()):
+        print(f"| {frame} | {f['back_view_lpips']:.4f} / {f['back_view_dists']:.4f} | {f['back_view_lpips_best_fill']:.4f} "
+              f"({f['best_fill']['lpips']}) | {f['back_view_dists_best_fill']:.4f} ({f['best_fill']['dists']}) |")
 
 
 def overlap_scores(person, renders) -> dict[str, dict[str, float]]:
@@ -210,9 +256,17 @@ def main() -> int:
                         help="score at this size (default: the model's); a model that renders smaller is upsampled to it")
     parser.add_argument("--fills", action="store_true",
                         help="also make the front-only avatar with each simple fill in place of the diffusion and compare the backs")
+    parser.add_argument("--frames", type=int, nargs="+", default=[],
+                        help="with --fills: also compare the backs at these other frames (each imported on its own)")
     args = parser.parse_args()
+    if args.frames and not args.fills:
+        print("real capture benchmark: --frames compares the fills at other frames: add --fills", file=sys.stderr)
+        return 2
+    if any(not 0 <= f <= 10 for f in [args.frame, *args.frames]):
+        print(f"real capture benchmark: frames are indices 0..10 of the trial, got {[args.frame, *args.frames]}", file=sys.stderr)
+        return 2
 
-    data = args.data or dinar_cache_dir() / "benchmarks" / f"real_capture_f{args.frame}_{args.preset}"
+    data = capture_folder(args, args.frame)
     try:
         data, seconds_import = import_trial(data, args.frame, args.preset)
     except (ValueError, FileNotFoundError, RuntimeError, ImportError) as err:
@@ -282,12 +336,17 @@ def main() -> int:
     }
     if fills:
         print_fills(backs, fills, camera_of)
-        for key in ("lpips_alex", "dists"):
-            name = key.split("_")[0]
-            values = {kind: _mean(records, key) for kind, records in fills.items()}
-            best = min(values, key=lambda k: values[k])
-            line[f"back_view_{name}_best_fill"] = values[best]
-            line.setdefault("best_fill", {})[name] = best
+        summary_here = fill_summary(backs, fills)
+        line.update({k: summary_here[k] for k in ("back_view_lpips_best_fill", "back_view_dists_best_fill", "best_fill")})
+        if args.frames:
+            frames, start = {args.frame: summary_here}, time.perf_counter()
+            with tempfile.TemporaryDirectory() as tmp:
+                for frame in args.frames:
+                    if frame not in frames:
+                        frames[frame] = front_only_with_fills(frame, args, options, (args.report or Path(tmp)) / f"frame{frame}")
+            print_frames(frames)
+            line["frames"] = {str(f): v for f, v in sorted(frames.items())}
+            line["seconds_frames"] = round(time.perf_counter() - start, 1)
     others = [r["stem"] for r in sorted(one, key=lambda r: abs(r["azimuth_offset"])) if r["kind"] != "same"]
     extra_image = next(t.rgb for t in multi_pred.last[0].targets if camera_of[t.stem] == extra)  # the real frame, as given
     write_sheet(args.sheet, [(f"front only: {args.input}", [one_pred.last[0].input_image], one_pred),

@@ -9,6 +9,8 @@
 #   STEPS=5000 bash recipes/back_rgb.sh DIR             # train longer (resumes a shorter run of the same recipe)
 #   OUT=diffusion_mirror DIFFUSION_FLAGS=--mirror-map bash recipes/back_rgb.sh DIR   # a lever, beside the first run
 #   FROM=diffusion bash recipes/back_rgb.sh DIR         # start at a later step (synth|textures|diffusion)
+#   SYNTH_FLAGS="--bare-torso 0.5" OUT=diffusion_mirror DIFFUSION_FLAGS=--mirror-map STEPS=5000 \
+#       bash recipes/back_rgb.sh runs/back_rgb_bare     # the shipped inpainter's recipe with bare-chested men too
 #
 # Screen a run on the held-out people: python benchmarks/back_ceiling.py --diffusion DIR/diffusion.
 # The export of the 5000-step --mirror-map run (README, "The back"; not shipped) is kept in
@@ -19,13 +21,15 @@ WORK=${1:-runs/back_rgb}
 STEPS=${STEPS:-1500}
 OUT=${OUT:-diffusion}
 DIFFUSION_FLAGS=${DIFFUSION_FLAGS:-}
+SYNTH_FLAGS=${SYNTH_FLAGS:-}
 STAGE1=${STAGE1:-src/dinar/weights/hd/stage1}
 FROM=${FROM:-synth}
 mkdir -p "$WORK"
 source "$(dirname "$0")/common.sh"
 
 # 1. 480 adults x 1 pose x 8 views at 512² (366 of them in the train split).
-run synth dinar data synth --people 480 --poses 1 --seed 2 --workers 2 -o "$WORK/synth" --overwrite
+# shellcheck disable=SC2086  # SYNTH_FLAGS holds several options
+run synth dinar data synth --people 480 --poses 1 --seed 2 --workers 2 -o "$WORK/synth" --overwrite $SYNTH_FLAGS
 # 2. Each view's texture from the shipped hd stage 1 (256², kept at 64²) and each person's eq.-5 merge.
 run textures dinar data textures --data "$WORK/synth" --stage1 "$STAGE1" -o "$WORK/textures"
 # 3. The colour diffusion at 64² (batch 16, seed 0), resumed when a checkpoint of this run is there.

@@ -1,0 +1,35 @@
+"""benchmarks/real_capture.py: the back-against-fills summary on made-up records, and its refusals before any work."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from conftest import benchmark_module
+
+
+@pytest.fixture(scope="module")
+def bench():
+    with benchmark_module("real_capture") as module:
+        yield module
+
+
+def records(*pairs: tuple[float, float]) -> list[dict]:
+    return [{"lpips_alex": lp, "dists": d} for lp, d in pairs]
+
+
+def test_fill_summary_takes_the_best_fill_on_each_metric_separately(bench):
+    ours = records((0.10, 0.20), (0.14, 0.22))
+    fills = {"mean": records((0.12, 0.30), (0.14, 0.30)), "nearest_part": records((0.13, 0.18), (0.15, 0.20))}
+    got = bench.fill_summary(ours, fills)
+    assert got["back_view_lpips"] == pytest.approx(0.12) and got["back_view_dists"] == pytest.approx(0.21)
+    assert got["best_fill"] == {"lpips": "mean", "dists": "nearest_part"}
+    assert got["back_view_lpips_best_fill"] == pytest.approx(0.13) and got["back_view_dists_best_fill"] == pytest.approx(0.19)
+
+
+@pytest.mark.parametrize(("argv", "says"), [(["--frames", "2"], "add --fills"), (["--fills", "--frames", "11"], "0..10")])
+def test_bad_frame_options_exit_2_with_one_line(bench, argv, says, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["real_capture.py", *argv])
+    assert bench.main() == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says in err[0]
