@@ -342,8 +342,13 @@ def main() -> int:
             frames, start = {args.frame: summary_here}, time.perf_counter()
             with tempfile.TemporaryDirectory() as tmp:
                 for frame in args.frames:
-                    if frame not in frames:
+                    if frame in frames:
+                        continue
+                    try:
                         frames[frame] = front_only_with_fills(frame, args, options, (args.report or Path(tmp)) / f"frame{frame}")
+                    except (ValueError, FileNotFoundError, RuntimeError, ImportError) as err:
+                        print(f"real capture benchmark: frame {frame}: {err}", file=sys.stderr)
+                        return 2
             print_frames(frames)
             line["frames"] = {str(f): v for f, v in sorted(frames.items())}
             line["seconds_frames"] = round(time.perf_counter() - start, 1)

@@ -110,7 +110,7 @@ class SynthConfig:
     background: tuple[float, float, float] = (1.0, 1.0, 1.0)
     pose_perturbation: float = 1.0
     body_model: str = "anny"
-    bare_torso: float = 0.0  # share of the male bodies without a top (drawn apart: the rest of each look is unchanged)
+    bare_torso: float = 0.0  # share of the male bodies without a top (its own random stream: nothing else changes)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.bare_torso <= 1.0:
@@ -167,6 +167,7 @@ about 0.4 the chest has breasts)."""
 
 
 def _male_body(shape_names: list[str], shape: Tensor) -> bool:
+    """Whether phenotypes ``shape`` ([S], named by ``shape_names``) make a male body (see :data:`MALE_BODY`)."""
     return "gender" in shape_names and float(shape[shape_names.index("gender")]) <= MALE_BODY
 
 
