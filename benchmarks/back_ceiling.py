@@ -9,7 +9,7 @@ default keeps it), is colour-adjusted (eq. 7), blended (eq. 6), rendered in the 
 against it as ``dinar eval`` scores (person region = union of both masks, over white; KID over the
 people's back views). The sources:
 
-- ``mean`` / ``mirror`` / ``nearest``: the simple fills (:mod:`dinar.texture.fills`);
+- ``mean`` / ``mirror`` / ``nearest`` / ``nearest_part``: the simple fills (:mod:`dinar.texture.fills`);
 - ``diffusion``: the model's inpainting with the pipeline's default options (its colour mix and fill detail too: the
   full method); ``diffusion_direct``: the
   same with the VQ decoder's output taken as it is (``diffusion_residual=False``); ``diffusion:<name>``
@@ -42,7 +42,7 @@ reads the masks; with the photo's masks (unseen texels never sampled) their back
 Usage: python benchmarks/back_ceiling.py [--checkpoint MODEL_DIR] [--vq VQ_RUN ...] [--diffusion RUN ...]
        [--people 8] [--seed 77] [--bands N ...] [--sources NAME ...] [--diffusion-steps M] [--diffusion-strength S]
        [--diffusion-guidance W] [--diffusion-samples K ...]
-       [--diffusion-start mean|mirror|nearest] [--detail FILL:N[:A[:grey|nohead]][+…] ...] [--border R ...]
+       [--diffusion-start mean|mirror|nearest|nearest_part] [--detail FILL:N[:A[:grey|nohead]][+…] ...] [--border R ...]
        [--data DIR] [--device auto] [--sheet PATH]
 The last line printed is JSON: {"bench": "back_ceiling", "people": ..., "sources": {name: {"lpips": ...,
 "dists": ..., "kid": ...}}, "seconds": ...}.
