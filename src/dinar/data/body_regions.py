@@ -13,17 +13,8 @@ import torch
 from torch import Tensor
 
 from dinar.body.base import BodyModel
-from dinar.data.appearance import (
-    BARE,
-    BOTTOM,
-    EYE,
-    HAIR,
-    MOUTH,
-    SHOES,
-    SKIN,
-    TOP,
-    Appearance,
-)
+from dinar.data import appearance
+from dinar.data.appearance import BOTTOM, EYE, HAIR, MOUTH, SHOES, SKIN, TOP, Appearance
 
 
 # Landmarks and surface points -------------------------------------------------------------------
@@ -193,7 +184,7 @@ def label_points(pts: SurfacePoints, app: Appearance, lm: Landmarks, part_names:
     hem = hip_z + (0.05 if t.kind == "jacket" else 0.12) * (neck_z - hip_z)
     neck_depth = 0.02 + 0.05 * front.clamp_min(0) ** 2 * (2.0 if t.kind == "tank" else 1.0)
     torso_top = is_part("torso") & (z > hem) & (z < neck_z - neck_depth + 0.015)
-    if t.kind == BARE:  # no top at all
+    if t.kind == appearance.BARE:  # no top at all
         torso_top = torch.zeros_like(bottom)
         sleeves = torch.zeros_like(bottom)
     elif t.kind == "tank":  # armholes and straps: bare shoulders
