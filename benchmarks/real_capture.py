@@ -124,6 +124,26 @@ def fill_records(data: Path, out: Path, frame: int, input_view: int, options: Pi
     return {s.fill: json.loads(person_result_path(out, person, s).read_text())["views"] for s in FILL_SETTINGS}
 
 
+def back_records(records: list[dict]) -> list[dict]:
+    """The records of views that see the input's back (more than ``BACK_DEG`` from the input view), nearest the side first."""
+    return sorted((r for r in records if abs(r["azimuth_offset"]) > BACK_DEG), key=lambda r: abs(r["azimuth_offset"]))
+
+
+def camera_views(data: Path) -> dict[str, int]:
+    """Camera name → view index of the imported capture in ``data``."""
+    return {c["name"]: c["view"] for c in json.loads(next(data.glob("*/capture.json")).read_text())["cameras"]}
+
+
+def front_only_backs(data: Path, report: Path, frame: int, input_view: int, options: PipelineOptions,
+                     args: argparse.Namespace) -> tuple[list[dict], RecordingPredictor, dict[str, list[dict]]]:
+    """The front-only avatar's per-view records and predictor, and, with ``--fills``, each simple fill's back-view records."""
+    one, predictor = run_eval(data, report, frame, input_view, (), options, args)
+    fills = {}
+    if args.fills:  # the same front-only avatar with each simple fill in place of the diffusion (the full row is reused)
+        fills = {kind: back_records(records) for kind, records in fill_records(data, report, frame, input_view, options, args).items()}
+    return one, predictor, fills
+
+
 def fill_summary(backs: list[dict], fills: dict[str, list[dict]]) -> dict:
     """The back views' mean LPIPS and DISTS of the full method and the best simple fill on each (with its name):
     ``{"back_view_lpips", "back_view_dists", "back_view_lpips_best_fill", "back_view_dists_best_fill", "best_fill"}``."""
@@ -140,12 +160,8 @@ def fill_summary(backs: list[dict], fills: dict[str, list[dict]]) -> dict:
 def front_only_with_fills(frame: int, args: argparse.Namespace, options: PipelineOptions, report: Path) -> dict:
     """Another instant of the trial, imported on its own: :func:`fill_summary` of its front-only avatar's back views."""
     data, _ = import_trial(capture_folder(args, frame), frame, args.preset)
-    views = {c["name"]: c["view"] for c in json.loads(next(data.glob("*/capture.json")).read_text())["cameras"]}
-    one, _ = run_eval(data, report / "front_only", frame, views[args.input], (), options, args)
-    backs = [r for r in one if abs(r["azimuth_offset"]) > BACK_DEG]
-    fills = {kind: [r for r in records if abs(r["azimuth_offset"]) > BACK_DEG]
-             for kind, records in fill_records(data, report / "front_only", frame, views[args.input], options, args).items()}
-    return fill_summary(backs, fills)
+    one, _, fills = front_only_backs(data, report / "front_only", frame, camera_views(data)[args.input], options, args)
+    return fill_summary(back_records(one), fills)
 
 
 def print_frames(frames: dict[int, dict]) -> None:
@@ -273,7 +289,7 @@ def main() -> int:
         print(f"real capture benchmark: {err}", file=sys.stderr)
         return 2
     summary = json.loads(next(data.glob("*/capture.json")).read_text())
-    views = {c["name"]: c["view"] for c in summary["cameras"]}
+    views = camera_views(data)
     if args.input not in views:
         print(f"real capture benchmark: --input {args.input} is not a camera of the capture ({sorted(views)})", file=sys.stderr)
         return 2
@@ -282,18 +298,14 @@ def main() -> int:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         report = args.report or Path(tmp)
-        one, one_pred = run_eval(data, report / "front_only", args.frame, views[args.input], (), options, args)
+        one, one_pred, fills = front_only_backs(data, report / "front_only", args.frame, views[args.input], options, args)
         camera_of = {r["stem"]: name for r in one for name, v in views.items() if v == r["view"]}
-        backs = sorted((r for r in one if abs(r["azimuth_offset"]) > BACK_DEG), key=lambda r: abs(r["azimuth_offset"]))
+        backs = back_records(one)
         if not backs:
             print("real capture benchmark: no camera sees the back of the input's view", file=sys.stderr)
             return 2
         extra = args.extra or camera_of[backs[0]["stem"]]
         multi, multi_pred = run_eval(data, report / "multi_shot", args.frame, views[args.input], (extra,), options, args)
-        fills = {}
-        if args.fills:  # the same front-only avatar with each simple fill in place of the diffusion (the full row is reused)
-            fills = {kind: [r for r in records if abs(r["azimuth_offset"]) > BACK_DEG]
-                     for kind, records in fill_records(data, report / "front_only", args.frame, views[args.input], options, args).items()}
     seconds_eval = time.perf_counter() - start
 
     print(f"\nreal capture, frame {args.frame}: avatar from {args.input} (front only) and from {args.input} + {extra} "

@@ -27,6 +27,11 @@ def test_fill_summary_takes_the_best_fill_on_each_metric_separately(bench):
     assert got["back_view_lpips_best_fill"] == pytest.approx(0.13) and got["back_view_dists_best_fill"] == pytest.approx(0.19)
 
 
+def test_back_records_keep_views_past_90_degrees_nearest_the_side_first(bench):
+    views = [{"stem": s, "azimuth_offset": a} for s, a in (("in", 0.0), ("side", -90.0), ("back", 180.0), ("left", -120.0), ("r", 95.0))]
+    assert [r["stem"] for r in bench.back_records(views)] == ["r", "left", "back"]
+
+
 @pytest.mark.parametrize(("argv", "says"), [(["--frames", "2"], "add --fills"), (["--fills", "--frames", "11"], "0..10")])
 def test_bad_frame_options_exit_2_with_one_line(bench, argv, says, capsys, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["real_capture.py", *argv])
