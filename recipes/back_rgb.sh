@@ -11,10 +11,12 @@
 #   FROM=diffusion bash recipes/back_rgb.sh DIR         # start at a later step (synth|textures|diffusion)
 #   SYNTH_FLAGS="--bare-torso 0.5" OUT=diffusion_mirror DIFFUSION_FLAGS=--mirror-map STEPS=5000 \
 #       bash recipes/back_rgb.sh runs/back_rgb_bare     # the shipped inpainter's recipe with bare-chested men too
+#       # (README, "A real person from the front and the back": level on the synthetic people, behind on the real
+#       # capture, not shipped; its export: recipes/weights/back_rgb_bare5000)
 #
 # Screen a run on the held-out people: python benchmarks/back_ceiling.py --diffusion DIR/diffusion.
-# The export of the 5000-step --mirror-map run (README, "The back"; not shipped) is kept in
-# recipes/weights/back_rgb_mirror5000: back_ceiling.py --diffusion recipes/weights/back_rgb_mirror5000.
+# The export of the 5000-step --mirror-map run (README, "The back"; the hd model's inpainter, byte-identical to
+# src/dinar/weights/hd/diffusion) is kept in recipes/weights/back_rgb_mirror5000: back_ceiling.py --diffusion recipes/weights/back_rgb_mirror5000.
 # Logs: WORK_DIR/<step>.log; seconds per step: WORK_DIR/times.
 set -euo pipefail
 WORK=${1:-runs/back_rgb}
