@@ -1,6 +1,7 @@
 """What bounds the back: back-view LPIPS / DISTS / KID when the unseen texels come from each simple fill,
 from the diffusion, and from the TRUE back (at full size, at the VQ's size, and through a VQ), on the
-first people of the held-out set of ``benchmarks/quality.py`` (seed 77; ``--seed`` for other fresh people).
+first people of the held-out set of ``benchmarks/quality.py`` (seed 77; ``--seed`` for other fresh people;
+``--bare-torso SHARE [--bare-only]`` for that share of its male bodies bare-chested, or only those).
 
 A screening, cheaper than ``dinar eval --ablations``: each person's RGB-tuned partial texture (front
 view) is made once, and so is the true back's (the exact back view, sampled and RGB-tuned the same way);
@@ -65,7 +66,7 @@ from quality import (  # the held-out set, made once and shared with quality.py
 )
 from torch import Tensor
 
-from dinar.data.synth import SynthConfig
+from dinar.data.synth import SynthConfig, person_bares_torso
 from dinar.eval.kid import extract_features, inception_network, kid_from_features
 from dinar.eval.metrics import compute_metrics, person_region
 from dinar.eval.people import PersonViews, load_person
@@ -280,6 +281,9 @@ def main() -> int:
     parser.add_argument("--people", type=int, default=8)
     parser.add_argument("--seed", type=int, default=77,
                         help="the held-out set's seed (77: quality.py's and the README's; another: fresh people, made once)")
+    parser.add_argument("--bare-torso", type=float, default=0.0, metavar="SHARE",
+                        help="that share of the held-out set's male bodies bare-chested (as quality.py --bare-torso; default 0)")
+    parser.add_argument("--bare-only", action="store_true", help="with --bare-torso: only the bare-chested people")
     parser.add_argument("--bands", type=int, nargs="+", default=None,
                         help="texture sizes of the true_band sources (default: the VQ's); each must divide the texture size")
     parser.add_argument("--data", type=Path, default=None, help="where the held-out set of benchmarks/quality.py is cached")
@@ -313,7 +317,12 @@ def main() -> int:
     if any(k < 1 for k in args.diffusion_samples):
         parser.error(f"--diffusion-samples {' '.join(map(str, args.diffusion_samples))}: each K must be >= 1")
     start = time.perf_counter()
-    cfg = SynthConfig(people=24, poses=1, views=4, size=512, seed=args.seed)  # quality.py --views 4: the README's Table 2
+    if not 0 <= args.bare_torso <= 1:
+        parser.error(f"--bare-torso must be a share in 0..1, got {args.bare_torso}")
+    if args.bare_only and not args.bare_torso:
+        parser.error("--bare-only keeps the bare-chested people: add --bare-torso SHARE")
+    # quality.py --views 4 (the README's Table 2), of which the first --people
+    cfg = SynthConfig(people=24, poses=1, views=4, size=512, seed=args.seed, bare_torso=args.bare_torso)
     data = test_set(args.data or default_test_folder(cfg), cfg)
     pipe = AvatarPipeline.from_pretrained(args.checkpoint, args.device)
     overrides = {"diffusion_steps": args.diffusion_steps, "diffusion_strength": args.diffusion_strength,
@@ -336,7 +345,12 @@ def main() -> int:
                      "(add another with --diffusion RUN)")
     keep = None if args.sources is None else set(args.sources)
     body = pipe.body
-    people = sorted(p for p in data.iterdir() if p.is_dir())[: args.people]
+    people = sorted(p for p in data.iterdir() if p.is_dir())  # person i of the seed is the i-th
+    if args.bare_only:
+        people = [p for i, p in enumerate(people) if person_bares_torso(cfg, body.shape_names, i)]
+        if not people:
+            parser.error(f"--bare-only: none of the {cfg.people} people of seed {cfg.seed} is bare-chested at --bare-torso {cfg.bare_torso:g}")
+    people = people[: args.people]
     scores: dict[str, dict[str, list[float]]] = {}
     images: dict[str, list[Tensor]] = {"truth": []}
     for i, folder in enumerate(people):
@@ -371,7 +385,8 @@ def main() -> int:
         rows = [torch.cat([images[n][j] for n in images], dim=-1) for j in range(len(people))]
         write_png(args.sheet, (torch.cat(rows, dim=-2).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
         print(f"sheet: {args.sheet} (columns: {', '.join(images)})")
-    print(json.dumps({"bench": "back_ceiling", "people": len(people), "sources": table,
+    print(json.dumps({"bench": "back_ceiling", "people": len(people), "seed": cfg.seed, "bare_torso": cfg.bare_torso,
+                      "bare_only": args.bare_only, "ids": [p.name for p in people], "sources": table,
                       "seconds": round(time.perf_counter() - start, 1)}))
     return 0
 

@@ -11,7 +11,7 @@ that renders smaller, such as ``tiny`` at 128², is upsampled to it). Unless ``-
 avatars are also made with each simple fill in place of the diffusion (:mod:`dinar.texture.fills`).
 
 Usage: python benchmarks/quality.py [--checkpoint MODEL_DIR] [--people 48] [--views 8] [--size 512]
-       [--seed 77] [--data DIR] [--report DIR] [--device auto] [--diffusion-steps M] [--rgb-tuning-steps N]
+       [--seed 77] [--bare-torso SHARE] [--data DIR] [--report DIR] [--device auto] [--diffusion-steps M] [--rgb-tuning-steps N]
        [--color-adjust-steps N] [--rgb-tuning-loss paper|l2] [--no-fills] [--sheet PATH]
        [--diffusion-start noise|mean|mirror|nearest|nearest_part] [--diffusion-strength S] [--diffusion-residual on|off]
        [--diffusion-generated on|off]
@@ -48,17 +48,20 @@ BACK_METRICS = {"lpips": "lpips_alex", "dists": "dists", "kid": "kid", "part_col
 
 def default_test_folder(cfg: SynthConfig) -> Path:
     """Where the test set of ``cfg`` is cached by default (under ``$DINAR_CACHE_DIR/benchmarks``)."""
-    return dinar_cache_dir() / "benchmarks" / f"quality_s{cfg.seed}_p{cfg.people}_v{cfg.views}_{cfg.size}"
+    bare = f"_bare{cfg.bare_torso:g}" if cfg.bare_torso else ""
+    return dinar_cache_dir() / "benchmarks" / f"quality_s{cfg.seed}_p{cfg.people}_v{cfg.views}_{cfg.size}{bare}"
 
 
 def test_set(folder: Path, cfg: SynthConfig) -> Path:
     """The synthetic test set of ``cfg`` in ``folder``: reused when its marker says it was made with ``cfg``."""
     marker = folder / MARKER
-    wanted = {"people": cfg.people, "poses": cfg.poses, "views": cfg.views, "size": cfg.size, "seed": cfg.seed}
+    wanted = {"people": cfg.people, "poses": cfg.poses, "views": cfg.views, "size": cfg.size, "seed": cfg.seed,
+              **({"bare_torso": cfg.bare_torso} if cfg.bare_torso else {})}  # sets made before the option keep their marker
     if marker.is_file() and json.loads(marker.read_text()) == wanted:
         print(f"test set: reusing {folder}")
         return folder
-    print(f"test set: generating {cfg.people} people x {cfg.poses} pose(s) x {cfg.views} views at {cfg.size}^2, seed {cfg.seed} -> {folder}")
+    bare = f", a share {cfg.bare_torso:g} of the male bodies bare-chested" if cfg.bare_torso else ""
+    print(f"test set: generating {cfg.people} people x {cfg.poses} pose(s) x {cfg.views} views at {cfg.size}^2, seed {cfg.seed}{bare} -> {folder}")
     generate(cfg, folder, progress=False)
     marker.write_text(json.dumps(wanted) + "\n")
     return folder
@@ -126,6 +129,8 @@ def main() -> int:
     parser.add_argument("--no-fills", action="store_true", help="skip the simple-fill baselines (back_*_best_fill are then null)")
     parser.add_argument("--seed", type=int, default=77, help="synthetic-people seed; keep it out of every training recipe")
     parser.add_argument("--data", type=Path, default=None, help="where the test set is cached")
+    parser.add_argument("--bare-torso", type=float, default=0.0, metavar="SHARE",
+                        help="that share of the test set's male bodies bare-chested (dinar data synth --bare-torso; default 0)")
     parser.add_argument("--report", type=Path, default=None, help="keep the report here (resumable); default: a temporary folder")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--diffusion-steps", type=int, default=None, help="DDIM steps M (default: the pipeline's)")
@@ -144,7 +149,11 @@ def main() -> int:
                         help="take T_gen of the unseen texels from the diffusion too (default: the pipeline's, off)")
     args = parser.parse_args()
 
-    cfg = SynthConfig(people=args.people, poses=1, views=args.views, size=args.size, seed=args.seed)
+    try:
+        cfg = SynthConfig(people=args.people, poses=1, views=args.views, size=args.size, seed=args.seed, bare_torso=args.bare_torso)
+    except ValueError as err:
+        print(f"quality benchmark: {err}", file=sys.stderr)
+        return 2
     data = args.data or default_test_folder(cfg)
     test_set(data, cfg)
     steps = {"diffusion_steps": args.diffusion_steps, "rgb_tuning_steps": args.rgb_tuning_steps,
@@ -198,6 +207,8 @@ def main() -> int:
         "seconds": round(seconds, 1),
         "seconds_per_avatar": round(summary["results"]["full"]["seconds_avatar_mean"] or 0.0, 2),
         "people": len(summary["people"]),
+        "seed": cfg.seed,
+        "bare_torso": cfg.bare_torso,
         "checkpoint": main_ckpt.get("short"),
         "checkpoint_dir": main_ckpt.get("model_dir"),
         "resolution": summary["resolution"],

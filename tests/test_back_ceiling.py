@@ -87,3 +87,11 @@ def test_a_source_from_elsewhere_keeps_the_fills_masks(bc):
     out = bc.rgb_from(filled, source)
     assert torch.equal(out[:, SAMPLED], torch.ones(1, 1, 4, 4)) and torch.equal(out[:, FILLED], torch.ones(1, 1, 4, 4))
     assert torch.equal(out[:, RGB], source[:, RGB])
+
+
+@pytest.mark.parametrize(("argv", "says"), [(["--bare-only"], "add --bare-torso"), (["--bare-torso", "2"], "0..1")])
+def test_bare_options_are_refused_before_any_work(bc, argv, says, capsys, monkeypatch):
+    monkeypatch.setattr("sys.argv", ["back_ceiling.py", *argv])
+    with pytest.raises(SystemExit) as stop:
+        bc.main()
+    assert stop.value.code == 2 and says in capsys.readouterr().err

@@ -180,12 +180,14 @@ def test_bare_torso_share_bares_the_chosen_people_only(tiny, tmp_path):
     is not male enough (0.407): at share 0.6 only person 0 loses its top, and person 1's files are byte-identical to
     the dataset made without the option."""
     root = tmp_path / "bare"
-    generate(replace(TINY, bare_torso=0.6), root, workers=1, progress=False)
+    summary = generate(replace(TINY, bare_torso=0.6), root, workers=1, progress=False)
     a, b = _digest(tiny), _digest(root)
     bared, kept = (p.name for p in list_people(tiny))
     assert {k: v for k, v in a.items() if k.startswith(kept)} == {k: v for k, v in b.items() if k.startswith(kept)}
     assert all(a[k] != b[k] for k in a if k.startswith(f"{bared}/rgb/"))
-    assert "--bare-torso 0.6" in (root / "README.md").read_text()
+    assert summary["bare_torso"] == [bared]
+    card = (root / "README.md").read_text()
+    assert "--bare-torso 0.6" in card and f"of the male bodies; bared: 1 ({bared})\n" in card
     with pytest.raises(ValueError, match="bare_torso"):
         SynthConfig(bare_torso=1.5)
 

@@ -171,6 +171,18 @@ def _male_body(shape_names: list[str], shape: Tensor) -> bool:
     return "gender" in shape_names and float(shape[shape_names.index("gender")]) <= MALE_BODY
 
 
+def bares_torso(cfg: SynthConfig, shape_names: list[str], shape: Tensor, index: int) -> bool:
+    """Whether person ``index`` of ``cfg``, of phenotypes ``shape``, goes without a top: a male body whose own draw
+    (random stream ``[seed, index, 2]``, so no other person's files change) is below ``cfg.bare_torso``."""
+    return cfg.bare_torso > 0 and _male_body(shape_names, shape) and np.random.default_rng([cfg.seed, index, 2]).random() < cfg.bare_torso
+
+
+def person_bares_torso(cfg: SynthConfig, shape_names: list[str], index: int) -> bool:
+    """:func:`bares_torso` for person ``index`` of ``cfg``, its phenotypes drawn as :func:`render_person` draws them."""
+    shape = sample_shape(shape_names, np.random.default_rng([cfg.seed, index]), cfg.all_ages)
+    return bares_torso(cfg, shape_names, shape, index)
+
+
 # Fits -----------------------------------------------------------------------------------------
 def noisy_fit(exact: FitParams, noise: FitNoise, bone_names: list[str], rng: np.random.Generator) -> FitParams:
     """``exact`` with Gaussian errors of the given standard deviations (composed as rotations)."""
@@ -232,7 +244,7 @@ def render_person(body, cfg: SynthConfig, index: int) -> Iterator[RenderedImage]
     # 1. body shape and look
     shape = sample_shape(body.shape_names, rng, cfg.all_ages)
     app = sample_appearance(rng)
-    if cfg.bare_torso > 0 and _male_body(body.shape_names, shape) and np.random.default_rng([cfg.seed, index, 2]).random() < cfg.bare_torso:
+    if bares_torso(cfg, body.shape_names, shape, index):
         app = bare_torso(app)
     rest = body(shape=shape[None])
     person = bake_person_texture(body, app, rest.vertices[0], rest.normals[0], rest.joints[0], cfg.resolved_texture_size())
@@ -291,7 +303,7 @@ def write_person(cfg: SynthConfig, index: int, out_dir: str, thumb: int = 128) -
                 from PIL import Image
 
                 thumbs.append(np.asarray(Image.fromarray(img.rgb).resize((thumb, thumb), Image.BILINEAR)))
-    return {"person_id": pid, "split": split_of(pid), "thumbs": thumbs}
+    return {"person_id": pid, "split": split_of(pid), "thumbs": thumbs, "bare_torso": person_bares_torso(cfg, body.shape_names, index)}
 
 
 # The dataset ----------------------------------------------------------------------------------
@@ -338,6 +350,8 @@ def generate(cfg: SynthConfig, out_dir: str | Path, workers: int = 1, command: s
         "size": cfg.size, "seed": cfg.seed, "splits": {k: len(v) for k, v in splits.items()},
         "seconds": round(elapsed, 1), "images_per_s": round(cfg.people * cfg.poses * cfg.views / max(elapsed, 1e-9), 2),
     }
+    if cfg.bare_torso:
+        summary["bare_torso"] = sorted(r["person_id"] for r in results if r["bare_torso"])
     write_card(out_dir, cfg, summary, command)
     return summary
 
@@ -360,6 +374,7 @@ def default_command(cfg: SynthConfig) -> str:
 def write_card(out_dir: Path, cfg: SynthConfig, summary: dict, command: str | None) -> None:
     """The dataset card: README.md with the command, counts, layout and contact sheet (no timings: byte-stable)."""
     noise = asdict(cfg.noise)
+    bared = summary.get("bare_torso", [])
     lines = [
         "# Synthetic people (dinar)",
         "",
@@ -375,7 +390,8 @@ def write_card(out_dir: Path, cfg: SynthConfig, summary: dict, command: str | No
         f"- people: {cfg.people} (train {summary['splits']['train']}, val {summary['splits']['val']}, test {summary['splits']['test']}; split by SHA-256 of the person id, see `splits.json`)",
         f"- poses per person: {cfg.poses}; views per pose: {cfg.views}; images: {summary['images']} at {cfg.size} x {cfg.size}",
         f"- ages: {'all (1-90)' if cfg.all_ages else 'adults (18-75)'}; body model: {cfg.body_model}; seed: {cfg.seed}",
-        *([f"- bare torsos (no top): a share {cfg.bare_torso:g} of the male bodies"] if cfg.bare_torso else []),
+        *([f"- bare torsos (no top): a share {cfg.bare_torso:g} of the male bodies; bared: {len(bared)}"
+           + (f" ({', '.join(bared)})" if bared else "")] if cfg.bare_torso else []),
         f"- fit noise (standard deviations): {', '.join(f'{k} {v:g}' for k, v in noise.items())}"
         + (" (exact fits)" if cfg.noise.is_zero else " (the exact values are under `exact` in each parameter file)"),
         f"- background: RGB {tuple(round(c, 3) for c in cfg.background)}; texture {cfg.resolved_texture_size()}^2; supersampling {cfg.supersample}x",
