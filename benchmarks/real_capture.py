@@ -129,9 +129,14 @@ def back_records(records: list[dict]) -> list[dict]:
     return sorted((r for r in records if abs(r["azimuth_offset"]) > BACK_DEG), key=lambda r: abs(r["azimuth_offset"]))
 
 
-def camera_views(data: Path) -> dict[str, int]:
-    """Camera name → view index of the imported capture in ``data``."""
-    return {c["name"]: c["view"] for c in json.loads(next(data.glob("*/capture.json")).read_text())["cameras"]}
+def capture_summary(data: Path) -> dict:
+    """The import's ``capture.json`` in ``data`` (its cameras, reprojection errors, ...)."""
+    return json.loads(next(data.glob("*/capture.json")).read_text())
+
+
+def camera_views(summary: dict) -> dict[str, int]:
+    """Camera name → view index, from a :func:`capture_summary`."""
+    return {c["name"]: c["view"] for c in summary["cameras"]}
 
 
 def front_only_backs(data: Path, report: Path, frame: int, input_view: int, options: PipelineOptions,
@@ -160,7 +165,7 @@ def fill_summary(backs: list[dict], fills: dict[str, list[dict]]) -> dict:
 def front_only_with_fills(frame: int, args: argparse.Namespace, options: PipelineOptions, report: Path) -> dict:
     """Another instant of the trial, imported on its own: :func:`fill_summary` of its front-only avatar's back views."""
     data, _ = import_trial(capture_folder(args, frame), frame, args.preset)
-    one, _, fills = front_only_backs(data, report / "front_only", frame, camera_views(data)[args.input], options, args)
+    one, _, fills = front_only_backs(data, report / "front_only", frame, camera_views(capture_summary(data))[args.input], options, args)
     return fill_summary(back_records(one), fills)
 
 
@@ -288,8 +293,8 @@ def main() -> int:
     except (ValueError, FileNotFoundError, RuntimeError, ImportError) as err:
         print(f"real capture benchmark: {err}", file=sys.stderr)
         return 2
-    summary = json.loads(next(data.glob("*/capture.json")).read_text())
-    views = camera_views(data)
+    summary = capture_summary(data)
+    views = camera_views(summary)
     if args.input not in views:
         print(f"real capture benchmark: --input {args.input} is not a camera of the capture ({sorted(views)})", file=sys.stderr)
         return 2
