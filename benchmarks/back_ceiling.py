@@ -317,12 +317,12 @@ def main() -> int:
     if any(k < 1 for k in args.diffusion_samples):
         parser.error(f"--diffusion-samples {' '.join(map(str, args.diffusion_samples))}: each K must be >= 1")
     start = time.perf_counter()
-    if not 0 <= args.bare_torso <= 1:
-        parser.error(f"--bare-torso must be a share in 0..1, got {args.bare_torso}")
     if args.bare_only and not args.bare_torso:
         parser.error("--bare-only keeps the bare-chested people: add --bare-torso SHARE")
-    # quality.py --views 4 (the README's Table 2), of which the first --people
-    cfg = SynthConfig(people=24, poses=1, views=4, size=512, seed=args.seed, bare_torso=args.bare_torso)
+    try:  # quality.py --views 4 (the README's Table 2), of which the first --people
+        cfg = SynthConfig(people=24, poses=1, views=4, size=512, seed=args.seed, bare_torso=args.bare_torso)
+    except ValueError as err:  # SynthConfig checks the share
+        parser.error(str(err))
     data = test_set(args.data or default_test_folder(cfg), cfg)
     pipe = AvatarPipeline.from_pretrained(args.checkpoint, args.device)
     overrides = {"diffusion_steps": args.diffusion_steps, "diffusion_strength": args.diffusion_strength,
