@@ -19,14 +19,15 @@ Usage: python benchmarks/real_capture.py [--frame 5] [--input cam_03] [--extra C
        [--data DIR] [--report DIR] [--sheet docs/real_capture.jpg] [--rgb-tuning-loss l2|paper] [--device auto] [--fills]
        [--frames F ...]
 Prints the per-view table; the last line is JSON: {"bench": "real_capture", "front_view_lpips", "front_view_psnr",
-"back_view_lpips", "back_view_psnr", "back_view_dists", "multi_shot_back_lpips", "multi_shot_back_psnr",
-"multi_shot_back_dists", "front_only_heldout_back_lpips", ... "seconds_import", "seconds_eval"}; with ``--fills``
-also ``back_view_lpips_best_fill``, ``back_view_dists_best_fill`` and ``best_fill`` (the same front-only avatar with
-each simple fill of :mod:`dinar.texture.fills` in place of the diffusion, the best on each metric). ``--frames F ...``
-(with ``--fills``): the same front-only comparison at other instants of the trial (each imported and fitted on its own),
-a table of them and ``"frames": {F: {"back_view_lpips", "back_view_dists", "back_view_lpips_best_fill",
-"back_view_dists_best_fill", "best_fill"}}``: how far one frame's margins carry. The sheet: a row per input set: the
-input(s) | for each other view: the real frame | ours.
+"back_view_lpips", "back_view_psnr", "back_view_dists", "back_view_part_color", "multi_shot_back_lpips",
+"multi_shot_back_psnr", "multi_shot_back_dists", "front_only_heldout_back_lpips", ... "seconds_import", "seconds_eval"};
+with ``--fills`` also ``back_view_lpips_best_fill``, ``back_view_dists_best_fill``, ``back_view_part_color_best_fill``
+and ``best_fill`` (the same front-only avatar with each simple fill of :mod:`dinar.texture.fills` in place of the
+diffusion, the best on each metric). The part colour is ``dinar eval``'s per-body-part colour error (its parts are the
+fitted body's, rasterized in each camera): do the shorts stay shorts-coloured on the back. ``--frames F ...`` (with
+``--fills``): the same front-only comparison at other instants of the trial (each imported and fitted on its own), a
+table of them and ``"frames": {F: {"back_view_lpips", "back_view_lpips_best_fill", ... "best_fill"}}``: how far one
+frame's margins carry. The sheet: a row per input set: the input(s) | for each other view: the real frame | ours.
 """
 
 from __future__ import annotations
@@ -149,15 +150,23 @@ def front_only_backs(data: Path, report: Path, frame: int, input_view: int, opti
     return one, predictor, fills
 
 
+FILL_METRICS = {"lpips": "lpips_alex", "dists": "dists", "part_color": "part_color"}  # summary name → record key
+
+
 def fill_summary(backs: list[dict], fills: dict[str, list[dict]]) -> dict:
-    """The back views' mean LPIPS and DISTS of the full method and the best simple fill on each (with its name):
-    ``{"back_view_lpips", "back_view_dists", "back_view_lpips_best_fill", "back_view_dists_best_fill", "best_fill"}``."""
-    out: dict = {"back_view_lpips": _mean(backs, "lpips_alex"), "back_view_dists": _mean(backs, "dists"), "best_fill": {}}
-    for key in ("lpips_alex", "dists"):
-        name = key.split("_")[0]
+    """The back views' mean LPIPS, DISTS and per-part colour error (:mod:`dinar.eval.part_colors`, the fitted body's parts
+    in each camera) of the full method, and of the best simple fill on each (with its name): ``{"back_view_lpips",
+    "back_view_lpips_best_fill", … "back_view_part_color_best_fill", "best_fill": {"lpips", "dists", "part_color"}}``. A
+    metric the records lack is left out."""
+    out: dict = {"best_fill": {}}
+    for name, key in FILL_METRICS.items():
         values = {kind: _mean(records, key) for kind, records in fills.items()}
+        values = {kind: value for kind, value in values.items() if value is not None}
+        ours = _mean(backs, key)
+        if ours is None or not values:
+            continue
         best = min(values, key=lambda k: values[k])
-        out[f"back_view_{name}_best_fill"] = values[best]
+        out[f"back_view_{name}"], out[f"back_view_{name}_best_fill"] = ours, values[best]
         out["best_fill"][name] = best
     return out
 
@@ -171,12 +180,14 @@ def front_only_with_fills(frame: int, args: argparse.Namespace, options: Pipelin
 
 def print_frames(frames: dict[int, dict]) -> None:
     """The full method's back views against the best fill's, one row per frame."""
+    names = [name for name in FILL_METRICS if all(f"back_view_{name}" in f for f in frames.values())]
     print("\nback views of the front-only avatar at each frame: ours against the best simple fill on each metric")
-    print("| frame | ours: LPIPS / DISTS | best fill's LPIPS | best fill's DISTS |")
-    print("| --- | --- | --- | --- |")
+    print("| frame | ours: " + " / ".join(names) + " | " + " | ".join(f"best fill's {name}" for name in names) + " |")
+    print("| --- | --- |" + " --- |" * len(names))
     for frame, f in sorted(frames.items()):
-        print(f"| {frame} | {f['back_view_lpips']:.4f} / {f['back_view_dists']:.4f} | {f['back_view_lpips_best_fill']:.4f} "
-              f"({f['best_fill']['lpips']}) | {f['back_view_dists_best_fill']:.4f} ({f['best_fill']['dists']}) |")
+        ours = " / ".join(f"{f[f'back_view_{name}']:.4f}" for name in names)
+        best = " | ".join(f"{f[f'back_view_{name}_best_fill']:.4f} ({f['best_fill'][name]})" for name in names)
+        print(f"| {frame} | {ours} | {best} |")
 
 
 def overlap_scores(person, renders) -> dict[str, dict[str, float]]:
@@ -191,6 +202,11 @@ def overlap_scores(person, renders) -> dict[str, dict[str, float]]:
         value = float(psnr(composite(pred, both, 1.0), composite(real, both, 1.0), both))
         out[t.stem] = {"mask_iou": round(iou, 4), "psnr_overlap": round(value, 4)}
     return out
+
+
+def _figure(value: float | None) -> str:
+    """A score to 4 decimals, or "-" where it is missing (a view with no body part big enough for the part colour)."""
+    return "-" if value is None or not math.isfinite(value) else f"{value:.4f}"
 
 
 def _mean(records: list[dict], key: str) -> float | None:
@@ -252,13 +268,14 @@ def print_fills(backs: list[dict], fills: dict[str, list[dict]], cameras: dict[s
     """The back views of the front-only avatar: the diffusion (the full method) against each simple fill."""
     rows = [("diffusion (ours)", backs), *((f"{kind} fill", records) for kind, records in fills.items())]
     stems = [r["stem"] for r in backs]
-    print("\nback views of the front-only avatar: LPIPS / DISTS per camera and their mean")
-    print("| unseen texels filled by | " + " | ".join(cameras[s] for s in stems) + " | mean LPIPS | mean DISTS |")
-    print("| --- |" + " --- |" * (len(stems) + 2))
+    print("\nback views of the front-only avatar: LPIPS / DISTS / part colour per camera and their means")
+    print("| unseen texels filled by | " + " | ".join(cameras[s] for s in stems) + " | mean LPIPS | mean DISTS | mean part colour |")
+    print("| --- |" + " --- |" * (len(stems) + 3))
     for label, records in rows:
         by = {r["stem"]: r for r in records}
-        cells = [f"{by[s]['lpips_alex']:.4f} / {by[s]['dists']:.4f}" for s in stems]
-        print(f"| {label} | " + " | ".join(cells) + f" | {_mean(records, 'lpips_alex'):.4f} | {_mean(records, 'dists'):.4f} |")
+        cells = [" / ".join(_figure(by[s].get(key)) for key in FILL_METRICS.values()) for s in stems]
+        means = [_figure(_mean(records, key)) for key in FILL_METRICS.values()]
+        print(f"| {label} | " + " | ".join(cells) + " | " + " | ".join(means) + " |")
 
 
 def main() -> int:
@@ -330,6 +347,7 @@ def main() -> int:
         "back_view_lpips": _mean(backs, "lpips_alex"),
         "back_view_psnr": _mean(backs, "psnr_masked"),
         "back_view_dists": _mean(backs, "dists"),
+        "back_view_part_color": _mean(backs, "part_color"),
         "back_view_psnr_overlap": _mean(backs, "psnr_overlap"),
         "multi_shot_back_lpips": _mean(held_multi, "lpips_alex"),
         "multi_shot_back_psnr": _mean(held_multi, "psnr_masked"),
@@ -354,7 +372,7 @@ def main() -> int:
     if fills:
         print_fills(backs, fills, camera_of)
         summary_here = fill_summary(backs, fills)
-        line.update({k: summary_here[k] for k in ("back_view_lpips_best_fill", "back_view_dists_best_fill", "best_fill")})
+        line.update({k: v for k, v in summary_here.items() if k not in line})
         if args.frames:
             frames, start = {args.frame: summary_here}, time.perf_counter()
             with tempfile.TemporaryDirectory() as tmp:

@@ -14,17 +14,31 @@ def bench():
         yield module
 
 
-def records(*pairs: tuple[float, float]) -> list[dict]:
-    return [{"lpips_alex": lp, "dists": d} for lp, d in pairs]
+def records(*scores: tuple[float, ...]) -> list[dict]:
+    return [dict(zip(("lpips_alex", "dists", "part_color"), values)) for values in scores]
 
 
 def test_fill_summary_takes_the_best_fill_on_each_metric_separately(bench):
-    ours = records((0.10, 0.20), (0.14, 0.22))
-    fills = {"mean": records((0.12, 0.30), (0.14, 0.30)), "nearest_part": records((0.13, 0.18), (0.15, 0.20))}
+    ours = records((0.10, 0.20, 0.09), (0.14, 0.22, 0.11))
+    fills = {"mean": records((0.12, 0.30, 0.08), (0.14, 0.30, 0.10)), "nearest_part": records((0.13, 0.18, 0.12), (0.15, 0.20, 0.12))}
     got = bench.fill_summary(ours, fills)
     assert got["back_view_lpips"] == pytest.approx(0.12) and got["back_view_dists"] == pytest.approx(0.21)
-    assert got["best_fill"] == {"lpips": "mean", "dists": "nearest_part"}
+    assert got["back_view_part_color"] == pytest.approx(0.10)
+    assert got["best_fill"] == {"lpips": "mean", "dists": "nearest_part", "part_color": "mean"}
     assert got["back_view_lpips_best_fill"] == pytest.approx(0.13) and got["back_view_dists_best_fill"] == pytest.approx(0.19)
+    assert got["back_view_part_color_best_fill"] == pytest.approx(0.09)
+
+
+def test_fill_summary_leaves_out_a_metric_no_view_has(bench):
+    got = bench.fill_summary(records((0.10, 0.20)), {"mean": records((0.12, 0.30))})
+    assert "back_view_part_color" not in got and set(got["best_fill"]) == {"lpips", "dists"}
+
+
+def test_frames_table_has_a_column_per_metric(bench, capsys):
+    frame = bench.fill_summary(records((0.10, 0.20, 0.09)), {"mean": records((0.12, 0.30, 0.08))})
+    bench.print_frames({5: frame})
+    row = capsys.readouterr().out.strip().splitlines()[-1]
+    assert row == "| 5 | 0.1000 / 0.2000 / 0.0900 | 0.1200 (mean) | 0.3000 (mean) | 0.0800 (mean) |"
 
 
 def test_back_records_keep_views_past_90_degrees_nearest_the_side_first(bench):
