@@ -11,7 +11,7 @@ that renders smaller, such as ``tiny`` at 128², is upsampled to it). Unless ``-
 avatars are also made with each simple fill in place of the diffusion (:mod:`dinar.texture.fills`).
 
 Usage: python benchmarks/quality.py [--checkpoint MODEL_DIR] [--people 48] [--views 8] [--size 512]
-       [--seed 77] [--bare-torso SHARE] [--data DIR] [--report DIR] [--device auto] [--diffusion-steps M] [--rgb-tuning-steps N]
+       [--seed 77] [--bare-torso SHARE] [--cap SHARE] [--data DIR] [--report DIR] [--device auto] [--diffusion-steps M] [--rgb-tuning-steps N]
        [--color-adjust-steps N] [--rgb-tuning-loss paper|l2] [--no-fills] [--sheet PATH]
        [--diffusion-start noise|mean|mirror|nearest|nearest_part] [--diffusion-strength S] [--diffusion-residual on|off]
        [--diffusion-generated on|off]
@@ -34,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dinar.data.synth import SynthConfig, generate
+from dinar.data.synth import LOOKS, SynthConfig, generate
 from dinar.eval.runner import evaluate
 from dinar.eval.settings import FILL_SETTINGS, EvalConfig
 from dinar.paths import dinar_cache_dir
@@ -46,22 +46,31 @@ BACK_METRICS = {"lpips": "lpips_alex", "dists": "dists", "kid": "kid", "part_col
 """Back-view metrics compared with the simple fills: JSON name -> the report's metric key."""
 
 
+LOOK_SUFFIX = {"bare_torso": "bare", "cap": "cap"}
+"""The test set folder's suffix for each optional look of :data:`dinar.data.synth.LOOKS` it has, before its share."""
+
+
+def looks(cfg: SynthConfig) -> dict[str, float]:
+    """The optional looks ``cfg`` gives a share of its people (``--bare-torso``, ``--cap``): look → share."""
+    return {look: getattr(cfg, look) for look in LOOKS if getattr(cfg, look)}
+
+
 def default_test_folder(cfg: SynthConfig) -> Path:
     """Where the test set of ``cfg`` is cached by default (under ``$DINAR_CACHE_DIR/benchmarks``)."""
-    bare = f"_bare{cfg.bare_torso:g}" if cfg.bare_torso else ""
-    return dinar_cache_dir() / "benchmarks" / f"quality_s{cfg.seed}_p{cfg.people}_v{cfg.views}_{cfg.size}{bare}"
+    suffix = "".join(f"_{LOOK_SUFFIX[look]}{share:g}" for look, share in looks(cfg).items())
+    return dinar_cache_dir() / "benchmarks" / f"quality_s{cfg.seed}_p{cfg.people}_v{cfg.views}_{cfg.size}{suffix}"
 
 
 def test_set(folder: Path, cfg: SynthConfig) -> Path:
     """The synthetic test set of ``cfg`` in ``folder``: reused when its marker says it was made with ``cfg``."""
     marker = folder / MARKER
     wanted = {"people": cfg.people, "poses": cfg.poses, "views": cfg.views, "size": cfg.size, "seed": cfg.seed,
-              **({"bare_torso": cfg.bare_torso} if cfg.bare_torso else {})}  # sets made before the option keep their marker
+              **looks(cfg)}  # sets made before the options keep their marker
     if marker.is_file() and json.loads(marker.read_text()) == wanted:
         print(f"test set: reusing {folder}")
         return folder
-    bare = f", a share {cfg.bare_torso:g} of the male bodies bare-chested" if cfg.bare_torso else ""
-    print(f"test set: generating {cfg.people} people x {cfg.poses} pose(s) x {cfg.views} views at {cfg.size}^2, seed {cfg.seed}{bare} -> {folder}")
+    extra = "".join(f", {look} {share:g}" for look, share in looks(cfg).items())
+    print(f"test set: generating {cfg.people} people x {cfg.poses} pose(s) x {cfg.views} views at {cfg.size}^2, seed {cfg.seed}{extra} -> {folder}")
     generate(cfg, folder, progress=False)
     marker.write_text(json.dumps(wanted) + "\n")
     return folder
@@ -131,6 +140,8 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=None, help="where the test set is cached")
     parser.add_argument("--bare-torso", type=float, default=0.0, metavar="SHARE",
                         help="that share of the test set's male bodies bare-chested (dinar data synth --bare-torso; default 0)")
+    parser.add_argument("--cap", type=float, default=0.0, metavar="SHARE",
+                        help="that share of the test set's people in a close-fitting cap (dinar data synth --cap; default 0)")
     parser.add_argument("--report", type=Path, default=None, help="keep the report here (resumable); default: a temporary folder")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--diffusion-steps", type=int, default=None, help="DDIM steps M (default: the pipeline's)")
@@ -150,7 +161,8 @@ def main() -> int:
     args = parser.parse_args()
 
     try:
-        cfg = SynthConfig(people=args.people, poses=1, views=args.views, size=args.size, seed=args.seed, bare_torso=args.bare_torso)
+        cfg = SynthConfig(people=args.people, poses=1, views=args.views, size=args.size, seed=args.seed, bare_torso=args.bare_torso,
+                          cap=args.cap)
     except ValueError as err:
         print(f"quality benchmark: {err}", file=sys.stderr)
         return 2
@@ -209,6 +221,7 @@ def main() -> int:
         "people": len(summary["people"]),
         "seed": cfg.seed,
         "bare_torso": cfg.bare_torso,
+        "cap": cfg.cap,
         "checkpoint": main_ckpt.get("short"),
         "checkpoint_dir": main_ckpt.get("model_dir"),
         "resolution": summary["resolution"],

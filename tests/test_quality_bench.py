@@ -1,4 +1,4 @@
-"""benchmarks/quality.py: where a test set with bare-chested people is cached, and a bad share refused before any work."""
+"""benchmarks/quality.py: where a test set with bare-chested or capped people is cached, and a bad share refused before any work."""
 
 from __future__ import annotations
 
@@ -20,10 +20,13 @@ def test_a_bare_torso_set_has_its_own_folder_and_the_plain_one_keeps_its_name(qu
     plain = quality.default_test_folder(SynthConfig(people=24, views=4, size=512, seed=78))
     bare = quality.default_test_folder(SynthConfig(people=24, views=4, size=512, seed=78, bare_torso=1.0))
     assert plain.name == "quality_s78_p24_v4_512" and bare.name == "quality_s78_p24_v4_512_bare1"
+    both = quality.default_test_folder(SynthConfig(people=24, views=4, size=512, seed=78, bare_torso=0.5, cap=0.3))
+    assert both.name == "quality_s78_p24_v4_512_bare0.5_cap0.3"
 
 
-def test_a_bad_bare_torso_share_exits_2_with_one_line(quality, capsys, monkeypatch):
-    monkeypatch.setattr(sys, "argv", ["quality.py", "--bare-torso", "1.5"])
+@pytest.mark.parametrize(("flag", "field"), [("--bare-torso", "bare_torso"), ("--cap", "cap")])
+def test_a_bad_share_exits_2_with_one_line(quality, flag, field, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["quality.py", flag, "1.5"])
     assert quality.main() == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "bare_torso" in err[0]
+    assert len(err) == 1 and f"{field} must be a share in 0..1" in err[0]

@@ -173,6 +173,8 @@ def test_cli_entry_point(tmp_path, capsys):
         cli_synth(parser.parse_args(["--views", "0", "-o", str(tmp_path / "e")]))
     with pytest.raises(ValueError, match="--bare-torso"):
         cli_synth(parser.parse_args(["--bare-torso", "nan", "-o", str(tmp_path / "e")]))
+    with pytest.raises(ValueError, match="--cap"):
+        cli_synth(parser.parse_args(["--cap", "1.5", "-o", str(tmp_path / "e")]))
 
 
 def test_bare_torso_share_bares_the_chosen_people_only(tiny, tmp_path):
@@ -204,3 +206,39 @@ def test_a_bare_torso_has_no_top_and_keeps_the_rest(body):
     assert (dressed == TOP).sum() > 1000 and not (bare == TOP).any()
     assert ((bare == SKIN) | (bare == BOTTOM))[dressed == TOP].all()  # skin where the top was (trousers over its hem)
     assert torch.equal(dressed[dressed != TOP], bare[dressed != TOP])
+
+
+def test_cap_share_caps_the_chosen_people_only(tiny, tmp_path):
+    """Seed 3's person 0 draws 0.081 from its cap stream, person 1 0.445: at share 0.3 only person 0 wears a cap, and
+    person 1's files are byte-identical to the dataset made without the option."""
+    root = tmp_path / "cap"
+    summary = generate(replace(TINY, cap=0.3), root, workers=1, progress=False)
+    a, b = _digest(tiny), _digest(root)
+    capped, kept = (p.name for p in list_people(tiny))
+    assert {k: v for k, v in a.items() if k.startswith(kept)} == {k: v for k, v in b.items() if k.startswith(kept)}
+    assert any(a[k] != b[k] for k in a if k.startswith(f"{capped}/rgb/"))
+    assert summary["cap"] == [capped] and "bare_torso" not in summary
+    card = (root / "README.md").read_text()
+    assert "--cap 0.3" in card and f"- close-fitting caps: a share 0.3 of the people; in a cap: 1 ({capped})\n" in card
+    with pytest.raises(ValueError, match="cap"):
+        SynthConfig(cap=-0.1)
+
+
+def test_a_cap_covers_the_scalp_all_round_in_its_colour_and_keeps_the_face(body):
+    from dinar.data.appearance import CAP, EYE, HAIR, SKIN, sample_appearance, with_cap
+    from dinar.data.texture_bake import bake_person_texture
+
+    app = sample_appearance(np.random.default_rng(0))
+    capped = with_cap(app, np.random.default_rng(1))
+    with torch.no_grad():
+        rest = body(shape=body.neutral_shape(1).float())
+        plain, cap = (bake_person_texture(body, a, rest.vertices[0], rest.normals[0], rest.joints[0], 128) for a in (app, capped))
+    on = cap.vertex_labels == CAP
+    assert on.sum() > 200 and not (plain.vertex_labels == CAP).any()
+    assert torch.equal(plain.vertex_labels[~on], cap.vertex_labels[~on])  # nothing else changes
+    assert ((plain.vertex_labels == HAIR) | (plain.vertex_labels == SKIN))[on].all()  # over the hair and the scalp
+    assert (cap.vertex_labels == EYE).sum() == (plain.vertex_labels == EYE).sum()  # the face is left
+    depth = rest.vertices[0][on] @ torch.tensor(body.front_axis, dtype=torch.float32)
+    assert depth.max() - depth.min() > 0.12  # from the forehead round to the back of the head
+    colour = cap.vertex_colours[on]
+    assert (colour - torch.tensor(capped.cap)).abs().max() < 0.1 and colour.std(0).max() < 0.05  # one colour, lightly shaded

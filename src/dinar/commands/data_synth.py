@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--supersample", type=int, default=2, help="anti-aliasing factor (default 2)")
     parser.add_argument("--bare-torso", type=float, default=0.0, metavar="SHARE",
                         help="share of the male bodies without a top, torso and arms bare (0..1, default 0)")
+    parser.add_argument("--cap", type=float, default=0.0, metavar="SHARE",
+                        help="share of the people in a close-fitting cap over the scalp (0..1, default 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset in --output (by default it is refused)")
 
 
@@ -40,8 +42,9 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--{name.replace('_', '-')} must be {low}..{high}, got {getattr(args, name)}")
     if not 0 <= args.noise <= 100:
         raise ValueError(f"--noise must be a number in 0..100, got {args.noise}")
-    if not 0 <= args.bare_torso <= 1:
-        raise ValueError(f"--bare-torso must be a share in 0..1, got {args.bare_torso}")
+    for name in ("bare_torso", "cap"):
+        if not 0 <= getattr(args, name) <= 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be a share in 0..1, got {getattr(args, name)}")
     if args.output.exists() and not args.output.is_dir():
         raise NotADirectoryError(f"{args.output}: is a file; give a folder for the dataset")
     if args.output.is_dir() and any(args.output.iterdir()) and not args.overwrite:
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = SynthConfig(
         people=args.people, poses=args.poses, views=args.views, size=args.size, seed=args.seed,
         noise=FitNoise.default(args.noise) if args.noise > 0 else FitNoise(), all_ages=args.all_ages, supersample=args.supersample,
-        bare_torso=args.bare_torso,
+        bare_torso=args.bare_torso, cap=args.cap,
     )
     command = "dinar data synth " + " ".join(shlex.quote(a) for a in sys.argv[3:]) if sys.argv[1:3] == ["data", "synth"] else None
     summary = generate(cfg, args.output, workers=args.workers, command=command)

@@ -23,8 +23,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 # Point labels: what covers a surface point.
-SKIN, HAIR, TOP, BOTTOM, SHOES, EYE, MOUTH = range(7)
-LABEL_NAMES = ["skin", "hair", "top", "bottom", "shoes", "eye", "mouth"]
+SKIN, HAIR, TOP, BOTTOM, SHOES, EYE, MOUTH, CAP = range(8)
+LABEL_NAMES = ["skin", "hair", "top", "bottom", "shoes", "eye", "mouth", "cap"]
 
 TOPS = ("tshirt", "long_sleeve", "tank", "jacket")
 BARE = "none"  # the top kind of a bare torso (:func:`bare_torso`)
@@ -81,6 +81,7 @@ class Appearance:
     shoes: list[float]
     sole: list[float]
     noise_seed: int  # phases and directions of the low-frequency skin and cloth variation
+    cap: list[float] = field(default_factory=list)  # a close-fitting cap's colour (sRGB), empty for none (:func:`with_cap`)
     extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
@@ -148,3 +149,11 @@ def bare_torso(app: Appearance) -> Appearance:
     the Pose2Sim lab photo and the Sports2D jumping jack in ``tests/data``); everything else stays as sampled."""
     top = dataclasses.replace(app.top, kind=BARE, back="same", print_text="", print_shape="", length=0.0)
     return dataclasses.replace(app, top=top)
+
+
+def with_cap(app: Appearance, rng: np.random.Generator) -> Appearance:
+    """``app`` with a close-fitting cap (a swim cap, a beanie) over the scalp, all round down to the ears and the nape,
+    in one garment colour drawn from ``rng``: the man of the real capture (``tests/data/pose2sim_static_trial``) wears
+    one, and a cap is the same colour at the front and the back of the head, where hair often is not seen from the
+    front. Everything else stays as sampled (the brows keep the hair's colour)."""
+    return dataclasses.replace(app, cap=_colour(rng).round(4).tolist())

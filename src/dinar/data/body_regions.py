@@ -1,6 +1,6 @@
 """Where a synthetic person's looks go on the body: landmarks from the skeleton and Anny's face
 segmentation, surface points, cloth coordinates (torso and limbs unrolled, in metres) and the label of
-every point (skin, hair, top, bottom, shoes, eye, mouth)."""
+every point (skin, hair, top, bottom, shoes, eye, mouth, cap)."""
 
 from __future__ import annotations
 
@@ -213,6 +213,9 @@ def label_points(pts: SurfacePoints, app: Appearance, lm: Landmarks, part_names:
     if app.hair_style == "long":  # hair falling on the upper back
         hair |= (is_part("torso") | head) & (front < -0.2) & (z > lm.chest_z - 0.04)
     labels[hair] = HAIR
+    if app.cap:  # a cap over the scalp: above the brows at the front, down to the ears at the sides and the nape at the back
+        capline = eye_z + 0.012 + 0.035 * c + 0.002 * _sin_noise(pts.pos, app.noise_seed + 11, 25.0)
+        labels[head & (z > capline)] = appearance.CAP
 
     labels[pts.face_region == 1] = EYE
     labels[pts.face_region == 2] = MOUTH

@@ -14,6 +14,7 @@ from torch import Tensor
 
 from dinar.data.appearance import (
     BOTTOM,
+    CAP,
     EYE,
     HAIR,
     MOUTH,
@@ -178,6 +179,9 @@ def paint_points(pts: SurfacePoints, labels: Tensor, app: Appearance, lm: Landma
     hair = labels == HAIR
     streak = _sin_noise(pos * torch.tensor([1.0, 1.0, 0.15]), app.noise_seed + 3, 120.0)
     colour[hair] = torch.tensor(app.hair) * (1 + 0.15 * streak[hair, None] + 0.05 * low[hair, None])
+    cap = labels == CAP  # a cap: one colour, shaded a little like cloth
+    if cap.any():
+        colour[cap] = torch.tensor(app.cap) * (1 + 0.05 * low[cap, None])
 
     # Garments.
     for label, g in ((TOP, app.top), (BOTTOM, app.bottom)):

@@ -26,6 +26,7 @@ from torch import Tensor
 
 from dinar.data.appearance import (
     BOTTOM,
+    CAP,
     HAIR,
     SHOES,
     TOP,
@@ -127,6 +128,7 @@ def plan_shells(faces: Tensor, person: PersonTexture, app: Appearance, rng: np.r
         flare = float(rng.uniform(0.03, 0.06))
         thick += (labels == BOTTOM) * flare * ((person.vertex_limb - 0.45) / 0.5).clamp(0, 1) ** 1.5
     thick[labels == SHOES] = 0.008
+    thick[labels == CAP] = 0.003
     thick = _smooth(adjacency, thick[:, None], 3)[:, 0]
     hair = (labels == HAIR).float()[:, None]
     taper = _smooth(adjacency, hair, 6)[:, 0]  # 1 inside the scalp, falling to 0 at the hairline

@@ -38,7 +38,7 @@ import torch
 from torch import Tensor
 
 from dinar.body.poses import sample_poses
-from dinar.data.appearance import bare_torso, sample_appearance
+from dinar.data.appearance import bare_torso, sample_appearance, with_cap
 from dinar.data.layout import (
     FitParams,
     ImageRecord,
@@ -94,6 +94,10 @@ NOISY_BONES = (
 )
 
 
+LOOKS = {"bare_torso": ("bare torsos (no top)", "of the male bodies; bared"), "cap": ("close-fitting caps", "of the people; in a cap")}
+"""The optional looks of :class:`SynthConfig` (its share fields): their lines in the dataset card; the summary lists who has each."""
+
+
 @dataclass(frozen=True)
 class SynthConfig:
     """What ``dinar data synth`` makes."""
@@ -111,10 +115,12 @@ class SynthConfig:
     pose_perturbation: float = 1.0
     body_model: str = "anny"
     bare_torso: float = 0.0  # share of the male bodies without a top (its own random stream: nothing else changes)
+    cap: float = 0.0  # share of the people in a close-fitting cap (its own random stream: nothing else changes)
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.bare_torso <= 1.0:
-            raise ValueError(f"bare_torso must be a share in 0..1, got {self.bare_torso}")
+        for name in LOOKS:
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be a share in 0..1, got {getattr(self, name)}")
 
     def resolved_texture_size(self) -> int:
         return self.texture_size or int(min(1024, max(256, 2 ** math.ceil(math.log2(2 * self.size)))))
@@ -183,6 +189,13 @@ def person_bares_torso(cfg: SynthConfig, shape_names: list[str], index: int) -> 
     return bares_torso(cfg, shape_names, shape, index)
 
 
+def cap_stream(cfg: SynthConfig, index: int) -> np.random.Generator | None:
+    """Person ``index``'s own cap stream (``[seed, index, 3]``, so no other person's files change) after its draw, which
+    is below ``cfg.cap`` for a person in a cap; None for a person without one. The stream then draws the cap's colour."""
+    rng = np.random.default_rng([cfg.seed, index, 3])
+    return rng if cfg.cap > 0 and rng.random() < cfg.cap else None
+
+
 # Fits -----------------------------------------------------------------------------------------
 def noisy_fit(exact: FitParams, noise: FitNoise, bone_names: list[str], rng: np.random.Generator) -> FitParams:
     """``exact`` with Gaussian errors of the given standard deviations (composed as rotations)."""
@@ -246,6 +259,8 @@ def render_person(body, cfg: SynthConfig, index: int) -> Iterator[RenderedImage]
     app = sample_appearance(rng)
     if bares_torso(cfg, body.shape_names, shape, index):
         app = bare_torso(app)
+    if (cap := cap_stream(cfg, index)) is not None:
+        app = with_cap(app, cap)
     rest = body(shape=shape[None])
     person = bake_person_texture(body, app, rest.vertices[0], rest.normals[0], rest.joints[0], cfg.resolved_texture_size())
     plan = plan_shells(body.faces.cpu(), person, app, rng)
@@ -303,7 +318,8 @@ def write_person(cfg: SynthConfig, index: int, out_dir: str, thumb: int = 128) -
                 from PIL import Image
 
                 thumbs.append(np.asarray(Image.fromarray(img.rgb).resize((thumb, thumb), Image.BILINEAR)))
-    return {"person_id": pid, "split": split_of(pid), "thumbs": thumbs, "bare_torso": person_bares_torso(cfg, body.shape_names, index)}
+    return {"person_id": pid, "split": split_of(pid), "thumbs": thumbs, "bare_torso": person_bares_torso(cfg, body.shape_names, index),
+            "cap": cap_stream(cfg, index) is not None}
 
 
 # The dataset ----------------------------------------------------------------------------------
@@ -350,8 +366,9 @@ def generate(cfg: SynthConfig, out_dir: str | Path, workers: int = 1, command: s
         "size": cfg.size, "seed": cfg.seed, "splits": {k: len(v) for k, v in splits.items()},
         "seconds": round(elapsed, 1), "images_per_s": round(cfg.people * cfg.poses * cfg.views / max(elapsed, 1e-9), 2),
     }
-    if cfg.bare_torso:
-        summary["bare_torso"] = sorted(r["person_id"] for r in results if r["bare_torso"])
+    for look in LOOKS:
+        if getattr(cfg, look):
+            summary[look] = sorted(r["person_id"] for r in results if r[look])
     write_card(out_dir, cfg, summary, command)
     return summary
 
@@ -364,8 +381,7 @@ def default_command(cfg: SynthConfig) -> str:
         parts.append(f"--noise {cfg.noise.pose / default_noise.pose:g}")
     if cfg.all_ages:
         parts.append("--all-ages")
-    if cfg.bare_torso:
-        parts.append(f"--bare-torso {cfg.bare_torso:g}")
+    parts += [f"--{look.replace('_', '-')} {getattr(cfg, look):g}" for look in LOOKS if getattr(cfg, look)]
     if cfg.supersample != 2:
         parts.append(f"--supersample {cfg.supersample}")
     return "dinar data synth " + " ".join(parts)
@@ -374,7 +390,6 @@ def default_command(cfg: SynthConfig) -> str:
 def write_card(out_dir: Path, cfg: SynthConfig, summary: dict, command: str | None) -> None:
     """The dataset card: README.md with the command, counts, layout and contact sheet (no timings: byte-stable)."""
     noise = asdict(cfg.noise)
-    bared = summary.get("bare_torso", [])
     lines = [
         "# Synthetic people (dinar)",
         "",
@@ -390,8 +405,8 @@ def write_card(out_dir: Path, cfg: SynthConfig, summary: dict, command: str | No
         f"- people: {cfg.people} (train {summary['splits']['train']}, val {summary['splits']['val']}, test {summary['splits']['test']}; split by SHA-256 of the person id, see `splits.json`)",
         f"- poses per person: {cfg.poses}; views per pose: {cfg.views}; images: {summary['images']} at {cfg.size} x {cfg.size}",
         f"- ages: {'all (1-90)' if cfg.all_ages else 'adults (18-75)'}; body model: {cfg.body_model}; seed: {cfg.seed}",
-        *([f"- bare torsos (no top): a share {cfg.bare_torso:g} of the male bodies; bared: {len(bared)}"
-           + (f" ({', '.join(bared)})" if bared else "")] if cfg.bare_torso else []),
+        *(f"- {title}: a share {getattr(cfg, look):g} {whom}: {len(summary[look])}"
+          + (f" ({', '.join(summary[look])})" if summary[look] else "") for look, (title, whom) in LOOKS.items() if getattr(cfg, look)),
         f"- fit noise (standard deviations): {', '.join(f'{k} {v:g}' for k, v in noise.items())}"
         + (" (exact fits)" if cfg.noise.is_zero else " (the exact values are under `exact` in each parameter file)"),
         f"- background: RGB {tuple(round(c, 3) for c in cfg.background)}; texture {cfg.resolved_texture_size()}^2; supersampling {cfg.supersample}x",
