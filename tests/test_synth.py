@@ -177,16 +177,23 @@ def test_cli_entry_point(tmp_path, capsys):
         cli_synth(parser.parse_args(["--cap", "1.5", "-o", str(tmp_path / "e")]))
 
 
+def _only_the_first_person_changed(tiny: Path, root: Path) -> str:
+    """Asserts that every image of the first person of ``tiny`` differs in ``root`` and that the second person's files
+    are byte-identical in both; returns the first person's id."""
+    a, b = _digest(tiny), _digest(root)
+    changed, kept = (p.name for p in list_people(tiny))
+    assert {k: v for k, v in a.items() if k.startswith(kept)} == {k: v for k, v in b.items() if k.startswith(kept)}
+    assert all(a[k] != b[k] for k in a if k.startswith(f"{changed}/rgb/"))
+    return changed
+
+
 def test_bare_torso_share_bares_the_chosen_people_only(tiny, tmp_path):
     """Seed 3's person 0 has a male body (Anny gender 0.237) and draws 0.587 from its bare-torso stream; person 1's body
     is not male enough (0.407): at share 0.6 only person 0 loses its top, and person 1's files are byte-identical to
     the dataset made without the option."""
     root = tmp_path / "bare"
     summary = generate(replace(TINY, bare_torso=0.6), root, workers=1, progress=False)
-    a, b = _digest(tiny), _digest(root)
-    bared, kept = (p.name for p in list_people(tiny))
-    assert {k: v for k, v in a.items() if k.startswith(kept)} == {k: v for k, v in b.items() if k.startswith(kept)}
-    assert all(a[k] != b[k] for k in a if k.startswith(f"{bared}/rgb/"))
+    bared = _only_the_first_person_changed(tiny, root)
     assert summary["bare_torso"] == [bared]
     card = (root / "README.md").read_text()
     assert "--bare-torso 0.6" in card and f"of the male bodies; bared: 1 ({bared})\n" in card
@@ -213,10 +220,7 @@ def test_cap_share_caps_the_chosen_people_only(tiny, tmp_path):
     person 1's files are byte-identical to the dataset made without the option."""
     root = tmp_path / "cap"
     summary = generate(replace(TINY, cap=0.3), root, workers=1, progress=False)
-    a, b = _digest(tiny), _digest(root)
-    capped, kept = (p.name for p in list_people(tiny))
-    assert {k: v for k, v in a.items() if k.startswith(kept)} == {k: v for k, v in b.items() if k.startswith(kept)}
-    assert any(a[k] != b[k] for k in a if k.startswith(f"{capped}/rgb/"))
+    capped = _only_the_first_person_changed(tiny, root)
     assert summary["cap"] == [capped] and "bare_torso" not in summary
     card = (root / "README.md").read_text()
     assert "--cap 0.3" in card and f"- close-fitting caps: a share 0.3 of the people; in a cap: 1 ({capped})\n" in card
