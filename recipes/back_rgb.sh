@@ -13,6 +13,10 @@
 #       bash recipes/back_rgb.sh runs/back_rgb_bare     # the shipped inpainter's recipe with bare-chested men too
 #       # (README, "A real person from the front and the back": level on the synthetic people, behind on the real
 #       # capture, not shipped; its export: recipes/weights/back_rgb_bare5000)
+#   START_FROM=runs/back_rgb/diffusion_mirror SYNTH_FLAGS="--cap 0.3" OUT=diffusion_mirror DIFFUSION_FLAGS=--mirror-map \
+#       STEPS=6500 bash recipes/back_rgb.sh runs/back_rgb_cap   # the 5000-step inpainter trained on to 6500 on data with
+#       # close-fitting caps on 30 % of the people (README, "A real person from the front and the back": level on plain
+#       # synthetic people, better on capped ones, not shipped by its rule; its export: recipes/weights/back_rgb_cap6500)
 #
 # Screen a run on the held-out people: python benchmarks/back_ceiling.py --diffusion DIR/diffusion.
 # The export of the 5000-step --mirror-map run (README, "The back"; the hd model's inpainter, byte-identical to
@@ -26,6 +30,7 @@ DIFFUSION_FLAGS=${DIFFUSION_FLAGS:-}
 SYNTH_FLAGS=${SYNTH_FLAGS:-}
 STAGE1=${STAGE1:-src/dinar/weights/hd/stage1}
 FROM=${FROM:-synth}
+START_FROM=${START_FROM:-}  # a run folder whose last checkpoint a new diffusion run starts from (its weights and step)
 mkdir -p "$WORK"
 source "$(dirname "$0")/common.sh"
 
@@ -34,7 +39,10 @@ source "$(dirname "$0")/common.sh"
 run synth dinar data synth --people 480 --poses 1 --seed 2 --workers 2 -o "$WORK/synth" --overwrite $SYNTH_FLAGS
 # 2. Each view's texture from the shipped hd stage 1 (256², kept at 64²) and each person's eq.-5 merge.
 run textures dinar data textures --data "$WORK/synth" --stage1 "$STAGE1" -o "$WORK/textures"
-# 3. The colour diffusion at 64² (batch 16, seed 0), resumed when a checkpoint of this run is there.
+# 3. The colour diffusion at 64² (batch 16, seed 0), resumed when a checkpoint of this run is there (or START_FROM's).
+if [[ -n $START_FROM && ! -f "$WORK/$OUT/checkpoints/last.safetensors" ]]; then
+  mkdir -p "$WORK/$OUT/checkpoints" && cp "$START_FROM/checkpoints/last.safetensors" "$WORK/$OUT/checkpoints/"
+fi
 resume=()
 [[ -f "$WORK/$OUT/checkpoints/last.safetensors" ]] && resume=(--resume)
 # shellcheck disable=SC2086  # DIFFUSION_FLAGS holds several options
