@@ -263,3 +263,56 @@ def test_the_subject_turns_the_views_around_him(imported, capture):
     steps = [(b - a) % 360 for a, b in itertools.pairwise(az)]
     steps = steps if steps[0] < 180 else [360 - s for s in steps]  # either way round
     assert all(abs(s - e) < 10 for s, e in zip(steps, (85, 95, 85))), (az, steps)
+
+
+TWO_PEOPLE = Path(__file__).parent / "data" / "pose2sim_two_people"
+HER_BOXES = {"cam01": (170, 740, 1088, 1920), "cam02": (0, 640, 640, 1545), "cam03": (0, 460, 600, 1130), "cam04": (490, 390, 1088, 995)}
+
+
+@pytest.mark.parametrize(("boxes", "says"), [
+    ([("cam_09", (0, 0, 10, 10))], r"--box cam_09: not a selected camera of .*\['cam_01'"),
+    ([("cam01", (0, 0, 10, 10)), ("cam_01", (5, 5, 20, 20))], "--box cam_01: given twice"),
+    ([("cam02", (50, 10, 40, 30))], r"--box cam02 50 10 40 30: must be X0 Y0 X1 Y1 with X1 > X0"),
+    ([("cam02", (300, 10, 400, 30))], "inside the camera's 240x400 frame"),
+    ([("cam02", (0, 0, float("nan"), 30))], "must be X0 Y0 X1 Y1"),
+])
+def test_a_bad_person_box_is_refused_before_any_work(capture, tmp_path, boxes, says):
+    config = capture_config(calibration=capture["calib"], sources=[capture["frames"]], output_dir=tmp_path / "out", boxes=boxes)
+    with pytest.raises(CaptureError, match=says):
+        import_capture(config)
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_committed_two_people_videos_match_their_calibration():
+    sources, count = match_sources(read_calibration(TWO_PEOPLE / "Calib.qca.txt"), TWO_PEOPLE / "videos")
+    assert count == 100
+    assert [(s.camera.name, s.source.path.name, s.camera.width, s.camera.height) for s in sources] == [
+        (f"cam0{i}", f"cam0{i}.mp4", 1088, 1920) for i in range(1, 5)]
+
+
+def test_a_box_picks_the_person_where_the_largest_is_someone_else():
+    """In cam03 the man is the larger person: with no box the import takes him, with her box it takes her."""
+    pytest.importorskip("mediapipe")
+    from dinar.data.capture import blazepose_detector
+    from dinar.geometry.calibration import undistort_image
+
+    cam = next(c for c in read_calibration(TWO_PEOPLE / "Calib.qca.txt") if c.name == "cam03")
+    frame = undistort_image(next(FrameSource(TWO_PEOPLE / "videos" / "cam03.mp4").frames()), cam)
+    x0, y0, x1, y1 = HER_BOXES["cam03"]
+    hers, largest = blazepose_detector(boxes={"cam03": HER_BOXES["cam03"]})(frame, "cam03"), blazepose_detector()(frame, "cam03")
+    seen = hers.keypoints[hers.confidence > 0.5]
+    assert len(seen) > 10 and np.all((seen[:, 0] > x0) & (seen[:, 0] < x1) & (seen[:, 1] > y0) & (seen[:, 1] < y1))
+    both = (hers.confidence > 0.5) & (largest.confidence > 0.5)
+    assert np.linalg.norm(hers.keypoints[both] - largest.keypoints[both], axis=1).mean() > 150  # another person: the man
+
+
+@pytest.mark.parametrize(("box", "says"), [(["cam01", "a", "0", "10", "10"], "--box cam01 a 0 10 10: X0 Y0 X1 Y1 must be numbers"),
+                                           (["cam07", "0", "0", "10", "10"], "--box cam07: not a selected camera")])
+def test_the_command_refuses_a_bad_box_in_one_line(capture, tmp_path, capsys, box, says):
+    from dinar.cli import main
+
+    pytest.importorskip("mediapipe")  # the command checks for the person finder before reading the capture
+    code = main(["data", "capture", str(capture["calib"]), "--videos", str(capture["frames"]), "-o", str(tmp_path / "out"), "--box", *box])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and says in err[0], err
+    assert not (tmp_path / "out").exists()

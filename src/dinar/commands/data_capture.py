@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="frames less than this many pixels off the calibrated size are the same pixel grid cut or padded at the "
                              "right/bottom, as video encoders do (default 16; 0: sizes must match exactly)")
     parser.add_argument("--preset", choices=["default", "fast"], default="default", help="fitter iterations (fast: about half)")
+    parser.add_argument("--box", nargs=5, action="append", metavar=("CAM", "X0", "Y0", "X1", "Y1"), default=[],
+                        help="the person to import in camera CAM: the one inside this region (frame pixels); for frames that show "
+                             "several people (default: the largest); repeat per camera")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     for path in args.videos:
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such video or folder")
+    boxes = [(camera, _box_numbers(camera, numbers)) for camera, *numbers in args.box]
     check_output_dir(args.output, (args.calibration, *args.videos), "dataset folder")
     if not mediapipe_available():
         raise MissingPhotoExtraError()  # the person finder; before any work
@@ -60,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         frames = list(range(0, count, args.every))
     config = capture_config(calibration=args.calibration, sources=args.videos, output_dir=args.output, name=args.name, frames=frames,
                             cameras=args.cameras, crop_size=args.crop_size, fit_preset=args.preset, binning=args.binning,
-                            extrinsics=args.extrinsics, size_tolerance=args.size_tolerance,
+                            extrinsics=args.extrinsics, size_tolerance=args.size_tolerance, boxes=boxes,
                             progress=sys.stderr.isatty())
     start = time.perf_counter()
     result = import_capture(config)
@@ -72,3 +76,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {camera:12s} {px:7.1f} px   silhouette IoU {ious[camera]:.3f}")
     print(f"check the fit: {result.person_dir / 'fit_overlay.png'}; summary: {result.person_dir / 'capture.json'}")
     return 0
+
+
+def _box_numbers(camera: str, numbers: list[str]) -> tuple[float, float, float, float]:
+    """``--box CAM X0 Y0 X1 Y1``'s four numbers (the import checks the region against the camera's frame)."""
+    try:
+        x0, y0, x1, y1 = (float(n) for n in numbers)
+    except ValueError:
+        raise ValueError(f"--box {camera} {' '.join(numbers)}: X0 Y0 X1 Y1 must be numbers (frame pixels)") from None
+    return x0, y0, x1, y1

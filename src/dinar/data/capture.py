@@ -7,7 +7,7 @@
    :func:`dinar.geometry.calibration.undistort_image`), so from here on the camera is an exact pinhole
    camera, :meth:`~dinar.geometry.calibration.CalibratedCamera.to_camera`;
 2. the person is found in it (BlazePose keypoints and person mask, :mod:`dinar.fitting.observe`; with several
-   people, the largest), and cut out as ``dinar fit`` does: a square around the keypoints and mask with
+   people, the one inside the camera's ``boxes`` entry, else the largest), and cut out as ``dinar fit`` does: a square around the keypoints and mask with
    10% margin, resized to ``crop_size`` (512, the paper's framing). The crop's camera is exact:
    ``K_crop = A @ K_frame`` with ``A`` the crop's scale and shift (:meth:`CropBox.crop_intrinsics`),
    same ``R, t``. A 1088 x 1920 portrait frame thus becomes a 512² image of the person whose camera still
@@ -29,7 +29,7 @@ Written, per person (``name``, default the calibration's folder name)::
                                         as read, OpenCV convention, with distortion), ``source``,
                                         ``keypoints`` (detected, frame pixels), ``fit_agreement``
                                         (reprojection error in frame and crop pixels, silhouette IoU)
-    DATA/<name>/capture.json            cameras, sources, frames, reprojection error per camera
+    DATA/<name>/capture.json            cameras, sources, frames, person boxes, reprojection error per camera
     DATA/<name>/fit_overlay.png         the first instant: each view's crop with the fitted body over it
 
 Errors (:class:`~dinar.data.capture_sources.CaptureError`, a ValueError): a camera with no video,
@@ -58,6 +58,7 @@ from dinar.data.capture_sources import (
     CaptureError,
     frames_in_lockstep,
     match_sources,
+    name_key,
 )
 from dinar.data.layout import FitParams, ImageRecord, write_json, write_sample
 from dinar.fitting.multiview import (
@@ -92,17 +93,25 @@ PersonDetector = Callable[[np.ndarray, str], ViewDetection]
 """``(undistorted frame [H, W, 3] uint8, camera name) -> ViewDetection``."""
 
 
-def blazepose_detector(crop_size: int = 512) -> PersonDetector:
+Box = tuple[float, float, float, float]
+"""A person's region in a frame: x0, y0, x1, y1, undistorted frame pixels."""
+
+
+def blazepose_detector(crop_size: int = 512, boxes: dict[str, Box] | None = None) -> PersonDetector:
     """The photo machinery's detector (:func:`dinar.fitting.observe.observe_person`: BlazePose keypoints and mask, the
-    ``photo`` extra); with several people in a frame, the largest one."""
+    ``photo`` extra). The person inside ``boxes[camera]`` where the camera has a box (a frame with several people:
+    say which one, per camera), else the only one, else the largest."""
     from dinar.fitting.observe import observe_person
     from dinar.fitting.photo import PhotoError, SeveralPeopleError, load_photo
 
+    by_key = {name_key(c): b for c, b in (boxes or {}).items()}
+
     def detect(frame: np.ndarray, camera: str) -> ViewDetection:
         photo = load_photo(frame)
+        box = by_key.get(name_key(camera))
         try:
             try:
-                obs = observe_person(photo, crop_size=crop_size)
+                obs = observe_person(photo, box=box, crop_size=crop_size)
             except SeveralPeopleError as err:
                 largest = max(err.boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
                 obs = observe_person(photo, box=largest, crop_size=crop_size)
@@ -130,6 +139,7 @@ class CaptureConfig:
     extrinsics: Path | None = None  # OpenCV extrinsics beside OpenCV intrinsics
     size_tolerance: int = 16  # frames less than this many pixels off the calibrated size are the same grid, cut or padded
     min_confidence: float = 0.2  # detections below this confidence do not count in the fit
+    boxes: tuple[tuple[str, Box], ...] = ()  # (camera, its person's region): which person, where a frame shows several
     progress: bool = True
 
 
@@ -207,6 +217,7 @@ def import_capture(config: CaptureConfig, body: BodyModel | None = None, detecto
     sources, count = match_sources(cameras, config.sources, config.cameras, config.size_tolerance, str(calib_path))
     if len(sources) < 2:
         raise CaptureError(f"{calib_path}: a shared fit needs at least 2 cameras, {len(sources)} selected")
+    _check_boxes(config.boxes, sources, str(calib_path))
     frames = tuple(range(count)) if config.frames is None else tuple(sorted(set(config.frames)))
     bad = [f for f in frames if not 0 <= f < count]
     if bad or not frames:
@@ -218,7 +229,7 @@ def import_capture(config: CaptureConfig, body: BodyModel | None = None, detecto
 
         body = load_body_model()
     if detector is None:
-        detector = blazepose_detector(config.crop_size)
+        detector = blazepose_detector(config.crop_size, dict(config.boxes))
     from dinar.fitting.photo_fit import library_prior
 
     fitter = MultiViewFitter(body, multiview_config(config.fit_preset, len(sources)), library_prior(body))
@@ -236,6 +247,24 @@ def import_capture(config: CaptureConfig, body: BodyModel | None = None, detecto
     _write_splits(Path(config.output_dir), name)
     _write_summary(config, result, sources, count, calib_path)
     return result
+
+
+def _check_boxes(boxes: Sequence[tuple[str, Box]], sources: Sequence[CameraSource], calibration_name: str) -> None:
+    """Each box names a selected camera once and is a finite region of positive size that overlaps its frame."""
+    cams = {name_key(s.camera.name): s.camera for s in sources}
+    seen: set[str] = set()
+    for camera, box in boxes:
+        key = name_key(camera)
+        if key not in cams:
+            raise CaptureError(f"--box {camera}: not a selected camera of {calibration_name} (have {[c.name for c in cams.values()]})")
+        if key in seen:
+            raise CaptureError(f"--box {camera}: given twice; one box per camera")
+        seen.add(key)
+        x0, y0, x1, y1 = box
+        w, h = cams[key].width, cams[key].height
+        if not (all(np.isfinite(box)) and x1 > x0 and y1 > y0 and x0 < w and y0 < h and x1 > 0 and y1 > 0):
+            raise CaptureError(f"--box {camera} {x0:g} {y0:g} {x1:g} {y1:g}: must be X0 Y0 X1 Y1 with X1 > X0, Y1 > Y0, inside the "
+                               f"camera's {w}x{h} frame (pixels)")
 
 
 def _import_instant(config: CaptureConfig, body: BodyModel, fitter: MultiViewFitter, detector: PersonDetector,
@@ -342,6 +371,7 @@ def _write_summary(config: CaptureConfig, result: CaptureImport, sources: Sequen
         "frames": [i.frame for i in result.instants],
         "crop_size": config.crop_size,
         "fit_preset": config.fit_preset,
+        "boxes": {camera: list(box) for camera, box in config.boxes},
         "reprojection_px": {"mean": {k: round(v, 3) for k, v in result.mean_reprojection_px().items()},
                             "per_frame": {str(i.frame): {k: round(v, 3) for k, v in i.reprojection_px.items()} for i in result.instants}},
         "silhouette_iou": {str(i.frame): {k: round(v, 4) for k, v in i.silhouette_iou.items()} for i in result.instants},
@@ -358,9 +388,12 @@ def capture_config(**kwargs: Any) -> CaptureConfig:
     for key in ("frames", "cameras"):
         if kwargs.get(key) is not None:
             kwargs[key] = tuple(kwargs[key])
+    if kwargs.get("boxes") is not None:  # {camera: box} or (camera, box) pairs
+        boxes = kwargs["boxes"].items() if isinstance(kwargs["boxes"], dict) else kwargs["boxes"]
+        kwargs["boxes"] = tuple((str(camera), tuple(float(v) for v in box)) for camera, box in boxes)
     return dataclasses.replace(CaptureConfig(calibration=Path(kwargs.pop("calibration")), sources=kwargs.pop("sources"),
                                              output_dir=Path(kwargs.pop("output_dir"))), **kwargs)
 
 
-__all__ = ["CaptureConfig", "CaptureError", "CaptureImport", "InstantFit", "PersonDetector", "ViewDetection",
+__all__ = ["Box", "CaptureConfig", "CaptureError", "CaptureImport", "InstantFit", "PersonDetector", "ViewDetection",
            "blazepose_detector", "capture_config", "frame_stem", "import_capture", "overlay_views", "view_target"]
