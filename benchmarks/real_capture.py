@@ -1,12 +1,14 @@
-"""Front to back on a REAL person: Pose2Sim's calibrated static trial, one front camera in, the other views as truth.
+"""Front to back on REAL people: Pose2Sim's calibrated captures, one front camera in, the other views as truth.
 
-The committed capture (``tests/data/pose2sim_static_trial``: four calibrated cameras, a man holding a T-pose; two
-see his front, two his back) is imported once (``dinar data capture``: undistorted person crops, masks, one body fit
+Two committed captures of the same four calibrated cameras (``--capture``; :data:`TRIALS`): ``static_trial``
+(``tests/data/pose2sim_static_trial``, a man holding a T-pose; two cameras see his front, two his back) and
+``two_people`` (``tests/data/pose2sim_two_people``, a woman standing beside him; the man moves, and each camera's box
+says which person is hers). Each is imported once (``dinar data capture``: undistorted person crops, masks, one body fit
 shared by all views, each view's exact camera) into ``--data`` (default ``$DINAR_CACHE_DIR/benchmarks/...``, keyed by
 the files' SHA-256 and the settings). Then, with the shipped model (or ``--checkpoint``), the benchmark of ``dinar
 eval`` (:mod:`dinar.eval.runner`) makes the avatar:
 
-- **front only**: from ``--input`` (default ``cam_03``, a front camera) alone, the SnapshotPeople protocol;
+- **front only**: from ``--input`` (default: the capture's front camera, cam03 in both) alone, the SnapshotPeople protocol;
 - **front + one back** (multi-shot, paper eq. 5): from the input and one back camera (``--extra``; default the back
   camera nearer to the side, so the held-out back camera is the most nearly opposite one),
 
@@ -15,9 +17,9 @@ real frame on the person's region (union of the real and rendered person masks, 
 ``dinar eval`` does): PSNR inside the region, LPIPS (AlexNet) and DISTS. A view counts as a back view when its camera is
 more than 90 degrees around the body from the input's. Views that were inputs are marked and left out of the means.
 
-Usage: python benchmarks/real_capture.py [--frame 5] [--input cam_03] [--extra CAM] [--checkpoint MODEL_DIR]
-       [--data DIR] [--report DIR] [--sheet docs/real_capture.jpg] [--rgb-tuning-loss l2|paper] [--device auto] [--fills]
-       [--frames F ...]
+Usage: python benchmarks/real_capture.py [--capture static_trial|two_people ...] [--frame F] [--input CAM] [--extra CAM]
+       [--checkpoint MODEL_DIR] [--data DIR] [--report DIR] [--sheet docs/real_capture.jpg] [--rgb-tuning-loss l2|paper]
+       [--device auto] [--fills] [--frames [F ...]]
 Prints the per-view table; the last line is JSON: {"bench": "real_capture", "front_view_lpips", "front_view_psnr",
 "back_view_lpips", "back_view_psnr", "back_view_dists", "back_view_part_color", "multi_shot_back_lpips",
 "multi_shot_back_psnr", "multi_shot_back_dists", "front_only_heldout_back_lpips", ... "seconds_import", "seconds_eval"};
@@ -25,9 +27,15 @@ with ``--fills`` also ``back_view_lpips_best_fill``, ``back_view_dists_best_fill
 and ``best_fill`` (the same front-only avatar with each simple fill of :mod:`dinar.texture.fills` in place of the
 diffusion, the best on each metric). The part colour is ``dinar eval``'s per-body-part colour error (its parts are the
 fitted body's, rasterized in each camera): do the shorts stay shorts-coloured on the back. ``--frames F ...`` (with
-``--fills``): the same front-only comparison at other instants of the trial (each imported and fitted on its own), a
-table of them and ``"frames": {F: {"back_view_lpips", "back_view_lpips_best_fill", ... "best_fill"}}``: how far one
-frame's margins carry. The sheet: a row per input set: the input(s) | for each other view: the real frame | ours.
+``--fills``): the same front-only comparison at other instants of the capture (each imported and fitted on its own;
+``--frames`` alone: the capture's own, :attr:`Trial.others`), a table of them and ``"frames": {F: {"back_view_lpips",
+"back_view_lpips_best_fill", ... "best_fill", "fill_means"}}``: how far one frame's margins carry; ``"person"``: ours and
+each fill's means over those frames. With several ``--capture`` names,
+each capture is run in turn and the last line is ``{"bench": "real_capture", "captures": {name: its line}, ...}`` with, under
+``--fills``, the means over the people (each person's mean over their frames first, every person weighted equally):
+``back_view_lpips``, ``back_view_dists``, ``back_view_part_color``, each ``…_best_fill`` (the fill whose people-mean is
+lowest) and ``best_fill``. The sheet (``--sheet`` for the static trial, the capture's name added for another): a row per
+input set: the input(s) | for each other view: the real frame | ours.
 """
 
 from __future__ import annotations
@@ -53,28 +61,51 @@ from dinar.eval.settings import FILL_SETTINGS, FULL, EvalConfig
 from dinar.paths import dinar_cache_dir
 from dinar.pipeline.options import PipelineOptions
 
-TRIAL = Path(__file__).resolve().parents[1] / "tests" / "data" / "pose2sim_static_trial"
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 MARKER = "bench_real_capture.json"
 METRICS = ("psnr", "ms_ssim", "lpips", "dists")
 BACK_DEG = 90.0
 CELL = 192
 
 
-def import_trial(folder: Path, frame: int, preset: str) -> tuple[Path, float]:
-    """The static trial imported into ``folder`` (reused when its marker matches the inputs and settings)."""
+@dataclasses.dataclass(frozen=True)
+class Trial:
+    """A committed real capture (``Calib.qca.txt`` and ``videos/`` in ``folder``) and how its person is benchmarked."""
+
+    folder: Path
+    frames: int  # the person can be imported at frame indices 0 .. frames - 1
+    frame: int  # the default frame
+    input: str  # the default input: a camera that sees the person's front
+    others: tuple[int, ...]  # the other frames ``--frames`` with no numbers compares
+    boxes: tuple[tuple[str, tuple[float, float, float, float]], ...] = ()  # per camera, the person's region (frame pixels)
+
+
+TRIALS = {
+    "static_trial": Trial(DATA / "pose2sim_static_trial", frames=11, frame=5, input="cam_03", others=(2, 8)),
+    # she stands still and unoccluded in frames 0-12, before the man's arm swings past her in cam04
+    "two_people": Trial(DATA / "pose2sim_two_people", frames=13, frame=4, input="cam03", others=(0, 8),
+                        boxes=(("cam01", (170, 740, 1088, 1920)), ("cam02", (0, 640, 640, 1545)), ("cam03", (0, 460, 600, 1130)),
+                               ("cam04", (490, 390, 1088, 995)))),
+}
+
+
+def import_trial(folder: Path, trial: Trial, frame: int, preset: str) -> tuple[Path, float]:
+    """``trial`` at ``frame`` imported into ``folder`` (reused when its marker matches the inputs and settings)."""
     from dinar.data.capture import capture_config, import_capture
 
-    files = sorted([TRIAL / "Calib.qca.txt", *(TRIAL / "videos").glob("*.mp4")])
+    files = sorted([trial.folder / "Calib.qca.txt", *(trial.folder / "videos").glob("*.mp4")])
     wanted = {"files": {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}, "frame": frame, "preset": preset,
               "format": "dinar-capture/1"}
+    if trial.boxes:
+        wanted["boxes"] = [[camera, list(box)] for camera, box in trial.boxes]
     marker = folder / MARKER
     if marker.is_file() and json.loads(marker.read_text()) == wanted:
         print(f"capture: reusing {folder}")
         return folder, 0.0
-    print(f"capture: importing {TRIAL} (frame {frame}) -> {folder}")
+    print(f"capture: importing {trial.folder} (frame {frame}) -> {folder}")
     start = time.perf_counter()
-    result = import_capture(capture_config(calibration=TRIAL / "Calib.qca.txt", sources=[TRIAL / "videos"], output_dir=folder,
-                                           frames=[frame], fit_preset=preset, progress=sys.stderr.isatty()))
+    result = import_capture(capture_config(calibration=trial.folder / "Calib.qca.txt", sources=[trial.folder / "videos"], output_dir=folder,
+                                           frames=[frame], fit_preset=preset, boxes=trial.boxes, progress=sys.stderr.isatty()))
     seconds = time.perf_counter() - start
     print("multi-view fit, reprojection error per camera (frame pixels): "
           + ", ".join(f"{c} {v:.1f}" for c, v in result.mean_reprojection_px().items()))
@@ -82,12 +113,11 @@ def import_trial(folder: Path, frame: int, preset: str) -> tuple[Path, float]:
     return folder, seconds
 
 
-def capture_folder(args: argparse.Namespace, frame: int) -> Path:
-    """Where ``frame``'s import is kept: ``--data`` for ``--frame`` (other frames beside it, ``<data>_f<frame>``), or
-    the cache."""
-    if args.data is None:
-        return dinar_cache_dir() / "benchmarks" / f"real_capture_f{frame}_{args.preset}"
-    return args.data if frame == args.frame else args.data.with_name(f"{args.data.name}_f{frame}")
+def capture_folder(args: argparse.Namespace, name: str, frame: int) -> Path:
+    """Where capture ``name``'s import of ``frame`` is kept: under ``--data`` (``<data>/<name>_f<frame>``), or in the
+    cache."""
+    root = args.data if args.data is not None else dinar_cache_dir() / "benchmarks"
+    return root / f"real_capture_{name}_f{frame}_{args.preset}"
 
 
 class RecordingPredictor(MultiShotPredictor):
@@ -157,24 +187,41 @@ def fill_summary(backs: list[dict], fills: dict[str, list[dict]]) -> dict:
     """The back views' mean LPIPS, DISTS and per-part colour error (:mod:`dinar.eval.part_colors`, the fitted body's parts
     in each camera) of the full method, and of the best simple fill on each (with its name): ``{"back_view_lpips",
     "back_view_lpips_best_fill", … "back_view_part_color_best_fill", "best_fill": {"lpips", "dists", "part_color"}}``. A
-    metric the records lack is left out."""
-    out: dict = {"best_fill": {}}
-    for name, key in FILL_METRICS.items():
-        values = {kind: _mean(records, key) for kind, records in fills.items()}
-        values = {kind: value for kind, value in values.items() if value is not None}
-        ours = _mean(backs, key)
-        if ours is None or not values:
+    metric the records lack is left out. ``"fill_means"``: every fill's means, ``{kind: {"lpips", …}}``."""
+    means = {kind: {name: _mean(records, key) for name, key in FILL_METRICS.items()} for kind, records in fills.items()}
+    return best_of({name: _mean(backs, key) for name, key in FILL_METRICS.items()}, means)
+
+
+def best_of(ours: dict[str, float | None], fill_means: dict[str, dict[str, float | None]]) -> dict:
+    """:func:`fill_summary`'s keys from our means and each fill's (metric name → value; None: not measured)."""
+    out: dict = {"best_fill": {}, "fill_means": fill_means}
+    for name in FILL_METRICS:
+        values = {kind: m[name] for kind, m in fill_means.items() if m.get(name) is not None}
+        if ours.get(name) is None or not values:
             continue
         best = min(values, key=lambda k: values[k])
-        out[f"back_view_{name}"], out[f"back_view_{name}_best_fill"] = ours, values[best]
+        out[f"back_view_{name}"], out[f"back_view_{name}_best_fill"] = ours[name], values[best]
         out["best_fill"][name] = best
     return out
 
 
-def front_only_with_fills(frame: int, args: argparse.Namespace, options: PipelineOptions, report: Path) -> dict:
-    """Another instant of the trial, imported on its own: :func:`fill_summary` of its front-only avatar's back views."""
-    data, _ = import_trial(capture_folder(args, frame), frame, args.preset)
-    one, _, fills = front_only_backs(data, report / "front_only", frame, camera_views(capture_summary(data))[args.input], options, args)
+def mean_summary(summaries: list[dict]) -> dict:
+    """The :func:`fill_summary` of several (frames of one person, or people): ours and each fill's means averaged over
+    them, every one weighted equally; a metric or fill missing from any of them is left out."""
+    def average(get) -> float | None:
+        values = [get(s) for s in summaries]
+        return None if any(v is None for v in values) else round(float(np.mean(values)), 4)
+
+    ours = {name: average(lambda s, n=name: s.get(f"back_view_{n}")) for name in FILL_METRICS}
+    kinds = set.intersection(*(set(s["fill_means"]) for s in summaries))
+    fills = {k: {name: average(lambda s, k=k, n=name: s["fill_means"][k].get(n)) for name in FILL_METRICS} for k in sorted(kinds)}
+    return best_of(ours, fills)
+
+
+def front_only_with_fills(name: str, frame: int, camera: str, args: argparse.Namespace, options: PipelineOptions, report: Path) -> dict:
+    """Another instant of a capture, imported on its own: :func:`fill_summary` of its front-only avatar's back views."""
+    data, _ = import_trial(capture_folder(args, name, frame), TRIALS[name], frame, args.preset)
+    one, _, fills = front_only_backs(data, report / "front_only", frame, camera_views(capture_summary(data))[camera], options, args)
     return fill_summary(back_records(one), fills)
 
 
@@ -278,15 +325,23 @@ def print_fills(backs: list[dict], fills: dict[str, list[dict]], cameras: dict[s
         print(f"| {label} | " + " | ".join(cells) + " | " + " | ".join(means) + " |")
 
 
-def main() -> int:
+class BenchError(Exception):
+    """A refusal: printed as one line, exit 2."""
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frame", type=int, default=5, help="time instant (frame index 0..10) of the trial (default 5)")
-    parser.add_argument("--input", default="cam_03", help="front camera the avatar is made from (default cam_03)")
+    parser.add_argument("--capture", nargs="+", choices=sorted(TRIALS), default=["static_trial"],
+                        help="the real capture(s) to run, in turn (default static_trial); several: a table of the people and their means")
+    parser.add_argument("--frame", type=int, default=None, help="time instant (frame index) of the capture (default: 5 for "
+                        "static_trial, 4 for two_people)")
+    parser.add_argument("--input", default=None, help="front camera the avatar is made from (default: the capture's, cam03)")
     parser.add_argument("--extra", default=None, help="back camera added for the multi-shot avatar (default: the back camera nearer the side)")
     parser.add_argument("--checkpoint", type=Path, default=None, help="model folder (default: the shipped weights)")
-    parser.add_argument("--data", type=Path, default=None, help="where the imported capture is kept")
+    parser.add_argument("--data", type=Path, default=None, help="where the imported captures are kept (default: the cache)")
     parser.add_argument("--report", type=Path, default=None, help="keep the eval reports here (default: a temporary folder)")
-    parser.add_argument("--sheet", type=Path, default=Path("docs/real_capture.jpg"), help="sheet to write (default docs/real_capture.jpg)")
+    parser.add_argument("--sheet", type=Path, default=Path("docs/real_capture.jpg"),
+                        help="sheet to write (default docs/real_capture.jpg; another capture's gets its name added: real_capture_two_people.jpg)")
     parser.add_argument("--preset", choices=("default", "fast"), default="default", help="body-fit preset of the import")
     parser.add_argument("--rgb-tuning-loss", choices=("paper", "l2"), default="l2", help="RGB tuning's losses (default l2, dinar avatar's)")
     parser.add_argument("--device", default="auto")
@@ -294,45 +349,62 @@ def main() -> int:
                         help="score at this size (default: the model's); a model that renders smaller is upsampled to it")
     parser.add_argument("--fills", action="store_true",
                         help="also make the front-only avatar with each simple fill in place of the diffusion and compare the backs")
-    parser.add_argument("--frames", type=int, nargs="+", default=[],
-                        help="with --fills: also compare the backs at these other frames (each imported on its own)")
-    args = parser.parse_args()
-    if args.frames and not args.fills:
-        print("real capture benchmark: --frames compares the fills at other frames: add --fills", file=sys.stderr)
-        return 2
-    if any(not 0 <= f <= 10 for f in [args.frame, *args.frames]):
-        print(f"real capture benchmark: frames are indices 0..10 of the trial, got {[args.frame, *args.frames]}", file=sys.stderr)
-        return 2
+    parser.add_argument("--frames", type=int, nargs="*", default=None,
+                        help="with --fills: also compare the backs at these other frames (each imported on its own); no numbers: "
+                             "each capture's own (static_trial 2 8, two_people 0 8)")
+    return parser.parse_args()
 
-    data = capture_folder(args, args.frame)
-    try:
-        data, seconds_import = import_trial(data, args.frame, args.preset)
-    except (ValueError, FileNotFoundError, RuntimeError, ImportError) as err:
-        print(f"real capture benchmark: {err}", file=sys.stderr)
-        return 2
+
+def other_frames(args: argparse.Namespace, name: str) -> tuple[int, ...]:
+    """The frames compared besides the main one: ``--frames``, or the capture's own when it is given without numbers."""
+    if args.frames is None:
+        return ()
+    return tuple(args.frames) or TRIALS[name].others
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse what cannot run, before any work (:class:`BenchError`)."""
+    if args.frames is not None and not args.fills:
+        raise BenchError("--frames compares the fills at other frames: add --fills")
+    for name in dict.fromkeys(args.capture):
+        trial = TRIALS[name]
+        frames = [trial.frame if args.frame is None else args.frame, *other_frames(args, name)]
+        if any(not 0 <= f < trial.frames for f in frames):
+            raise BenchError(f"frames of {name} are indices 0..{trial.frames - 1}, got {frames}")
+
+
+def sheet_path(args: argparse.Namespace, name: str) -> Path:
+    """``--sheet`` for the static trial; another capture's beside it with the capture's name added."""
+    if name == "static_trial":
+        return args.sheet
+    return args.sheet.with_name(f"{args.sheet.stem}_{name}{args.sheet.suffix}")
+
+
+def run_capture(name: str, args: argparse.Namespace, options: PipelineOptions) -> dict:
+    """One capture's benchmark (module docstring): prints its tables, writes its sheet, returns its JSON line."""
+    trial = TRIALS[name]
+    frame, camera = trial.frame if args.frame is None else args.frame, args.input or trial.input
+    data, seconds_import = import_trial(capture_folder(args, name, frame), trial, frame, args.preset)
     summary = capture_summary(data)
     views = camera_views(summary)
-    if args.input not in views:
-        print(f"real capture benchmark: --input {args.input} is not a camera of the capture ({sorted(views)})", file=sys.stderr)
-        return 2
-    options = dataclasses.replace(PipelineOptions(), rgb_tuning_loss=args.rgb_tuning_loss)
+    if camera not in views:
+        raise BenchError(f"--input {camera} is not a camera of {name} ({sorted(views)})")
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        report = args.report or Path(tmp)
-        one, one_pred, fills = front_only_backs(data, report / "front_only", args.frame, views[args.input], options, args)
-        camera_of = {r["stem"]: name for r in one for name, v in views.items() if v == r["view"]}
+        report = (args.report / name if args.report else Path(tmp))
+        one, one_pred, fills = front_only_backs(data, report / "front_only", frame, views[camera], options, args)
+        camera_of = {r["stem"]: cam for r in one for cam, v in views.items() if v == r["view"]}
         backs = back_records(one)
         if not backs:
-            print("real capture benchmark: no camera sees the back of the input's view", file=sys.stderr)
-            return 2
+            raise BenchError(f"no camera of {name} sees the back of the input's view")
         extra = args.extra or camera_of[backs[0]["stem"]]
-        multi, multi_pred = run_eval(data, report / "multi_shot", args.frame, views[args.input], (extra,), options, args)
+        multi, multi_pred = run_eval(data, report / "multi_shot", frame, views[camera], (extra,), options, args)
     seconds_eval = time.perf_counter() - start
 
-    print(f"\nreal capture, frame {args.frame}: avatar from {args.input} (front only) and from {args.input} + {extra} "
+    print(f"\nreal capture {name}, frame {frame}: avatar from {camera} (front only) and from {camera} + {extra} "
           f"(multi-shot, eq. 5), scored at {one_pred.image_size}^2")
-    print_table(one, multi, camera_of, (args.input, extra))
+    print_table(one, multi, camera_of, (camera, extra))
     multi_by = {r["stem"]: r for r in multi}
     same = [r for r in one if r["kind"] == "same"]
     front_others = [r for r in one if r["kind"] != "same" and abs(r["azimuth_offset"]) <= BACK_DEG]
@@ -340,6 +412,7 @@ def main() -> int:
     held_multi = [multi_by[r["stem"]] for r in held_out]
     line = {
         "bench": "real_capture",
+        "capture": name,
         "front_view_lpips": _mean(same, "lpips_alex"),
         "front_view_psnr": _mean(same, "psnr_masked"),
         "front_view_dists": _mean(same, "dists"),
@@ -359,10 +432,10 @@ def main() -> int:
         "front_only_heldout_back_psnr_overlap": _mean(held_out, "psnr_overlap"),
         "mask_iou": _mean(one, "mask_iou"),
         "reprojection_px": summary["reprojection_px"]["mean"],
-        "input": args.input,
+        "input": camera,
         "extra": extra,
         "held_out_back": [camera_of[r["stem"]] for r in held_out],
-        "frame": args.frame,
+        "frame": frame,
         "rgb_tuning_loss": args.rgb_tuning_loss,
         "resolution": one_pred.image_size,
         "checkpoint": one_pred.pipes["main"].identity.short,
@@ -373,27 +446,60 @@ def main() -> int:
         print_fills(backs, fills, camera_of)
         summary_here = fill_summary(backs, fills)
         line.update({k: v for k, v in summary_here.items() if k not in line})
-        if args.frames:
-            frames, start = {args.frame: summary_here}, time.perf_counter()
+        frames = {frame: summary_here}
+        if other_frames(args, name):
+            start = time.perf_counter()
             with tempfile.TemporaryDirectory() as tmp:
-                for frame in args.frames:
-                    if frame in frames:
-                        continue
-                    try:
-                        frames[frame] = front_only_with_fills(frame, args, options, (args.report or Path(tmp)) / f"frame{frame}")
-                    except (ValueError, FileNotFoundError, RuntimeError, ImportError) as err:
-                        print(f"real capture benchmark: frame {frame}: {err}", file=sys.stderr)
-                        return 2
+                for other in other_frames(args, name):
+                    if other not in frames:
+                        report = (args.report / name if args.report else Path(tmp)) / f"frame{other}"
+                        frames[other] = front_only_with_fills(name, other, camera, args, options, report)
             print_frames(frames)
             line["frames"] = {str(f): v for f, v in sorted(frames.items())}
             line["seconds_frames"] = round(time.perf_counter() - start, 1)
+        line["person"] = mean_summary(list(frames.values()))  # ours and each fill over the frames
     others = [r["stem"] for r in sorted(one, key=lambda r: abs(r["azimuth_offset"])) if r["kind"] != "same"]
     extra_image = next(t.rgb for t in multi_pred.last[0].targets if camera_of[t.stem] == extra)  # the real frame, as given
-    write_sheet(args.sheet, [(f"front only: {args.input}", [one_pred.last[0].input_image], one_pred),
-                             (f"front + back: {args.input} + {extra}", [one_pred.last[0].input_image, extra_image], multi_pred)],
+    sheet = sheet_path(args, name)
+    write_sheet(sheet, [(f"front only: {camera}", [one_pred.last[0].input_image], one_pred),
+                        (f"front + back: {camera} + {extra}", [one_pred.last[0].input_image, extra_image], multi_pred)],
                 camera_of, others)
-    print(f"\nsheet: {args.sheet} (rows: front only, front + back; columns: input photo(s) | ours in the input view | "
+    print(f"\nsheet: {sheet} (rows: front only, front + back; columns: input photo(s) | ours in the input view | "
           + " | ".join(f"{camera_of[s]}: real, ours" for s in others) + ")")
+    return line
+
+
+def print_people(lines: dict[str, dict], people: dict) -> None:
+    """Each person's back views over their frames, ours against each fill, and the mean over the people."""
+    rows = [(name, line["person"]) for name, line in lines.items()] + [("mean over the people", people)]
+    kinds = sorted(people["fill_means"])
+    print("\nback views of the front-only avatar, each person's mean over their frames: LPIPS / DISTS / part colour")
+    print("| person | frames | ours | " + " | ".join(f"{kind} fill" for kind in kinds) + " |")
+    print("| --- | --- |" + " --- |" * (1 + len(kinds)))
+    for name, summary in rows:
+        frames = " ".join(lines[name].get("frames", {str(lines[name]["frame"]): None})) if name in lines else ""
+        ours = " / ".join(_figure(summary.get(f"back_view_{n}")) for n in FILL_METRICS)
+        cells = [" / ".join(_figure(summary["fill_means"][k].get(n)) for n in FILL_METRICS) for k in kinds]
+        print(f"| {name} | {frames} | {ours} | " + " | ".join(cells) + " |")
+
+
+def main() -> int:
+    args = parse_args()
+    try:
+        check_args(args)
+        options = dataclasses.replace(PipelineOptions(), rgb_tuning_loss=args.rgb_tuning_loss)
+        lines = {name: run_capture(name, args, options) for name in dict.fromkeys(args.capture)}
+    except (BenchError, ValueError, FileNotFoundError, RuntimeError, ImportError) as err:
+        print(f"real capture benchmark: {err}", file=sys.stderr)
+        return 2
+    if len(lines) == 1:
+        print(json.dumps(next(iter(lines.values()))))
+        return 0
+    line: dict = {"bench": "real_capture", "captures": lines}
+    if all("person" in one for one in lines.values()):
+        people = mean_summary([one["person"] for one in lines.values()])
+        print_people(lines, people)
+        line.update(people)
     print(json.dumps(line))
     return 0
 

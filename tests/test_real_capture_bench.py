@@ -46,7 +46,28 @@ def test_back_records_keep_views_past_90_degrees_nearest_the_side_first(bench):
     assert [r["stem"] for r in bench.back_records(views)] == ["r", "left", "back"]
 
 
-@pytest.mark.parametrize(("argv", "says"), [(["--frames", "2"], "add --fills"), (["--fills", "--frames", "11"], "0..10")])
+def test_mean_summary_weighs_every_person_equally_and_picks_the_best_fill_on_the_means(bench):
+    """Ours 0.10 and 0.14 → 0.12; the mean fill 0.08 and 0.18 → 0.13, the mirror 0.13 and 0.12 → 0.125: the mirror is the
+    best fill on the means although the mean fill wins the first person."""
+    man = bench.fill_summary(records((0.10, 0.20)), {"mean": records((0.08, 0.30)), "mirror": records((0.13, 0.18))})
+    woman = bench.fill_summary(records((0.14, 0.20)), {"mean": records((0.18, 0.24)), "mirror": records((0.12, 0.24))})
+    got = bench.mean_summary([man, woman])
+    assert got["back_view_lpips"] == pytest.approx(0.12) and got["back_view_dists"] == pytest.approx(0.20)
+    assert got["fill_means"]["mean"]["lpips"] == pytest.approx(0.13) and got["fill_means"]["mirror"]["dists"] == pytest.approx(0.21)
+    assert got["best_fill"] == {"lpips": "mirror", "dists": "mirror"} and got["back_view_lpips_best_fill"] == pytest.approx(0.125)
+    assert "back_view_part_color" not in got  # no view had it
+
+
+def test_each_capture_has_its_own_frames_and_sheet(bench, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["real_capture.py", "--capture", "two_people", "static_trial", "--fills", "--frames"])
+    args = bench.parse_args()
+    assert bench.other_frames(args, "static_trial") == (2, 8) and bench.other_frames(args, "two_people") == (0, 8)
+    assert bench.sheet_path(args, "static_trial").name == "real_capture.jpg"
+    assert bench.sheet_path(args, "two_people").name == "real_capture_two_people.jpg"
+
+
+@pytest.mark.parametrize(("argv", "says"), [(["--frames", "2"], "add --fills"), (["--fills", "--frames", "11"], "0..10"),
+                                            (["--capture", "two_people", "--fills", "--frames", "13"], "two_people are indices 0..12")])
 def test_bad_frame_options_exit_2_with_one_line(bench, argv, says, capsys, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["real_capture.py", *argv])
     assert bench.main() == 2
