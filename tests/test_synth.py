@@ -215,6 +215,20 @@ def test_a_bare_torso_has_no_top_and_keeps_the_rest(body):
     assert torch.equal(dressed[dressed != TOP], bare[dressed != TOP])
 
 
+def test_a_look_paints_the_same_every_time_eyeballs_included(body):
+    """Eyeball points near neither eye's pole (inside the head) were left as uninitialised memory: now black, every time."""
+    from dinar.data.appearance import EYE, sample_appearance
+    from dinar.data.texture_bake import bake_person_texture
+
+    app = sample_appearance(np.random.default_rng(1))
+    with torch.no_grad():
+        rest = body(shape=body.neutral_shape(1).float())
+        first, second = (bake_person_texture(body, app, rest.vertices[0], rest.normals[0], rest.joints[0], 64) for _ in range(2))
+    assert torch.equal(first.vertex_colours, second.vertex_colours) and torch.equal(first.texture, second.texture)
+    eye = first.vertex_colours[first.vertex_labels == EYE]
+    assert (eye == 0).all(1).sum() > 0 and torch.isfinite(eye).all()
+
+
 def test_cap_share_caps_the_chosen_people_only(tiny, tmp_path):
     """Seed 3's person 0 draws 0.081 from its cap stream, person 1 0.445: at share 0.3 only person 0 wears a cap, and
     person 1's files are byte-identical to the dataset made without the option."""

@@ -117,7 +117,7 @@ def _paint_face(colour: Tensor, pos: Tensor, labels: Tensor, app: Appearance, lm
     eye = (labels == EYE).nonzero()[:, 0]
     if eye.numel():
         epos = pos[eye]
-        ecol = torch.empty(eye.numel(), 3)
+        ecol = torch.zeros(eye.numel(), 3)  # eyeball points near neither pole lie inside the head, unseen: black
         for pole in (lm.eye_l, lm.eye_r):
             near = (epos - pole).norm(dim=1) < 0.03
             r = torch.sqrt((epos[:, 0] - pole[0]) ** 2 + (epos[:, 2] - pole[2]) ** 2)
