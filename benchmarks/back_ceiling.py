@@ -2,7 +2,7 @@
 from the diffusion, and from the TRUE back (at full size, at the VQ's size, and through a VQ), on the
 first people of the held-out set of ``benchmarks/quality.py`` (seed 77; ``--seed`` for other fresh people;
 ``--bare-torso SHARE [--bare-only]`` for that share of its male bodies bare-chested, or only those; ``--cap SHARE``
-for that share of its people in a close-fitting cap).
+for that share of its people in a close-fitting cap; ``--plain SHARE`` in plain clothes).
 
 A screening, cheaper than ``dinar eval --ablations``: each person's RGB-tuned partial texture (front
 view) is made once, and so is the true back's (the exact back view, sampled and RGB-tuned the same way);
@@ -287,6 +287,8 @@ def main() -> int:
     parser.add_argument("--bare-only", action="store_true", help="with --bare-torso: only the bare-chested people")
     parser.add_argument("--cap", type=float, default=0.0, metavar="SHARE",
                         help="that share of the held-out set's people in a close-fitting cap (as quality.py --cap; default 0)")
+    parser.add_argument("--plain", type=float, default=0.0, metavar="SHARE",
+                        help="that share of the held-out set's people in plain clothes (as quality.py --plain; default 0)")
     parser.add_argument("--bands", type=int, nargs="+", default=None,
                         help="texture sizes of the true_band sources (default: the VQ's); each must divide the texture size")
     parser.add_argument("--data", type=Path, default=None, help="where the held-out set of benchmarks/quality.py is cached")
@@ -323,7 +325,7 @@ def main() -> int:
     if args.bare_only and not args.bare_torso:
         parser.error("--bare-only keeps the bare-chested people: add --bare-torso SHARE")
     try:  # quality.py --views 4 (the README's Table 2), of which the first --people
-        cfg = SynthConfig(people=24, poses=1, views=4, size=512, seed=args.seed, bare_torso=args.bare_torso, cap=args.cap)
+        cfg = SynthConfig(people=24, poses=1, views=4, size=512, seed=args.seed, bare_torso=args.bare_torso, cap=args.cap, plain=args.plain)
     except ValueError as err:  # SynthConfig checks the share
         parser.error(str(err))
     data = test_set(args.data or default_test_folder(cfg), cfg)
@@ -388,7 +390,7 @@ def main() -> int:
         rows = [torch.cat([images[n][j] for n in images], dim=-1) for j in range(len(people))]
         write_png(args.sheet, (torch.cat(rows, dim=-2).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
         print(f"sheet: {args.sheet} (columns: {', '.join(images)})")
-    print(json.dumps({"bench": "back_ceiling", "people": len(people), "seed": cfg.seed, "bare_torso": cfg.bare_torso, "cap": cfg.cap,
+    print(json.dumps({"bench": "back_ceiling", "people": len(people), "seed": cfg.seed, "bare_torso": cfg.bare_torso, "cap": cfg.cap, "plain": cfg.plain,
                       "bare_only": args.bare_only, "ids": [p.name for p in people], "sources": table,
                       "seconds": round(time.perf_counter() - start, 1)}))
     return 0

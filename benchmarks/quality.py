@@ -11,7 +11,7 @@ that renders smaller, such as ``tiny`` at 128², is upsampled to it). Unless ``-
 avatars are also made with each simple fill in place of the diffusion (:mod:`dinar.texture.fills`).
 
 Usage: python benchmarks/quality.py [--checkpoint MODEL_DIR] [--people 48] [--views 8] [--size 512]
-       [--seed 77] [--bare-torso SHARE] [--cap SHARE] [--data DIR] [--report DIR] [--device auto] [--diffusion-steps M] [--rgb-tuning-steps N]
+       [--seed 77] [--bare-torso SHARE] [--cap SHARE] [--plain SHARE] [--data DIR] [--report DIR] [--device auto] [--diffusion-steps M] [--rgb-tuning-steps N]
        [--color-adjust-steps N] [--rgb-tuning-loss paper|l2] [--no-fills] [--sheet PATH]
        [--diffusion-start noise|mean|mirror|nearest|nearest_part] [--diffusion-strength S] [--diffusion-residual on|off]
        [--diffusion-generated on|off]
@@ -46,12 +46,12 @@ BACK_METRICS = {"lpips": "lpips_alex", "dists": "dists", "kid": "kid", "part_col
 """Back-view metrics compared with the simple fills: JSON name -> the report's metric key."""
 
 
-LOOK_SUFFIX = {"bare_torso": "bare", "cap": "cap"}
+LOOK_SUFFIX = {"bare_torso": "bare", "cap": "cap", "plain": "plain"}
 """The test set folder's suffix for each optional look of :data:`dinar.data.synth.LOOKS` it has, before its share."""
 
 
 def looks(cfg: SynthConfig) -> dict[str, float]:
-    """The optional looks ``cfg`` gives a share of its people (``--bare-torso``, ``--cap``): look → share."""
+    """The optional looks ``cfg`` gives a share of its people (``--bare-torso``, ``--cap``, ``--plain``): look → share."""
     return {look: getattr(cfg, look) for look in LOOKS if getattr(cfg, look)}
 
 
@@ -142,6 +142,8 @@ def main() -> int:
                         help="that share of the test set's male bodies bare-chested (dinar data synth --bare-torso; default 0)")
     parser.add_argument("--cap", type=float, default=0.0, metavar="SHARE",
                         help="that share of the test set's people in a close-fitting cap (dinar data synth --cap; default 0)")
+    parser.add_argument("--plain", type=float, default=0.0, metavar="SHARE",
+                        help="that share of the test set's people in plain clothes (dinar data synth --plain; default 0)")
     parser.add_argument("--report", type=Path, default=None, help="keep the report here (resumable); default: a temporary folder")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--diffusion-steps", type=int, default=None, help="DDIM steps M (default: the pipeline's)")
@@ -162,7 +164,7 @@ def main() -> int:
 
     try:
         cfg = SynthConfig(people=args.people, poses=1, views=args.views, size=args.size, seed=args.seed, bare_torso=args.bare_torso,
-                          cap=args.cap)
+                          cap=args.cap, plain=args.plain)
     except ValueError as err:
         print(f"quality benchmark: {err}", file=sys.stderr)
         return 2
@@ -222,6 +224,7 @@ def main() -> int:
         "seed": cfg.seed,
         "bare_torso": cfg.bare_torso,
         "cap": cfg.cap,
+        "plain": cfg.plain,
         "checkpoint": main_ckpt.get("short"),
         "checkpoint_dir": main_ckpt.get("model_dir"),
         "resolution": summary["resolution"],

@@ -89,7 +89,8 @@ def test_a_source_from_elsewhere_keeps_the_fills_masks(bc):
     assert torch.equal(out[:, RGB], source[:, RGB])
 
 
-@pytest.mark.parametrize(("argv", "says"), [(["--bare-only"], "add --bare-torso"), (["--bare-torso", "2"], "0..1"), (["--cap", "-1"], "0..1")])
+@pytest.mark.parametrize(("argv", "says"), [(["--bare-only"], "add --bare-torso"), (["--bare-torso", "2"], "0..1"), (["--cap", "-1"], "0..1"),
+                                            (["--plain", "3"], "0..1")])
 def test_look_options_are_refused_before_any_work(bc, argv, says, capsys, monkeypatch):
     monkeypatch.setattr("sys.argv", ["back_ceiling.py", *argv])
     with pytest.raises(SystemExit) as stop:

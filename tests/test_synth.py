@@ -175,6 +175,8 @@ def test_cli_entry_point(tmp_path, capsys):
         cli_synth(parser.parse_args(["--bare-torso", "nan", "-o", str(tmp_path / "e")]))
     with pytest.raises(ValueError, match="--cap"):
         cli_synth(parser.parse_args(["--cap", "1.5", "-o", str(tmp_path / "e")]))
+    with pytest.raises(ValueError, match="--plain"):
+        cli_synth(parser.parse_args(["--plain", "-0.5", "-o", str(tmp_path / "e")]))
 
 
 def _only_the_first_person_changed(tiny: Path, root: Path) -> str:
@@ -260,3 +262,35 @@ def test_a_cap_covers_the_scalp_all_round_in_its_colour_and_keeps_the_face(body)
     assert depth.max() - depth.min() > 0.12  # from the forehead round to the back of the head
     colour = cap.vertex_colours[on]
     assert (colour - torch.tensor(capped.cap)).abs().max() < 0.1 and colour.std(0).max() < 0.05  # one colour, lightly shaded
+
+
+def test_plain_share_dresses_the_chosen_people_only(tiny, tmp_path):
+    """Seed 3's person 0 draws 0.397 from its plain-clothes stream, person 1 0.721: at share 0.5 only person 0 is in plain
+    clothes, and person 1's files are byte-identical to the dataset made without the option."""
+    root = tmp_path / "plain"
+    summary = generate(replace(TINY, plain=0.5), root, workers=1, progress=False)
+    plain = _only_the_first_person_changed(tiny, root)
+    assert summary["plain"] == [plain] and "cap" not in summary
+    card = (root / "README.md").read_text()
+    assert "--plain 0.5" in card and f"- plain clothes (one colour per garment, no print): a share 0.5 of the people; plain: 1 ({plain})\n" in card
+    with pytest.raises(ValueError, match="plain"):
+        SynthConfig(plain=2.0)
+
+
+@pytest.mark.parametrize("seed", [1, 2])  # dots and a print; stripes and a print over plain trousers
+def test_plain_clothes_are_each_garment_in_its_main_colour_front_and_back(body, seed):
+    from dinar.data.appearance import BOTTOM, TOP, plain_clothes, sample_appearance
+    from dinar.data.texture_bake import bake_person_texture
+
+    app = sample_appearance(np.random.default_rng(seed))
+    with torch.no_grad():
+        rest = body(shape=body.neutral_shape(1).float())
+        patterned, plain = (bake_person_texture(body, a, rest.vertices[0], rest.normals[0], rest.joints[0], 128) for a in (app, plain_clothes(app)))
+    assert torch.equal(patterned.vertex_labels, plain.vertex_labels)  # the same garments, cut the same
+    assert patterned.vertex_colours[patterned.vertex_labels == TOP].std(0).max() > 0.1  # the sampled top has a pattern or print
+    for label, garment in ((TOP, app.top), (BOTTOM, app.bottom)):
+        colours = plain.vertex_colours[plain.vertex_labels == label]
+        assert colours.std(0).max() < 0.03  # one colour, with the cloth's light shading
+        assert (colours.mean(0) - torch.tensor(garment.colours[0])).abs().max() < 0.01
+    rest_of_body = (plain.vertex_labels != TOP) & (plain.vertex_labels != BOTTOM)
+    assert torch.equal(patterned.vertex_colours[rest_of_body], plain.vertex_colours[rest_of_body])  # painted alike (eyeballs included)

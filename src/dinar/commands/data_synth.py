@@ -30,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="share of the male bodies without a top, torso and arms bare (0..1, default 0)")
     parser.add_argument("--cap", type=float, default=0.0, metavar="SHARE",
                         help="share of the people in a close-fitting cap over the scalp (0..1, default 0)")
+    parser.add_argument("--plain", type=float, default=0.0, metavar="SHARE",
+                        help="share of the people in plain clothes: one colour per garment, no print (0..1, default 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset in --output (by default it is refused)")
 
 
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--{name.replace('_', '-')} must be {low}..{high}, got {getattr(args, name)}")
     if not 0 <= args.noise <= 100:
         raise ValueError(f"--noise must be a number in 0..100, got {args.noise}")
-    for name in ("bare_torso", "cap"):
+    for name in ("bare_torso", "cap", "plain"):
         if not 0 <= getattr(args, name) <= 1:
             raise ValueError(f"--{name.replace('_', '-')} must be a share in 0..1, got {getattr(args, name)}")
     if args.output.exists() and not args.output.is_dir():
@@ -57,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = SynthConfig(
         people=args.people, poses=args.poses, views=args.views, size=args.size, seed=args.seed,
         noise=FitNoise.default(args.noise) if args.noise > 0 else FitNoise(), all_ages=args.all_ages, supersample=args.supersample,
-        bare_torso=args.bare_torso, cap=args.cap,
+        bare_torso=args.bare_torso, cap=args.cap, plain=args.plain,
     )
     command = "dinar data synth " + " ".join(shlex.quote(a) for a in sys.argv[3:]) if sys.argv[1:3] == ["data", "synth"] else None
     summary = generate(cfg, args.output, workers=args.workers, command=command)

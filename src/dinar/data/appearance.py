@@ -151,6 +151,15 @@ def bare_torso(app: Appearance) -> Appearance:
     return dataclasses.replace(app, top=top)
 
 
+def plain_clothes(app: Appearance) -> Appearance:
+    """``app`` in plain clothes: the top and the bottom each in its main colour alone (no stripes, checks, dots or
+    gradient), no print on the chest and the same at the back. The woman of the second real capture
+    (``tests/data/pose2sim_two_people``) wears a plain T-shirt and jeans; the sampled tops always carry a print. A bare
+    torso stays bare; everything else stays as sampled."""
+    top = app.top if app.top.kind == BARE else dataclasses.replace(app.top, pattern="solid", back="same", print_text="", print_shape="")
+    return dataclasses.replace(app, top=top, bottom=dataclasses.replace(app.bottom, pattern="solid", back="same"))
+
+
 def with_cap(app: Appearance, rng: np.random.Generator) -> Appearance:
     """``app`` with a close-fitting cap (a swim cap, a beanie) over the scalp, all round down to the ears and the nape,
     in one garment colour drawn from ``rng``: the man of the real capture (``tests/data/pose2sim_static_trial``) wears

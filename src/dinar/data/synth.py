@@ -38,7 +38,7 @@ import torch
 from torch import Tensor
 
 from dinar.body.poses import sample_poses
-from dinar.data.appearance import bare_torso, sample_appearance, with_cap
+from dinar.data.appearance import bare_torso, plain_clothes, sample_appearance, with_cap
 from dinar.data.layout import (
     FitParams,
     ImageRecord,
@@ -94,7 +94,8 @@ NOISY_BONES = (
 )
 
 
-LOOKS = {"bare_torso": ("bare torsos (no top)", "of the male bodies; bared"), "cap": ("close-fitting caps", "of the people; in a cap")}
+LOOKS = {"bare_torso": ("bare torsos (no top)", "of the male bodies; bared"), "cap": ("close-fitting caps", "of the people; in a cap"),
+         "plain": ("plain clothes (one colour per garment, no print)", "of the people; plain")}
 """The optional looks of :class:`SynthConfig` (its share fields): their lines in the dataset card; the summary lists who has each."""
 
 
@@ -116,6 +117,7 @@ class SynthConfig:
     body_model: str = "anny"
     bare_torso: float = 0.0  # share of the male bodies without a top (its own random stream: nothing else changes)
     cap: float = 0.0  # share of the people in a close-fitting cap (its own random stream: nothing else changes)
+    plain: float = 0.0  # share of the people in plain clothes (its own random stream: nothing else changes)
 
     def __post_init__(self) -> None:
         for name in LOOKS:
@@ -196,6 +198,12 @@ def cap_stream(cfg: SynthConfig, index: int) -> np.random.Generator | None:
     return rng if cfg.cap > 0 and rng.random() < cfg.cap else None
 
 
+def wears_plain(cfg: SynthConfig, index: int) -> bool:
+    """Whether person ``index`` of ``cfg`` is in plain clothes: its own draw (random stream ``[seed, index, 4]``, so no
+    other person's files change) is below ``cfg.plain``."""
+    return cfg.plain > 0 and np.random.default_rng([cfg.seed, index, 4]).random() < cfg.plain
+
+
 # Fits -----------------------------------------------------------------------------------------
 def noisy_fit(exact: FitParams, noise: FitNoise, bone_names: list[str], rng: np.random.Generator) -> FitParams:
     """``exact`` with Gaussian errors of the given standard deviations (composed as rotations)."""
@@ -261,6 +269,8 @@ def render_person(body, cfg: SynthConfig, index: int) -> Iterator[RenderedImage]
         app = bare_torso(app)
     if (cap := cap_stream(cfg, index)) is not None:
         app = with_cap(app, cap)
+    if wears_plain(cfg, index):
+        app = plain_clothes(app)
     rest = body(shape=shape[None])
     person = bake_person_texture(body, app, rest.vertices[0], rest.normals[0], rest.joints[0], cfg.resolved_texture_size())
     plan = plan_shells(body.faces.cpu(), person, app, rng)
@@ -319,7 +329,7 @@ def write_person(cfg: SynthConfig, index: int, out_dir: str, thumb: int = 128) -
 
                 thumbs.append(np.asarray(Image.fromarray(img.rgb).resize((thumb, thumb), Image.BILINEAR)))
     return {"person_id": pid, "split": split_of(pid), "thumbs": thumbs, "bare_torso": person_bares_torso(cfg, body.shape_names, index),
-            "cap": cap_stream(cfg, index) is not None}
+            "cap": cap_stream(cfg, index) is not None, "plain": wears_plain(cfg, index)}
 
 
 # The dataset ----------------------------------------------------------------------------------
