@@ -10,7 +10,7 @@ import torch
 
 from dinar.body.poses import POSES, perturb_pose, pose_tensor
 from dinar.data.layout import list_people, list_stems, read_mask, read_params, read_rgb
-from dinar.data.synth import FitNoise, SynthConfig, generate, noisy_fit, split_of
+from dinar.data.synth import LOOKS, FitNoise, SynthConfig, generate, noisy_fit, split_of
 
 TINY = SynthConfig(people=2, poses=2, views=2, size=64, seed=3, texture_size=256)
 
@@ -189,18 +189,20 @@ def _only_the_first_person_changed(tiny: Path, root: Path) -> str:
     return changed
 
 
-def test_bare_torso_share_bares_the_chosen_people_only(tiny, tmp_path):
-    """Seed 3's person 0 has a male body (Anny gender 0.237) and draws 0.587 from its bare-torso stream; person 1's body
-    is not male enough (0.407): at share 0.6 only person 0 loses its top, and person 1's files are byte-identical to
-    the dataset made without the option."""
-    root = tmp_path / "bare"
-    summary = generate(replace(TINY, bare_torso=0.6), root, workers=1, progress=False)
-    bared = _only_the_first_person_changed(tiny, root)
-    assert summary["bare_torso"] == [bared]
+@pytest.mark.parametrize(("look", "share"), [("bare_torso", 0.6), ("cap", 0.3), ("plain", 0.5)])
+def test_a_look_share_changes_the_chosen_people_only(tiny, tmp_path, look, share):
+    """Seed 3's person 0 has a male body (Anny gender 0.237) and draws 0.587 from its bare-torso stream, 0.081 from its
+    cap stream, 0.397 from its plain-clothes one; person 1's body is not male enough (0.407) and draws 0.445 and 0.721:
+    at these shares only person 0 changes, and person 1's files are byte-identical to the dataset made without the option."""
+    root = tmp_path / look
+    summary = generate(replace(TINY, **{look: share}), root, workers=1, progress=False)
+    chosen = _only_the_first_person_changed(tiny, root)
+    assert summary[look] == [chosen] and not (set(LOOKS) - {look}) & set(summary)
+    title, whom = LOOKS[look]
     card = (root / "README.md").read_text()
-    assert "--bare-torso 0.6" in card and f"of the male bodies; bared: 1 ({bared})\n" in card
-    with pytest.raises(ValueError, match="bare_torso"):
-        SynthConfig(bare_torso=1.5)
+    assert f"--{look.replace('_', '-')} {share:g}" in card and f"- {title}: a share {share:g} {whom}: 1 ({chosen})\n" in card
+    with pytest.raises(ValueError, match=look):
+        SynthConfig(**{look: 1.5})
 
 
 def test_a_bare_torso_has_no_top_and_keeps_the_rest(body):
@@ -231,19 +233,6 @@ def test_a_look_paints_the_same_every_time_eyeballs_included(body):
     assert (eye == 0).all(1).sum() > 0 and torch.isfinite(eye).all()
 
 
-def test_cap_share_caps_the_chosen_people_only(tiny, tmp_path):
-    """Seed 3's person 0 draws 0.081 from its cap stream, person 1 0.445: at share 0.3 only person 0 wears a cap, and
-    person 1's files are byte-identical to the dataset made without the option."""
-    root = tmp_path / "cap"
-    summary = generate(replace(TINY, cap=0.3), root, workers=1, progress=False)
-    capped = _only_the_first_person_changed(tiny, root)
-    assert summary["cap"] == [capped] and "bare_torso" not in summary
-    card = (root / "README.md").read_text()
-    assert "--cap 0.3" in card and f"- close-fitting caps: a share 0.3 of the people; in a cap: 1 ({capped})\n" in card
-    with pytest.raises(ValueError, match="cap"):
-        SynthConfig(cap=-0.1)
-
-
 def test_a_cap_covers_the_scalp_all_round_in_its_colour_and_keeps_the_face(body):
     from dinar.data.appearance import CAP, EYE, HAIR, SKIN, sample_appearance, with_cap
     from dinar.data.texture_bake import bake_person_texture
@@ -262,19 +251,6 @@ def test_a_cap_covers_the_scalp_all_round_in_its_colour_and_keeps_the_face(body)
     assert depth.max() - depth.min() > 0.12  # from the forehead round to the back of the head
     colour = cap.vertex_colours[on]
     assert (colour - torch.tensor(capped.cap)).abs().max() < 0.1 and colour.std(0).max() < 0.05  # one colour, lightly shaded
-
-
-def test_plain_share_dresses_the_chosen_people_only(tiny, tmp_path):
-    """Seed 3's person 0 draws 0.397 from its plain-clothes stream, person 1 0.721: at share 0.5 only person 0 is in plain
-    clothes, and person 1's files are byte-identical to the dataset made without the option."""
-    root = tmp_path / "plain"
-    summary = generate(replace(TINY, plain=0.5), root, workers=1, progress=False)
-    plain = _only_the_first_person_changed(tiny, root)
-    assert summary["plain"] == [plain] and "cap" not in summary
-    card = (root / "README.md").read_text()
-    assert "--plain 0.5" in card and f"- plain clothes (one colour per garment, no print): a share 0.5 of the people; plain: 1 ({plain})\n" in card
-    with pytest.raises(ValueError, match="plain"):
-        SynthConfig(plain=2.0)
 
 
 @pytest.mark.parametrize("seed", [1, 2])  # dots and a print; stripes and a print over plain trousers
