@@ -7,8 +7,8 @@
    :func:`dinar.geometry.calibration.undistort_image`), so from here on the camera is an exact pinhole
    camera, :meth:`~dinar.geometry.calibration.CalibratedCamera.to_camera`;
 2. the person is found in it (BlazePose keypoints and person mask, :mod:`dinar.fitting.observe`; with several
-   people, the one inside the camera's ``boxes`` entry, else the largest), and cut out as ``dinar fit`` does: a square around the keypoints and mask with
-   10% margin, resized to ``crop_size`` (512, the paper's framing). The crop's camera is exact:
+   people, the one inside the camera's ``boxes`` entry, else the largest), and cut out as ``dinar fit`` does: a
+   square around the keypoints and mask with 10% margin, resized to ``crop_size`` (512, the paper's framing). The crop's camera is exact:
    ``K_crop = A @ K_frame`` with ``A`` the crop's scale and shift (:meth:`CropBox.crop_intrinsics`),
    same ``R, t``. A 1088 x 1920 portrait frame thus becomes a 512² image of the person whose camera still
    maps every world point to the right crop pixel, which is what the avatar pipeline and ``dinar eval``
