@@ -36,14 +36,12 @@ from pathlib import Path
 
 from dinar.data.synth import LOOKS, SynthConfig, generate
 from dinar.eval.runner import evaluate
-from dinar.eval.settings import FILL_SETTINGS, EvalConfig
+from dinar.eval.settings import BACK_METRICS, FILL_SETTINGS, EvalConfig
 from dinar.paths import dinar_cache_dir
 from dinar.pipeline.options import PipelineOptions
 from dinar.texture.fills import FILLS
 
 MARKER = "bench_quality.json"
-BACK_METRICS = {"lpips": "lpips_alex", "dists": "dists", "kid": "kid", "part_color": "part_color"}
-"""Back-view metrics compared with the simple fills: JSON name -> the report's metric key."""
 
 
 LOOK_SUFFIX = {"bare_torso": "bare", "cap": "cap", "plain": "plain"}

@@ -57,7 +57,7 @@ from PIL import Image, ImageDraw
 from dinar.eval.metrics import composite, psnr
 from dinar.eval.multishot import MultiShotPredictor
 from dinar.eval.runner import evaluate, person_result_path
-from dinar.eval.settings import FILL_SETTINGS, FULL, EvalConfig
+from dinar.eval.settings import BACK_METRICS, FILL_SETTINGS, FULL, EvalConfig
 from dinar.paths import dinar_cache_dir
 from dinar.pipeline.options import PipelineOptions
 
@@ -180,7 +180,7 @@ def front_only_backs(data: Path, report: Path, frame: int, input_view: int, opti
     return one, predictor, fills
 
 
-FILL_METRICS = {"lpips": "lpips_alex", "dists": "dists", "part_color": "part_color"}  # summary name → record key
+FILL_METRICS = {name: key for name, key in BACK_METRICS.items() if name != "kid"}  # two real back views make no KID
 
 
 def fill_summary(backs: list[dict], fills: dict[str, list[dict]]) -> dict:

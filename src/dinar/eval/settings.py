@@ -92,6 +92,10 @@ FILL_SETTINGS: tuple[Setting, ...] = (
 """The full method with the diffusion replaced by a simple fill (:mod:`dinar.texture.fills`): the baselines
 the back views must beat, run with ``--ablations`` (or ``fills``) after the rows of Table 2."""
 
+BACK_METRICS = {"lpips": "lpips_alex", "dists": "dists", "kid": "kid", "part_color": "part_color"}
+"""The back-view metrics the full method and the simple fills are compared on: the name a benchmark prints → the
+report's metric key. KID is over all back views of a set; a benchmark of a few real views leaves it out."""
+
 
 
 # ---------------------------------------------------------------------------------------------------
