@@ -19,7 +19,7 @@
 #       # synthetic people, better on capped ones, not shipped by its rule; its export: recipes/weights/back_rgb_cap6500)
 #   SYNTH_FLAGS="--plain 0.3" OUT=diffusion_mirror DIFFUSION_FLAGS=--mirror-map STEPS=5000 \
 #       bash recipes/back_rgb.sh runs/back_rgb_plain    # the shipped inpainter's recipe with plain clothes on 30 % of the
-#       # people (README, "A second real person"; synth 427 s, textures 573 s, 5000 steps 2608 s, alone; held-out colours
+#       # people (README, "A second real person"; synth 427 s, textures 573 s beside a test run, 5000 steps 2608 s; held-out colours
 #       # 18.92 dB; its export: recipes/weights/back_rgb_plain5000)
 #
 # Screen a run on the held-out people: python benchmarks/back_ceiling.py --diffusion DIR/diffusion.
