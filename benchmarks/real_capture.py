@@ -451,9 +451,13 @@ def run_capture(name: str, args: argparse.Namespace, options: PipelineOptions) -
             start = time.perf_counter()
             with tempfile.TemporaryDirectory() as tmp:
                 for other in other_frames(args, name):
-                    if other not in frames:
-                        report = (args.report / name if args.report else Path(tmp)) / f"frame{other}"
+                    if other in frames:
+                        continue
+                    report = (args.report / name if args.report else Path(tmp)) / f"frame{other}"
+                    try:
                         frames[other] = front_only_with_fills(name, other, camera, args, options, report)
+                    except (ValueError, FileNotFoundError, RuntimeError, ImportError) as err:
+                        raise BenchError(f"{name} frame {other}: {err}") from None
             print_frames(frames)
             line["frames"] = {str(f): v for f, v in sorted(frames.items())}
             line["seconds_frames"] = round(time.perf_counter() - start, 1)
@@ -477,7 +481,7 @@ def print_people(lines: dict[str, dict], people: dict) -> None:
     print("| person | frames | ours | " + " | ".join(f"{kind} fill" for kind in kinds) + " |")
     print("| --- | --- |" + " --- |" * (1 + len(kinds)))
     for name, summary in rows:
-        frames = " ".join(lines[name].get("frames", {str(lines[name]["frame"]): None})) if name in lines else ""
+        frames = " ".join(lines[name].get("frames", [str(lines[name]["frame"])])) if name in lines else ""
         ours = " / ".join(_figure(summary.get(f"back_view_{n}")) for n in FILL_METRICS)
         cells = [" / ".join(_figure(summary["fill_means"][k].get(n)) for n in FILL_METRICS) for k in kinds]
         print(f"| {name} | {frames} | {ours} | " + " | ".join(cells) + " |")
