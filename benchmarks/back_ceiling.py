@@ -19,6 +19,9 @@ people's back views). The sources:
   ``<inpainting>@K`` (``--diffusion-samples K``): the mean of K of its samples; ``diffusion~<inpainting>x<W>``
   (``--blend W``): W times the shipped inpainting's colours plus 1 − W times another's; ``<fill>~<inpainting>x<W>``
   (``--blend W:FILL``): W times a simple fill's colours instead (the inpainting shrunk towards the fill);
+  ``diffusion{K=V,…}`` (``--levers K=V,…``): the shipped inpainting (the same samples) composed with other values
+  of the default's fill levers (``mix_share=0.5,detail_share=0.4``: the ``diffusion_`` options of
+  :class:`dinar.pipeline.options.PipelineOptions` above the inpainting, named without their prefix);
 - ``true``: the true back's T_rgb where the back view sees it (the mean fill elsewhere): no inpainting
   can do better at this texture size;
 - ``true_band<N>``: only what an N² texture holds of it (N: ``--bands``, default the VQ's size), added to
@@ -43,7 +46,7 @@ reads the masks; with the photo's masks (unseen texels never sampled) their back
 
 Usage: python benchmarks/back_ceiling.py [--checkpoint MODEL_DIR] [--vq VQ_RUN ...] [--diffusion RUN ...]
        [--people 8] [--seed 77] [--bands N ...] [--sources NAME ...] [--diffusion-steps M] [--diffusion-strength S]
-       [--diffusion-guidance W] [--diffusion-samples K ...]
+       [--diffusion-guidance W] [--diffusion-samples K ...] [--levers K=V[,K=V…] ...]
        [--diffusion-start mean|mirror|nearest|nearest_part] [--detail FILL:N[:A[:grey|nohead]][+…] ...] [--border R ...]
        [--data DIR] [--device auto] [--sheet PATH]
 The last line printed is JSON: {"bench": "back_ceiling", "people": ..., "sources": {name: {"lpips": ...,
@@ -112,6 +115,47 @@ def detail_name(fill: str, size: int, amount: float, kind: str = "") -> str:
     return (f"{fill}{size}" if amount == 1.0 else f"{fill}{size}x{amount:g}") + DETAIL_KINDS[kind]
 
 
+Levers = tuple[tuple[str, object], ...]
+"""One ``--levers``: (PipelineOptions field, value) pairs that replace the options' above the shipped inpainting."""
+LEVER_PREFIX = "diffusion_"
+LEVER_FIELDS = ("diffusion_mix", "diffusion_mix_share", "diffusion_detail", "diffusion_detail_share", "diffusion_pattern",
+                "diffusion_pattern_share", "diffusion_detail_scale", "diffusion_detail_head")
+"""The options applied above the inpainting (:meth:`dinar.pipeline.AvatarPipeline.with_fill_levers`), which a
+``--levers`` may change without another inpainting."""
+
+
+def levers_name(levers: Levers) -> str:
+    """The source name of one ``--levers``: ``diffusion{mix_share=0.5,detail_share=0.4}``."""
+    return "diffusion{" + ",".join(f"{k.removeprefix(LEVER_PREFIX)}={v}" for k, v in levers) + "}"
+
+
+def parse_levers(text: str, parser: argparse.ArgumentParser) -> Levers:
+    """``K=V[,K=V…]`` of ``--levers`` → ((field, value), …): K one of :data:`LEVER_FIELDS` without its prefix, V a
+    number, a fill, ``none`` or ``true``/``false`` as the field takes; checked by :class:`PipelineOptions` itself. A
+    bad one ends the run with exit 2 and one line."""
+    types = {f.name: f.type for f in dataclasses.fields(PipelineOptions)}
+    pairs = []
+    for piece in text.split(","):
+        key, _, value = piece.partition("=")
+        field = LEVER_PREFIX + key.strip()
+        if field not in LEVER_FIELDS or not value:
+            parser.error(f"--levers {text!r}: expected K=V[,K=V…] with K one of "
+                         f"{', '.join(f.removeprefix(LEVER_PREFIX) for f in LEVER_FIELDS)}, e.g. mix_share=0.5,detail_share=0.4")
+        kind = types[field]
+        try:
+            parsed: object = (None if value == "none" and "None" in kind else
+                              {"true": True, "false": False}[value] if kind == "bool" else
+                              int(value) if kind == "int" else float(value) if kind == "float" else value)
+        except (KeyError, ValueError):
+            parser.error(f"--levers {text!r}: {key}={value!r} is not a {kind}")
+        pairs.append((field, parsed))
+    try:
+        PipelineOptions(**dict(pairs))
+    except (TypeError, ValueError) as err:
+        parser.error(f"--levers {text!r}: {err}")
+    return tuple(pairs)
+
+
 def needed_inpaintings(keep: set[str], details: tuple[Detail, ...]) -> set[str]:
     """The sources (inpaintings ``diffusion``, ``diffusion:<name>@K``, … among them) those in ``keep`` are or are made from: each
     name's base (before ``|``, without ``_direct``) and the sources of the ``--detail`` it names."""
@@ -119,6 +163,7 @@ def needed_inpaintings(keep: set[str], details: tuple[Detail, ...]) -> set[str]:
     needed = set()
     for name in keep:
         base, _, suffix = name.partition("|")
+        base = "diffusion" if base.startswith("diffusion{") else base  # a --levers: the shipped inpainting
         first, _, other = base.partition("~")  # a --blend: both inpaintings
         needed.update({first.removesuffix("_direct"), other.rpartition("x")[0]} - {""})
         needed.update(part[0] for part in named.get(suffix, ()))
@@ -148,11 +193,12 @@ def sources(pipe: AvatarPipeline, known: Tensor, filled: Tensor, truth: Tensor, 
             options: PipelineOptions, bands: tuple[int, ...], inpainters: dict,
             details: tuple[Detail, ...] = (), borders: tuple[float, ...] = (),
             keep: set[str] | None = None, samples: tuple[int, ...] = (),
-            blends: tuple[tuple[float, str], ...] = ()) -> dict[str, Tensor]:
+            blends: tuple[tuple[float, str], ...] = (), levers: tuple[Levers, ...] = ()) -> dict[str, Tensor]:
     """Every restored texture ``[1, 21, S, S]`` of one person (module docstring); an inpainting's ``_direct``
     variant only when ``keep`` (None: all) asks for it; each inpainting as the mean of each K of ``samples``
     (default: the options' K) diffusion samples; each (W, source) of ``blends`` mixes that source's colours (the
-    shipped inpainting ``diffusion`` or a fill; W) with each other inpainting's (1 − W)."""
+    shipped inpainting ``diffusion`` or a fill; W) with each other inpainting's (1 − W); each of ``levers`` composes
+    the shipped inpainting with those fill levers instead of the options'."""
     surface = pipe.texel_surface()
     off_head = surface.part != pipe.body.parts.names.index("head")
     out = {kind: fill_texture(known, filled, surface, kind) for kind in FILLS}
@@ -171,6 +217,9 @@ def sources(pipe: AvatarPipeline, known: Tensor, filled: Tensor, truth: Tensor, 
                                             out[options.diffusion_start or "mean"], options.diffusion_strength, residual,
                                             keep_generated=True, guidance=guidance_for(inpainter, options), samples=k)
                 if label == "diffusion" and residual:  # the shipped pipeline's colour mix and fill detail, if set
+                    for changed in levers if tag == "diffusion" else ():
+                        out[levers_name(changed)] = pipe.with_fill_levers(out[name], known, filled,
+                                                                          dataclasses.replace(options, **dict(changed)))
                     out[name] = pipe.with_fill_levers(out[name], known, filled, options)
     true = torch.where(seen > 0.5, truth, mean)
     out["true"] = rgb_from(mean, true)
@@ -206,7 +255,7 @@ def sources(pipe: AvatarPipeline, known: Tensor, filled: Tensor, truth: Tensor, 
 def person_sources(pipe: AvatarPipeline, person: PersonViews, vqs: dict, options: PipelineOptions, bands: tuple[int, ...],
                    inpainters: dict, keep: set[str] | None = None, details: tuple[Detail, ...] = (),
                    borders: tuple[float, ...] = (), samples: tuple[int, ...] = (),
-                   blends: tuple[tuple[float, str], ...] = ()):
+                   blends: tuple[tuple[float, str], ...] = (), levers: tuple[Levers, ...] = ()):
     """(back target view, {source: back render [3, N, N]}, {source: render mask}) of one person; ``keep``:
     only these sources (None: all)."""
     back = next(t for t in person.targets if t.kind == "back")
@@ -217,7 +266,7 @@ def person_sources(pipe: AvatarPipeline, person: PersonViews, vqs: dict, options
     seen = partials[1].filled * (1 - filled)
     renders, masks = {}, {}
     for name, restored in sources(pipe, known, filled, partials[1].texture, seen, vqs, options, bands, inpainters,
-                                  details, borders, keep, samples, blends).items():
+                                  details, borders, keep, samples, blends, levers).items():
         if keep is not None and name not in keep:
             continue
         adjustment = pipe.adjust_colors(restored, photos[:1], options)
@@ -308,6 +357,10 @@ def main() -> int:
                         help="add 'diffusion~<inpainting>x<W>' sources: W times the shipped inpainting's colours plus 1 - W "
                              "times each --diffusion one's; W:FILL (mean, mirror, nearest) takes that fill's colours instead, "
                              "'<fill>~<inpainting>x<W>'")
+    parser.add_argument("--levers", nargs="+", default=[], metavar="K=V[,K=V…]",
+                        help="add 'diffusion{K=V,…}' sources: the shipped inpainting with these fill levers above it instead "
+                             "of the pipeline's (K: mix, mix_share, detail, detail_share, pattern, pattern_share, "
+                             "detail_scale, detail_head), e.g. mix_share=0.5,detail_share=0.4")
     parser.add_argument("--diffusion-start", choices=FILLS, default=None, help="the fill the diffusion starts from (default: the pipeline's)")
     parser.add_argument("--detail", nargs="+", default=[], metavar="FILL:N[:A[:grey|nohead]][+…]",
                         help="add '<source>|<fill><N>[x<A>]' sources: the source's N² band plus A (default 1) times the fill's "
@@ -319,6 +372,7 @@ def main() -> int:
     args = parser.parse_args()
     details = tuple(parse_detail(d, parser) for d in args.detail)
     blends = tuple(parse_blend(b, parser) for b in args.blend)
+    levers = tuple(parse_levers(text, parser) for text in args.levers)
     if any(k < 1 for k in args.diffusion_samples):
         parser.error(f"--diffusion-samples {' '.join(map(str, args.diffusion_samples))}: each K must be >= 1")
     start = time.perf_counter()
@@ -362,7 +416,7 @@ def main() -> int:
         person = load_person(folder, pipe.stage1.config.image_size, body_model=pipe.stage1.config.body_model,
                              num_joints=int(body.num_joints), up=tuple(body.up_axis), front=tuple(body.front_axis))
         back, renders, masks = person_sources(pipe, person, vqs, options, bands, inpainters, keep, details,
-                                                tuple(args.border), tuple(args.diffusion_samples), blends)
+                                                tuple(args.border), tuple(args.diffusion_samples), blends, levers)
         images["truth"].append(back.over_white())
         line = []
         for name, image in renders.items():

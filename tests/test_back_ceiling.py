@@ -1,5 +1,5 @@
 """The back screening (benchmarks/back_ceiling.py): its detail names, the border weight, the ``--detail`` and ``--blend``
-parsers, which inpaintings the kept sources need, and the masks of a source built from the true back (the renderer reads
+parsers, the ``--levers`` parser and names, which inpaintings the kept sources need, and the masks of a source built from the true back (the renderer reads
 them, so they must be a restored texture's, not the photo's). The band arithmetic: tests/test_bands.py."""
 
 from __future__ import annotations
@@ -53,6 +53,21 @@ def test_blend_parser_takes_a_weight_and_a_source_and_refuses_the_rest(bc, capsy
         assert bad in capsys.readouterr().err
 
 
+def test_levers_parser_takes_the_options_above_the_inpainting_and_refuses_the_rest(bc, capsys):
+    parser = argparse.ArgumentParser(prog="back_ceiling.py")
+    levers = bc.parse_levers("mix_share=0.45,detail_share=0.4", parser)
+    assert levers == (("diffusion_mix_share", 0.45), ("diffusion_detail_share", 0.4))
+    assert bc.levers_name(levers) == "diffusion{mix_share=0.45,detail_share=0.4}"
+    assert bc.parse_levers("mix=none,detail=mirror,detail_head=true,detail_scale=8", parser) == (
+        ("diffusion_mix", None), ("diffusion_detail", "mirror"), ("diffusion_detail_head", True), ("diffusion_detail_scale", 8))
+    # not a lever (the sampler's own options need another inpainting), not a number, not a fill, no value
+    for bad in ("steps=10", "mix_share=x", "mix_share=1.5", "detail=blur", "mix_share", "detail_head=maybe", "detail_scale=1.5"):
+        with pytest.raises(SystemExit) as stop:
+            bc.parse_levers(bad, parser)
+        assert stop.value.code == 2
+        assert bad in capsys.readouterr().err
+
+
 def test_detail_names(bc):
     assert bc.detail_name("nearest", 16, 1.0) == "nearest16"
     assert bc.detail_name("nearest", 8, 0.5, "grey") == "nearest8x0.5g"
@@ -66,6 +81,7 @@ def test_only_the_inpaintings_the_kept_sources_need_are_run(bc):
                                                     "diffusion"}
     assert bc.needed_inpaintings({"diffusion~diffusion:run@8x0.5|nearest16x0.5"}, details) == {
         "diffusion", "diffusion:run@8", "nearest"}
+    assert bc.needed_inpaintings({"mean", "diffusion{mix_share=0.45}"}, details) == {"mean", "diffusion"}
 
 
 def test_border_weight_falls_from_the_seen_border(bc):
