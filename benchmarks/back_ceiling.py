@@ -119,7 +119,7 @@ Levers = tuple[tuple[str, object], ...]
 """One ``--levers``: (PipelineOptions field, value) pairs that replace the options' above the shipped inpainting."""
 LEVER_PREFIX = "diffusion_"
 LEVER_FIELDS = ("diffusion_mix", "diffusion_mix_share", "diffusion_detail", "diffusion_detail_share", "diffusion_pattern",
-                "diffusion_pattern_share", "diffusion_detail_scale", "diffusion_detail_head")
+                "diffusion_pattern_share", "diffusion_detail_scale", "diffusion_detail_head", "diffusion_band_in_charts")
 """The options applied above the inpainting (:meth:`dinar.pipeline.AvatarPipeline.with_fill_levers`), which a
 ``--levers`` may change without another inpainting."""
 
@@ -360,7 +360,7 @@ def main() -> int:
     parser.add_argument("--levers", nargs="+", default=[], metavar="K=V[,K=V…]",
                         help="add 'diffusion{K=V,…}' sources: the shipped inpainting with these fill levers above it instead "
                              "of the pipeline's (K: mix, mix_share, detail, detail_share, pattern, pattern_share, "
-                             "detail_scale, detail_head), e.g. mix_share=0.5,detail_share=0.4")
+                             "detail_scale, detail_head, band_in_charts), e.g. mix_share=0.5,detail_share=0.4")
     parser.add_argument("--diffusion-start", choices=FILLS, default=None, help="the fill the diffusion starts from (default: the pipeline's)")
     parser.add_argument("--detail", nargs="+", default=[], metavar="FILL:N[:A[:grey|nohead]][+…]",
                         help="add '<source>|<fill><N>[x<A>]' sources: the source's N² band plus A (default 1) times the fill's "

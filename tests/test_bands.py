@@ -22,6 +22,18 @@ def test_low_band_is_the_block_means_grown_back():
     assert torch.equal(low_band(rgb, 4), rgb)  # the texture's own size: nothing lost
 
 
+def test_the_band_over_the_charts_leaves_the_background_out():
+    rgb = torch.tensor([0.2, 0.2, 0.8, 100.0]).repeat(1, 3, 4, 1)  # [1, 3, 4, 4]; column 3 lies outside the charts
+    inside = torch.tensor([True, True, True, False]).repeat(4, 1)
+    assert torch.allclose(low_band(rgb, 1, inside), torch.full_like(rgb, 0.4))  # (0.2 + 0.2 + 0.8) / 3
+    assert torch.allclose(low_band(rgb, 1), torch.full_like(rgb, 25.3))  # the background's 100 drawn in
+    assert torch.allclose(low_band(rgb, 4, inside)[..., :3], rgb[..., :3])  # the texture's own size: the charts kept
+    base, fill = two_block_texture(0.5, 0.5), two_block_texture(0.2, 0.6)
+    base[0, 16, :, 3] = fill[0, 16, :, 3] = 9.0  # what lies outside differs from one texture to the next
+    out = with_details(base, [(fill, 1.0, False, None)], 1, inside)  # 0.5 + fill - (0.2 + 0.2 + 0.6) / 3
+    assert torch.allclose(out[0, 16, 0, :3], torch.tensor([0.5 - 2 / 15, 0.5 - 2 / 15, 0.5 + 4 / 15]))
+
+
 def test_detail_keeps_the_band_and_adds_the_share_asked():
     base, fill = two_block_texture(0.5, 0.5), two_block_texture(0.2, 0.6)  # fill: mean 0.4, detail -0.2 / +0.2
     whole = with_detail(base, fill, 1)

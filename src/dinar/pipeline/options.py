@@ -89,6 +89,10 @@ class PipelineOptions(ConfigMixin):
     """The share of ``diffusion_pattern``'s fine detail, in [0, 1]."""
     diffusion_detail_scale: int = 16
     """The diffusion's band is the texture's size over this (16² at 256²); it must divide the texture's size."""
+    diffusion_band_in_charts: bool = False
+    """The bands of ``diffusion_detail`` are means over the UV charts' texels alone. False: over every texel of a
+    block, the background between the charts too, which draws a chart's border towards it
+    (:func:`dinar.texture.bands.low_band`)."""
     diffusion_detail_head: bool = False
     """Take the fill's detail on the head too. False: not there, where the nearest fill draws the face's edges
     onto the back of the head (README, "The back")."""

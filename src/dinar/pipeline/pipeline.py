@@ -234,7 +234,7 @@ class AvatarPipeline:
         """The restored texture's colours below its ``S / diffusion_detail_scale`` band plus
         ``diffusion_detail_share`` of the ``diffusion_detail`` fill's finer detail and ``diffusion_pattern_share`` of
         the ``diffusion_pattern`` fill's (:mod:`dinar.texture.bands`; either may be None), on the head too only with
-        ``diffusion_detail_head``."""
+        ``diffusion_detail_head``; the bands over the charts' texels alone with ``diffusion_band_in_charts``."""
         size = known.shape[-1]
         if size % options.diffusion_detail_scale:
             raise ValueError(f"diffusion_detail_scale {options.diffusion_detail_scale} does not divide the {size}² texture")
@@ -243,7 +243,8 @@ class AvatarPipeline:
         parts = [(fill_texture(known, filled, surface, kind), share, False, where)
                  for kind, share in ((options.diffusion_detail, options.diffusion_detail_share),
                                      (options.diffusion_pattern, options.diffusion_pattern_share)) if kind is not None]
-        return with_details(restored, parts, size // options.diffusion_detail_scale)
+        inside = surface.inside if options.diffusion_band_in_charts else None
+        return with_details(restored, parts, size // options.diffusion_detail_scale, inside)
 
     def _check_options(self, options: PipelineOptions) -> str:
         """The texture mode (the checkpoint's); a clear error for a switch the models cannot honour."""

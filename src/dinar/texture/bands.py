@@ -22,32 +22,42 @@ from dinar.texture.channels import RGB
 from dinar.texture.resize import grow_texture
 
 
-def low_band(rgb: Tensor, size: int) -> Tensor:
-    """What a ``size``² texture holds of ``[B, C, S, S]`` colours: the block means grown back bilinearly;
-    ``size`` must divide S."""
+def low_band(rgb: Tensor, size: int, inside: Tensor | None = None) -> Tensor:
+    """What a ``size``² texture holds of ``[B, C, S, S]`` colours: the block means grown back bilinearly; ``size``
+    must divide S. ``inside`` (``[S, S]``, the texels inside a UV chart): the means over those texels alone, the
+    background between the charts left out (block sums over chart texels over their count, both grown back), so a
+    chart's border keeps its own colours instead of drifting towards whatever lies outside it."""
     s = rgb.shape[-1]
     if size < 1 or s % size:
         raise ValueError(f"a {s}² texture has no {size}² band (it must divide {s})")
-    return grow_texture(F.avg_pool2d(rgb, s // size), s)
+    if inside is None:
+        return grow_texture(F.avg_pool2d(rgb, s // size), s)
+    weight = inside.to(rgb)[None, None]
+    total = grow_texture(F.avg_pool2d(rgb * weight, s // size), s)
+    count = grow_texture(F.avg_pool2d(weight, s // size), s)
+    return total / count.clamp_min(1e-6)
 
 
-def fine_detail(texture: Tensor, size: int, amount: float = 1.0, grey: bool = False) -> Tensor:
-    """``amount`` times what ``texture``'s T_rgb holds above its ``size``² band; ``grey``: only its luminance
-    (Rec. 601 weights), one channel that broadcasts over the three, so the edges come without their colours."""
-    detail = texture[:, RGB] - low_band(texture[:, RGB], size)
+def fine_detail(texture: Tensor, size: int, amount: float = 1.0, grey: bool = False, inside: Tensor | None = None) -> Tensor:
+    """``amount`` times what ``texture``'s T_rgb holds above its ``size``² band (over the ``inside`` texels alone,
+    if given: :func:`low_band`); ``grey``: only its luminance (Rec. 601 weights), one channel that broadcasts over
+    the three, so the edges come without their colours."""
+    detail = texture[:, RGB] - low_band(texture[:, RGB], size, inside)
     if grey:
         detail = (detail * detail.new_tensor([0.299, 0.587, 0.114])[:, None, None]).sum(1, keepdim=True)
     return amount * detail
 
 
-def with_details(base: Tensor, parts: list[tuple[Tensor, float, bool, Tensor | None]], size: int) -> Tensor:
+def with_details(base: Tensor, parts: list[tuple[Tensor, float, bool, Tensor | None]], size: int,
+                 inside: Tensor | None = None) -> Tensor:
     """``base`` (``[B, 21, S, S]``) whose T_rgb keeps its own ``size``² band plus the sum of each (texture, amount,
     grey, where)'s :func:`fine_detail`, times ``where`` (``[S, S]``, 0 to 1: how much of it each texel takes; None:
-    all of it everywhere); T_gen and the masks stay the base's."""
+    all of it everywhere); ``inside``: every band over the chart texels alone (:func:`low_band`); T_gen and the
+    masks stay the base's."""
     out = base.clone()
-    out[:, RGB] = low_band(base[:, RGB], size)
+    out[:, RGB] = low_band(base[:, RGB], size, inside)
     for texture, amount, grey, where in parts:
-        detail = fine_detail(texture, size, amount, grey)
+        detail = fine_detail(texture, size, amount, grey, inside)
         out[:, RGB] += detail if where is None else detail * where.to(detail)
     return out
 
