@@ -70,6 +70,7 @@ from quality import (  # the held-out set, made once and shared with quality.py
 )
 from torch import Tensor
 
+from dinar.data.looks import add_look_options, look_shares
 from dinar.data.synth import SynthConfig, person_bares_torso
 from dinar.eval.kid import extract_features, inception_network, kid_from_features
 from dinar.eval.metrics import compute_metrics, person_region
@@ -331,13 +332,8 @@ def main() -> int:
     parser.add_argument("--people", type=int, default=8)
     parser.add_argument("--seed", type=int, default=77,
                         help="the held-out set's seed (77: quality.py's and the README's; another: fresh people, made once)")
-    parser.add_argument("--bare-torso", type=float, default=0.0, metavar="SHARE",
-                        help="that share of the held-out set's male bodies bare-chested (as quality.py --bare-torso; default 0)")
+    add_look_options(parser, "in the held-out set, as quality.py's")
     parser.add_argument("--bare-only", action="store_true", help="with --bare-torso: only the bare-chested people")
-    parser.add_argument("--cap", type=float, default=0.0, metavar="SHARE",
-                        help="that share of the held-out set's people in a close-fitting cap (as quality.py --cap; default 0)")
-    parser.add_argument("--plain", type=float, default=0.0, metavar="SHARE",
-                        help="that share of the held-out set's people in plain clothes (as quality.py --plain; default 0)")
     parser.add_argument("--bands", type=int, nargs="+", default=None,
                         help="texture sizes of the true_band sources (default: the VQ's); each must divide the texture size")
     parser.add_argument("--data", type=Path, default=None, help="where the held-out set of benchmarks/quality.py is cached")
@@ -379,7 +375,7 @@ def main() -> int:
     if args.bare_only and not args.bare_torso:
         parser.error("--bare-only keeps the bare-chested people: add --bare-torso SHARE")
     try:  # quality.py --views 4 (the README's Table 2), of which the first --people
-        cfg = SynthConfig(people=24, poses=1, views=4, size=512, seed=args.seed, bare_torso=args.bare_torso, cap=args.cap, plain=args.plain)
+        cfg = SynthConfig(people=24, poses=1, views=4, size=512, seed=args.seed, **look_shares(args))
     except ValueError as err:  # SynthConfig checks the share
         parser.error(str(err))
     data = test_set(args.data or default_test_folder(cfg), cfg)

@@ -34,7 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from dinar.data.synth import LOOKS, SynthConfig, generate
+from dinar.data.looks import LOOKS, add_look_options, look_shares
+from dinar.data.synth import SynthConfig, generate
 from dinar.eval.runner import evaluate
 from dinar.eval.settings import BACK_METRICS, FILL_SETTINGS, EvalConfig
 from dinar.paths import dinar_cache_dir
@@ -44,10 +45,6 @@ from dinar.texture.fills import FILLS
 MARKER = "bench_quality.json"
 
 
-LOOK_SUFFIX = {"bare_torso": "bare", "cap": "cap", "plain": "plain"}
-"""The test set folder's suffix for each optional look of :data:`dinar.data.synth.LOOKS` it has, before its share."""
-
-
 def looks(cfg: SynthConfig) -> dict[str, float]:
     """The optional looks ``cfg`` gives a share of its people (``--bare-torso``, ``--cap``, ``--plain``): look → share."""
     return {look: getattr(cfg, look) for look in LOOKS if getattr(cfg, look)}
@@ -55,7 +52,7 @@ def looks(cfg: SynthConfig) -> dict[str, float]:
 
 def default_test_folder(cfg: SynthConfig) -> Path:
     """Where the test set of ``cfg`` is cached by default (under ``$DINAR_CACHE_DIR/benchmarks``)."""
-    suffix = "".join(f"_{LOOK_SUFFIX[look]}{share:g}" for look, share in looks(cfg).items())
+    suffix = "".join(f"_{LOOKS[look].suffix}{share:g}" for look, share in looks(cfg).items())
     return dinar_cache_dir() / "benchmarks" / f"quality_s{cfg.seed}_p{cfg.people}_v{cfg.views}_{cfg.size}{suffix}"
 
 
@@ -136,12 +133,7 @@ def main() -> int:
     parser.add_argument("--no-fills", action="store_true", help="skip the simple-fill baselines (back_*_best_fill are then null)")
     parser.add_argument("--seed", type=int, default=77, help="synthetic-people seed; keep it out of every training recipe")
     parser.add_argument("--data", type=Path, default=None, help="where the test set is cached")
-    parser.add_argument("--bare-torso", type=float, default=0.0, metavar="SHARE",
-                        help="that share of the test set's male bodies bare-chested (dinar data synth --bare-torso; default 0)")
-    parser.add_argument("--cap", type=float, default=0.0, metavar="SHARE",
-                        help="that share of the test set's people in a close-fitting cap (dinar data synth --cap; default 0)")
-    parser.add_argument("--plain", type=float, default=0.0, metavar="SHARE",
-                        help="that share of the test set's people in plain clothes (dinar data synth --plain; default 0)")
+    add_look_options(parser, "in the test set, as dinar data synth's")
     parser.add_argument("--report", type=Path, default=None, help="keep the report here (resumable); default: a temporary folder")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--diffusion-steps", type=int, default=None, help="DDIM steps M (default: the pipeline's)")
@@ -161,8 +153,7 @@ def main() -> int:
     args = parser.parse_args()
 
     try:
-        cfg = SynthConfig(people=args.people, poses=1, views=args.views, size=args.size, seed=args.seed, bare_torso=args.bare_torso,
-                          cap=args.cap, plain=args.plain)
+        cfg = SynthConfig(people=args.people, poses=1, views=args.views, size=args.size, seed=args.seed, **look_shares(args))
     except ValueError as err:
         print(f"quality benchmark: {err}", file=sys.stderr)
         return 2

@@ -10,7 +10,8 @@ import torch
 
 from dinar.body.poses import POSES, perturb_pose, pose_tensor
 from dinar.data.layout import list_people, list_stems, read_mask, read_params, read_rgb
-from dinar.data.synth import LOOKS, FitNoise, SynthConfig, generate, noisy_fit, split_of
+from dinar.data.looks import LOOKS
+from dinar.data.synth import FitNoise, SynthConfig, generate, noisy_fit, split_of
 
 TINY = SynthConfig(people=2, poses=2, views=2, size=64, seed=3, texture_size=256)
 
@@ -198,7 +199,7 @@ def test_a_look_share_changes_the_chosen_people_only(tiny, tmp_path, look, share
     summary = generate(replace(TINY, **{look: share}), root, workers=1, progress=False)
     chosen = _only_the_first_person_changed(tiny, root)
     assert summary[look] == [chosen] and not (set(LOOKS) - {look}) & set(summary)
-    title, whom = LOOKS[look]
+    title, whom = LOOKS[look].title, LOOKS[look].whom
     card = (root / "README.md").read_text()
     assert f"--{look.replace('_', '-')} {share:g}" in card and f"- {title}: a share {share:g} {whom}: 1 ({chosen})\n" in card
     with pytest.raises(ValueError, match=look):

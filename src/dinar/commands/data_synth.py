@@ -8,6 +8,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from dinar.data.looks import add_look_options, look_shares, option_name
+
 LIMITS = {"people": (1, 100_000), "poses": (1, 1000), "views": (1, 360), "size": (16, 4096), "seed": (0, 2**32 - 1),
           "workers": (1, 64), "supersample": (1, 8)}
 """Ranges of the numeric options, checked before any work (a million people would fill the disk, not fail)."""
@@ -26,12 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, help="parallel processes (each loads its own body model)")
     parser.add_argument("--all-ages", action="store_true", help="sample children and the elderly too (default: adults)")
     parser.add_argument("--supersample", type=int, default=2, help="anti-aliasing factor (default 2)")
-    parser.add_argument("--bare-torso", type=float, default=0.0, metavar="SHARE",
-                        help="share of the male bodies without a top, torso and arms bare (0..1, default 0)")
-    parser.add_argument("--cap", type=float, default=0.0, metavar="SHARE",
-                        help="share of the people in a close-fitting cap over the scalp (0..1, default 0)")
-    parser.add_argument("--plain", type=float, default=0.0, metavar="SHARE",
-                        help="share of the people in plain clothes: one colour per garment, no print (0..1, default 0)")
+    add_look_options(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset in --output (by default it is refused)")
 
 
@@ -44,9 +41,9 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--{name.replace('_', '-')} must be {low}..{high}, got {getattr(args, name)}")
     if not 0 <= args.noise <= 100:
         raise ValueError(f"--noise must be a number in 0..100, got {args.noise}")
-    for name in ("bare_torso", "cap", "plain"):
-        if not 0 <= getattr(args, name) <= 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be a share in 0..1, got {getattr(args, name)}")
+    for name, share in look_shares(args).items():
+        if not 0 <= share <= 1:
+            raise ValueError(f"{option_name(name)} must be a share in 0..1, got {share}")
     if args.output.exists() and not args.output.is_dir():
         raise NotADirectoryError(f"{args.output}: is a file; give a folder for the dataset")
     if args.output.is_dir() and any(args.output.iterdir()) and not args.overwrite:
@@ -59,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = SynthConfig(
         people=args.people, poses=args.poses, views=args.views, size=args.size, seed=args.seed,
         noise=FitNoise.default(args.noise) if args.noise > 0 else FitNoise(), all_ages=args.all_ages, supersample=args.supersample,
-        bare_torso=args.bare_torso, cap=args.cap, plain=args.plain,
+        **look_shares(args),
     )
     command = "dinar data synth " + " ".join(shlex.quote(a) for a in sys.argv[3:]) if sys.argv[1:3] == ["data", "synth"] else None
     summary = generate(cfg, args.output, workers=args.workers, command=command)

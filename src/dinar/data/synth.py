@@ -47,6 +47,7 @@ from dinar.data.layout import (
     write_png,
     write_sample,
 )
+from dinar.data.looks import LOOKS, option_name
 from dinar.data.render_gt import (
     clothed_mesh,
     plan_shells,
@@ -92,11 +93,6 @@ NOISY_BONES = (
     "upperarm01.L", "upperarm01.R", "lowerarm01.L", "lowerarm01.R", "wrist.L", "wrist.R",
     "upperleg01.L", "upperleg01.R", "lowerleg01.L", "lowerleg01.R", "foot.L", "foot.R",
 )
-
-
-LOOKS = {"bare_torso": ("bare torsos (no top)", "of the male bodies; bared"), "cap": ("close-fitting caps", "of the people; in a cap"),
-         "plain": ("plain clothes (one colour per garment, no print)", "of the people; plain")}
-"""The optional looks of :class:`SynthConfig` (its share fields): their lines in the dataset card; the summary lists who has each."""
 
 
 @dataclass(frozen=True)
@@ -391,7 +387,7 @@ def default_command(cfg: SynthConfig) -> str:
         parts.append(f"--noise {cfg.noise.pose / default_noise.pose:g}")
     if cfg.all_ages:
         parts.append("--all-ages")
-    parts += [f"--{look.replace('_', '-')} {getattr(cfg, look):g}" for look in LOOKS if getattr(cfg, look)]
+    parts += [f"{option_name(look)} {getattr(cfg, look):g}" for look in LOOKS if getattr(cfg, look)]
     if cfg.supersample != 2:
         parts.append(f"--supersample {cfg.supersample}")
     return "dinar data synth " + " ".join(parts)
@@ -415,8 +411,8 @@ def write_card(out_dir: Path, cfg: SynthConfig, summary: dict, command: str | No
         f"- people: {cfg.people} (train {summary['splits']['train']}, val {summary['splits']['val']}, test {summary['splits']['test']}; split by SHA-256 of the person id, see `splits.json`)",
         f"- poses per person: {cfg.poses}; views per pose: {cfg.views}; images: {summary['images']} at {cfg.size} x {cfg.size}",
         f"- ages: {'all (1-90)' if cfg.all_ages else 'adults (18-75)'}; body model: {cfg.body_model}; seed: {cfg.seed}",
-        *(f"- {title}: a share {getattr(cfg, look):g} {whom}: {len(summary[look])}"
-          + (f" ({', '.join(summary[look])})" if summary[look] else "") for look, (title, whom) in LOOKS.items() if getattr(cfg, look)),
+        *(f"- {look.title}: a share {getattr(cfg, name):g} {look.whom}: {len(summary[name])}"
+          + (f" ({', '.join(summary[name])})" if summary[name] else "") for name, look in LOOKS.items() if getattr(cfg, name)),
         f"- fit noise (standard deviations): {', '.join(f'{k} {v:g}' for k, v in noise.items())}"
         + (" (exact fits)" if cfg.noise.is_zero else " (the exact values are under `exact` in each parameter file)"),
         f"- background: RGB {tuple(round(c, 3) for c in cfg.background)}; texture {cfg.resolved_texture_size()}^2; supersampling {cfg.supersample}x",
