@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dinar.texture.bands import low_band, mixed_colours, with_detail, with_details
+from dinar.texture.bands import low_band, mixed_colours, with_details
 from dinar.texture.channels import RGB
 
 
@@ -36,13 +36,13 @@ def test_the_band_over_the_charts_leaves_the_background_out():
 
 def test_detail_keeps_the_band_and_adds_the_share_asked():
     base, fill = two_block_texture(0.5, 0.5), two_block_texture(0.2, 0.6)  # fill: mean 0.4, detail -0.2 / +0.2
-    whole = with_detail(base, fill, 1)
+    whole = with_details(base, [(fill, 1.0, False, None)], 1)
     assert torch.allclose(whole[0, 16, 0], torch.tensor([0.3, 0.3, 0.7, 0.7]))  # 0.5 + (fill - 0.4)
-    half = with_detail(base, fill, 1, amount=0.5)
+    half = with_details(base, [(fill, 0.5, False, None)], 1)
     assert torch.allclose(half[0, 16, 0], torch.tensor([0.4, 0.4, 0.6, 0.6]))
-    assert torch.allclose(with_detail(base, fill, 1, amount=0.0)[:, RGB], base[:, RGB])
+    assert torch.allclose(with_details(base, [(fill, 0.0, False, None)], 1)[:, RGB], base[:, RGB])
     assert torch.equal(whole[:, :16], base[:, :16])  # T_gen and the masks are the base's
-    grey = with_detail(base, fill, 1, grey=True)  # the red detail's luminance, 0.299 x (-0.2 / +0.2), on all three
+    grey = with_details(base, [(fill, 1.0, True, None)], 1)  # the red detail's luminance, 0.299 x (-0.2 / +0.2), on all three
     expected = torch.tensor([0.5 - 0.0598, 0.5 - 0.0598, 0.5 + 0.0598, 0.5 + 0.0598])
     assert all(torch.allclose(grey[0, c, 0], expected - (0.5 if c != 16 else 0.0)) for c in (16, 17, 18))
 
@@ -51,13 +51,12 @@ def test_details_of_several_sources_add_on_the_band():
     base, a, b = two_block_texture(0.5, 0.5), two_block_texture(0.2, 0.6), two_block_texture(0.4, 0.0)
     mixed = with_details(base, [(a, 0.5, False, None), (b, 1.0, False, None)], 1)  # 0.5 + 0.5 x (-0.2 / +0.2) + (+0.2 / -0.2)
     assert torch.allclose(mixed[0, 16, 0], torch.tensor([0.6, 0.6, 0.4, 0.4]))
-    assert torch.allclose(with_details(base, [(a, 0.5, False, None)], 1), with_detail(base, a, 1, 0.5))
 
 
 def test_detail_only_where_asked():
     base, fill = two_block_texture(0.5, 0.5), two_block_texture(0.2, 0.6)
     where = torch.tensor([[1.0, 1.0, 0.0, 0.0]]).expand(4, 4)  # the left half takes the detail, the right none
-    out = with_detail(base, fill, 1, where=where)
+    out = with_details(base, [(fill, 1.0, False, where)], 1)
     assert torch.allclose(out[0, 16, 0], torch.tensor([0.3, 0.3, 0.5, 0.5]))
 
 

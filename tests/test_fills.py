@@ -139,11 +139,12 @@ def test_pipeline_fill_switch(body, tiny_pipe):
 
 def test_pipeline_fill_detail_takes_the_fills_detail_above_the_diffusions_band(body, tiny_pipe):
     """``diffusion_detail``: the restored colours keep their S/scale band and take the share asked of that fill's
-    finer detail; the avatar records the switch; a scale that does not divide the texture is refused."""
+    finer detail (its bands over the chart texels alone with diffusion_band_in_charts); the avatar records the switch; a
+    scale that does not divide the texture is refused."""
     import dataclasses
 
     from dinar.demo import bundled_photo
-    from dinar.texture.bands import with_detail, with_details
+    from dinar.texture.bands import with_details
 
     pipe, size = tiny_pipe, tiny_pipe.stage1.config.texture_size
     torch.manual_seed(0)
@@ -154,10 +155,13 @@ def test_pipeline_fill_detail_takes_the_fills_detail_above_the_diffusions_band(b
     nearest = fill_texture(known, filled, pipe.texel_surface(), "nearest")
     off_head = pipe.texel_surface().part != body.parts.names.index("head")
     assert torch.equal(pipe.with_fill_detail(restored, known, filled, options),
-                       with_detail(restored, nearest, size // 8, 0.25, where=off_head))
+                       with_details(restored, [(nearest, 0.25, False, off_head)], size // 8))
     on_head = pipe.with_fill_detail(restored, known, filled, dataclasses.replace(options, diffusion_detail_head=True))
-    assert torch.equal(on_head, with_detail(restored, nearest, size // 8, 0.25))
+    assert torch.equal(on_head, with_details(restored, [(nearest, 0.25, False, None)], size // 8))
     assert torch.equal(on_head[..., off_head], pipe.with_fill_detail(restored, known, filled, options)[..., off_head])
+    in_charts = pipe.with_fill_detail(restored, known, filled, dataclasses.replace(options, diffusion_band_in_charts=True))
+    assert torch.equal(in_charts, with_details(restored, [(nearest, 0.25, False, off_head)], size // 8, pipe.texel_surface().inside))
+    assert not torch.equal(in_charts, pipe.with_fill_detail(restored, known, filled, options))
     with pytest.raises(ValueError, match="does not divide"):
         pipe.with_fill_detail(restored, known, filled, dataclasses.replace(options, diffusion_detail_scale=3))
     with pytest.raises(ValueError, match="diffusion_detail must be"):
@@ -169,7 +173,7 @@ def test_pipeline_fill_detail_takes_the_fills_detail_above_the_diffusions_band(b
                        with_details(restored, [(nearest, 0.25, False, off_head), (mirror, 0.1, False, off_head)], size // 8))
     alone = dataclasses.replace(patterned, diffusion_detail=None)
     assert torch.equal(pipe.with_fill_levers(restored, known, filled, dataclasses.replace(alone, diffusion_mix=None)),
-                       with_detail(restored, mirror, size // 8, 0.1, where=off_head))
+                       with_details(restored, [(mirror, 0.1, False, off_head)], size // 8))
     for bad in ({"diffusion_pattern": "blur"}, {"diffusion_pattern_share": -0.1}):
         with pytest.raises(ValueError, match="diffusion_pattern"):
             PipelineOptions(**bad)

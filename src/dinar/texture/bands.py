@@ -62,13 +62,6 @@ def with_details(base: Tensor, parts: list[tuple[Tensor, float, bool, Tensor | N
     return out
 
 
-def with_detail(base: Tensor, fill: Tensor, size: int, amount: float = 1.0, grey: bool = False,
-                where: Tensor | None = None) -> Tensor:
-    """``base``'s ``size``² band with ``amount`` times ``fill``'s finer detail (0: the band alone; 1: all of it);
-    ``where``: as in :func:`with_details`."""
-    return with_details(base, [(fill, amount, grey, where)], size)
-
-
 def mixed_colours(base: Tensor, other: Tensor, share: float) -> Tensor:
     """``base`` (``[B, 21, S, S]``) whose T_rgb is ``1 − share`` of its own plus ``share`` of ``other``'s; T_gen and
     the masks stay the base's."""
