@@ -329,6 +329,10 @@ class BenchError(Exception):
     """A refusal: printed as one line, exit 2."""
 
 
+INPUT_ERRORS = (ValueError, FileNotFoundError, RuntimeError, ImportError)
+"""What an import or an evaluation raises on input it cannot use: one line and exit 2, like a :class:`BenchError`."""
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--capture", nargs="+", choices=sorted(TRIALS), default=["static_trial"],
@@ -456,7 +460,7 @@ def run_capture(name: str, args: argparse.Namespace, options: PipelineOptions) -
                     report = (args.report / name if args.report else Path(tmp)) / f"frame{other}"
                     try:
                         frames[other] = front_only_with_fills(name, other, camera, args, options, report)
-                    except (ValueError, FileNotFoundError, RuntimeError, ImportError) as err:
+                    except INPUT_ERRORS as err:
                         raise BenchError(f"{name} frame {other}: {err}") from None
             print_frames(frames)
             line["frames"] = {str(f): v for f, v in sorted(frames.items())}
@@ -493,7 +497,7 @@ def main() -> int:
         check_args(args)
         options = dataclasses.replace(PipelineOptions(), rgb_tuning_loss=args.rgb_tuning_loss)
         lines = {name: run_capture(name, args, options) for name in dict.fromkeys(args.capture)}
-    except (BenchError, ValueError, FileNotFoundError, RuntimeError, ImportError) as err:
+    except (BenchError, *INPUT_ERRORS) as err:
         print(f"real capture benchmark: {err}", file=sys.stderr)
         return 2
     if len(lines) == 1:
