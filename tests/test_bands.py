@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dinar.texture.bands import low_band, mixed_colours, with_details
+from dinar.texture.bands import low_band, mixed_colours, shifted_to_seen, with_details
 from dinar.texture.channels import RGB
 
 
@@ -73,3 +73,21 @@ def test_mixed_colours_take_the_share_asked_of_the_others_rgb_alone():
 def test_a_band_must_divide_the_texture():
     with pytest.raises(ValueError, match="no 3² band"):
         low_band(torch.zeros(1, 3, 4, 4), 3)
+
+
+def test_shift_to_seen_moves_each_parts_colours_by_the_share_of_its_gap():
+    """Part 0 (the left column) is seen at the top (0.5) and restored below (0.2): the gap 0.3 is added, times the
+    share, to both of its texels; part 1 (the right column) is seen nowhere and part 2 is outside ``parts``: both
+    keep their colours; the background (−1) and T_gen are never touched."""
+    base, known = torch.zeros(1, 21, 3, 2), torch.zeros(1, 21, 3, 2)
+    base[0, RGB] = torch.tensor([[0.0, 0.1], [0.2, 0.3], [0.4, 0.9]])
+    base[0, :16] = 7.0
+    known[0, RGB] = torch.tensor([[0.5, 0.0], [0.0, 0.0], [0.0, 0.0]])
+    part = torch.tensor([[0, 1], [0, 1], [-1, 2]])
+    seen = torch.tensor([[True, False], [False, False], [False, True]])
+    out = shifted_to_seen(base, known, seen, part, 0.5, [0, 1])
+    assert torch.allclose(out[0, RGB], base[0, RGB] + 0.15 * torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 0.0]]))
+    assert torch.equal(out[0, :16], base[0, :16])
+    full = shifted_to_seen(base, known, seen, part, 1.0)  # every part: part 2 is seen everywhere, so kept
+    assert torch.allclose(full[0, RGB][:, 1, 0], torch.full((3,), 0.5))  # the unseen mean is now the seen mean
+    assert torch.allclose(full[0, RGB][:, :, 1], base[0, RGB][:, :, 1])

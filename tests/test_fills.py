@@ -209,3 +209,37 @@ def test_pipeline_fill_mix_shrinks_the_diffusions_colours_towards_the_fill(body,
     assert mixed.metadata["options"]["diffusion_mix"] == "mean"
     unseen = pipe.texel_surface().inside & (plain.texture[20] < 0.5)
     assert not torch.allclose(mixed.texture[16:19, unseen], plain.texture[16:19, unseen])
+
+
+def test_pipeline_seen_shift_draws_each_parts_unseen_mean_to_its_seen_mean(body, tiny_pipe):
+    """``diffusion_shift_share``: first of the fill levers, each body part's restored colours but the head's move by
+    the share of the gap between its seen mean and its restored unseen mean (share 1: the two means agree); the head
+    keeps its colours; a share out of [0, 1] is refused; the avatar records it."""
+    import dataclasses
+
+    from dinar.demo import bundled_photo
+    from dinar.texture.channels import RGB
+
+    pipe, size = tiny_pipe, tiny_pipe.stage1.config.texture_size
+    surface = pipe.texel_surface()
+    torch.manual_seed(0)
+    known, filled = torch.rand(1, 21, size, size), (torch.rand(1, 1, size, size) > 0.5).float()
+    restored = torch.rand(1, 21, size, size)
+    off = dataclasses.replace(PLAIN_DIFFUSION, diffusion_shift_share=1.0)
+    shifted = pipe.with_fill_levers(restored, known, filled, off)
+    assert torch.equal(pipe.with_seen_shift(restored, known, filled, off), shifted)
+    seen = (filled[0, 0] > 0.5) & surface.inside
+    head = body.parts.names.index("head")
+    for p in (head, body.parts.names.index("torso")):
+        of_part = surface.part == p
+        gap = known[0, RGB][:, of_part & seen].mean(1) - shifted[0, RGB][:, of_part & ~seen].mean(1)
+        assert (gap.abs().max() < 1e-5) == (p != head)
+    assert torch.equal(shifted[0, RGB][:, surface.part == head], restored[0, RGB][:, surface.part == head])
+    half = pipe.with_seen_shift(restored, known, filled, dataclasses.replace(off, diffusion_shift_share=0.5))
+    assert torch.allclose(half, (restored + shifted) / 2, atol=1e-6)
+    assert torch.equal(pipe.with_fill_levers(restored, known, filled, PLAIN_DIFFUSION), restored)  # 0: off
+    with pytest.raises(ValueError, match="diffusion_shift_share"):
+        PipelineOptions(diffusion_shift_share=1.5)
+    image, mask, fit = bundled_photo(body)
+    avatar = pipe(image, mask, fit, off, progress=False)
+    assert avatar.metadata["options"]["diffusion_shift_share"] == 1.0

@@ -67,6 +67,11 @@ class PipelineOptions(ConfigMixin):
     """K: the restored colours are the mean of K diffusion samples (their noise drawn in turn from one generator
     seeded with ``seed``), an estimate of the posterior mean (:func:`dinar.pipeline.inpainting.restore_texture`);
     1: one sample, as the paper. 16 by default: one sample's colour blotches average out (README, "The back")."""
+    diffusion_shift_share: float = 0.0
+    """0: off. Otherwise, first of the fill levers, each body part's restored colours (the head's excepted, whose back
+    is hair, not the face) are moved by this share of the gap between the mean colour of the part's seen texels and
+    the restored mean over its unseen texels (:func:`dinar.texture.bands.shifted_to_seen`): the diffusion's
+    structure kept, its coarse colour drawn to what the photo shows. In [0, 1]."""
     diffusion_mix: str | None = "mean"
     """None: the diffusion's colours as they are. A simple fill (``mean``, the default): the restored colours are
     ``1 − diffusion_mix_share`` of the diffusion's plus ``diffusion_mix_share`` of that fill's, before
@@ -134,6 +139,8 @@ class PipelineOptions(ConfigMixin):
             raise ValueError(f"diffusion_strength must be in (0, 1], got {self.diffusion_strength}")
         if self.diffusion_guidance < 0:
             raise ValueError(f"diffusion_guidance must be >= 0, got {self.diffusion_guidance}")
+        if not 0.0 <= self.diffusion_shift_share <= 1.0:
+            raise ValueError(f"diffusion_shift_share must be in [0, 1], got {self.diffusion_shift_share}")
         if self.diffusion_mix is not None and self.diffusion_mix not in FILLS:
             raise ValueError(f"diffusion_mix must be None or one of {FILLS}, got {self.diffusion_mix!r}")
         if not 0.0 <= self.diffusion_mix_share <= 1.0:

@@ -44,7 +44,7 @@ from dinar.nn.config_stage23 import NoiseScheduleConfig
 from dinar.nn.diffusion import LatentInpainter
 from dinar.nn.discriminator import Discriminator
 from dinar.nn.vq import TextureVQModel
-from dinar.texture.bands import mixed_colours, with_details
+from dinar.texture.bands import mixed_colours, shifted_to_seen, with_details
 from dinar.texture.fills import TexelSurface, fill_texture, texel_surface
 from dinar.texture.merging import merge_textures
 from dinar.utils import resolve_device
@@ -215,14 +215,26 @@ class AvatarPipeline:
     # -- the steps -----------------------------------------------------------------------------------
     def with_fill_levers(self, restored: Tensor, known: Tensor, filled: Tensor, options: PipelineOptions) -> Tensor:
         """The diffusion's restored texture with what the options take from the simple fills, in this order: the
-        colour mix (:meth:`with_fill_mix`, if ``diffusion_mix``), then the fill detail (:meth:`with_fill_detail`, if
-        ``diffusion_detail`` or ``diffusion_pattern``). The one place both are applied: the pipeline and the back
+        per-part colour shift (:meth:`with_seen_shift`, if ``diffusion_shift_share``), the colour mix
+        (:meth:`with_fill_mix`, if ``diffusion_mix``), then the fill detail (:meth:`with_fill_detail`, if
+        ``diffusion_detail`` or ``diffusion_pattern``). The one place they are applied: the pipeline and the back
         screening call it."""
+        if options.diffusion_shift_share > 0:
+            restored = self.with_seen_shift(restored, known, filled, options)
         if options.diffusion_mix is not None:
             restored = self.with_fill_mix(restored, known, filled, options)
         if options.diffusion_detail is not None or options.diffusion_pattern is not None:
             restored = self.with_fill_detail(restored, known, filled, options)
         return restored
+
+    def with_seen_shift(self, restored: Tensor, known: Tensor, filled: Tensor, options: PipelineOptions) -> Tensor:
+        """The restored texture with each body part's colours but the head's moved by ``diffusion_shift_share`` of the
+        gap between the part's seen mean colour and its restored unseen mean (:func:`dinar.texture.bands.shifted_to_seen`)."""
+        surface = self.texel_surface()
+        head = self.body.parts.names.index("head")
+        parts = [p for p in range(len(self.body.parts.names)) if p != head]
+        seen = (filled[0, 0] > 0.5) & surface.inside.to(filled.device)
+        return shifted_to_seen(restored, known, seen, surface.part.to(filled.device), options.diffusion_shift_share, parts)
 
     def with_fill_mix(self, restored: Tensor, known: Tensor, filled: Tensor, options: PipelineOptions) -> Tensor:
         """The restored texture's colours shrunk towards the ``diffusion_mix`` fill's: ``1 − diffusion_mix_share``

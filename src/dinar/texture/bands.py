@@ -10,7 +10,8 @@ part-nearest fill's, ``b`` of the mirrored front's, :func:`with_details`)::
     T_rgb = low_N(T_diffusion) + a · (T_nearest_part − low_N(T_nearest_part)) + b · (T_mirror − low_N(T_mirror))
 
 Before that, its colours may be shrunk towards a simple fill's (:func:`mixed_colours`): ``(1 − w) · T_diffusion
-+ w · T_fill``.
++ w · T_fill``, and, first of all, each body part's colours moved towards what the photo shows of that part
+(:func:`shifted_to_seen`): ``T_diffusion + s · (mean_seen − mean_unseen(T_diffusion))`` per part.
 """
 
 from __future__ import annotations
@@ -67,4 +68,24 @@ def mixed_colours(base: Tensor, other: Tensor, share: float) -> Tensor:
     the masks stay the base's."""
     out = base.clone()
     out[:, RGB] = (1 - share) * base[:, RGB] + share * other[:, RGB]
+    return out
+
+
+def shifted_to_seen(base: Tensor, known: Tensor, seen: Tensor, part: Tensor, share: float,
+                    parts: list[int] | None = None) -> Tensor:
+    """``base`` (``[B, 21, S, S]``) whose T_rgb on each body part is moved by ``share`` of the gap between the
+    part's seen colour and its restored colour: the mean of ``known``'s T_rgb over the part's ``seen`` texels
+    (``[S, S]`` bool) less the mean of ``base``'s over its other texels (``part``: ``[S, S]`` labels, −1 outside the
+    charts). One shift per part, added to every texel of it, so the restored structure stays and no seam appears
+    at the seen texels' border. Only the labels in ``parts`` (None: every part); a part seen nowhere or everywhere
+    keeps its colours. T_gen and the masks stay the base's."""
+    out = base.clone()
+    labels = part.unique().tolist() if parts is None else parts
+    for p in labels:
+        of_part = part == p
+        have, todo = of_part & seen, of_part & ~seen
+        if p < 0 or not have.any() or not todo.any():
+            continue
+        gap = known[:, RGB][..., have].mean(-1) - base[:, RGB][..., todo].mean(-1)  # [B, 3]
+        out[:, RGB] += share * gap[..., None, None] * of_part.to(base)
     return out
