@@ -119,8 +119,9 @@ def detail_name(fill: str, size: int, amount: float, kind: str = "") -> str:
 Levers = tuple[tuple[str, object], ...]
 """One ``--levers``: (PipelineOptions field, value) pairs that replace the options' above the shipped inpainting."""
 LEVER_PREFIX = "diffusion_"
-LEVER_FIELDS = ("diffusion_shift_share", "diffusion_mix", "diffusion_mix_share", "diffusion_detail", "diffusion_detail_share",
-                "diffusion_pattern", "diffusion_pattern_share", "diffusion_detail_scale", "diffusion_detail_head", "diffusion_band_in_charts")
+LEVER_FIELDS = ("diffusion_shift_share", "diffusion_shift_slabs", "diffusion_mix", "diffusion_mix_share", "diffusion_detail",
+                "diffusion_detail_share", "diffusion_pattern", "diffusion_pattern_share", "diffusion_detail_scale",
+                "diffusion_detail_head", "diffusion_band_in_charts")
 """The options applied above the inpainting (:meth:`dinar.pipeline.AvatarPipeline.with_fill_levers`), which a
 ``--levers`` may change without another inpainting."""
 

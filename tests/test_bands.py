@@ -91,3 +91,21 @@ def test_shift_to_seen_moves_each_parts_colours_by_the_share_of_its_gap():
     full = shifted_to_seen(base, known, seen, part, 1.0)  # every part: part 2 is seen everywhere, so kept
     assert torch.allclose(full[0, RGB][:, 1, 0], torch.full((3,), 0.5))  # the unseen mean is now the seen mean
     assert torch.allclose(full[0, RGB][:, :, 1], base[0, RGB][:, :, 1])
+
+
+def test_shift_in_slabs_draws_each_slabs_gap_linearly_in_height():
+    """One part, a column of four texels at heights 0 to 3, seen at the ends (1 below, 0 above), restored 0 between:
+    two slabs ([0, 1.5] and (1.5, 3], middles 0.75 and 2.25) have gaps 1 and 0, drawn linearly between the middles
+    (1, 5/6, 1/6, 0); one slab, the whole part's gap 0.5 everywhere."""
+    base, known = torch.zeros(1, 21, 4, 1), torch.zeros(1, 21, 4, 1)
+    known[0, RGB][:, 0, 0] = 1.0
+    seen = torch.tensor([[True], [False], [False], [True]])
+    part, height = torch.zeros(4, 1, dtype=torch.long), torch.arange(4.0)[:, None]
+    two = shifted_to_seen(base, known, seen, part, 1.0, None, height, 2)
+    assert torch.allclose(two[0, RGB][:, :, 0], torch.tensor([1.0, 5 / 6, 1 / 6, 0.0]).expand(3, 4))
+    one = shifted_to_seen(base, known, seen, part, 1.0, None, height, 1)
+    assert torch.allclose(one[0, RGB], torch.full((3, 4, 1), 0.5))
+    # three slabs ([0, 1], (1, 2], (2, 3], middles 0.5, 1.5, 2.5): the first has gap 1; the second is seen nowhere
+    # and the third seen everywhere, so both take the part's gap 0.5
+    three = shifted_to_seen(base, known, seen, part, 1.0, None, height, 3)
+    assert torch.allclose(three[0, RGB][0, :, 0], torch.tensor([1.0, 0.75, 0.5, 0.5]))

@@ -218,6 +218,7 @@ def test_pipeline_seen_shift_draws_each_parts_unseen_mean_to_its_seen_mean(body,
     import dataclasses
 
     from dinar.demo import bundled_photo
+    from dinar.texture.bands import shifted_to_seen
     from dinar.texture.channels import RGB
 
     pipe, size = tiny_pipe, tiny_pipe.stage1.config.texture_size
@@ -240,6 +241,15 @@ def test_pipeline_seen_shift_draws_each_parts_unseen_mean_to_its_seen_mean(body,
     assert torch.equal(pipe.with_fill_levers(restored, known, filled, PLAIN_DIFFUSION), restored)  # 0: off
     with pytest.raises(ValueError, match="diffusion_shift_share"):
         PipelineOptions(diffusion_shift_share=1.5)
+    # in slabs of height: each slab's unseen mean moves to its seen mean where both exist; 1 slab is the whole part
+    up = torch.tensor(body.up_axis, dtype=surface.position.dtype)
+    slabbed = dataclasses.replace(off, diffusion_shift_slabs=4)
+    assert torch.equal(pipe.with_seen_shift(restored, known, filled, slabbed),
+                       shifted_to_seen(restored, known, seen, surface.part, 1.0,
+                                       [p for p in range(len(body.parts.names)) if p != head], surface.position @ up, 4))
+    assert not torch.allclose(pipe.with_seen_shift(restored, known, filled, slabbed), shifted)
+    with pytest.raises(ValueError, match="diffusion_shift_slabs"):
+        PipelineOptions(diffusion_shift_slabs=0)
     image, mask, fit = bundled_photo(body)
     avatar = pipe(image, mask, fit, off, progress=False)
     assert avatar.metadata["options"]["diffusion_shift_share"] == 1.0

@@ -72,6 +72,10 @@ class PipelineOptions(ConfigMixin):
     is hair, not the face) are moved by this share of the gap between the mean colour of the part's seen texels and
     the restored mean over its unseen texels (:func:`dinar.texture.bands.shifted_to_seen`): the diffusion's
     structure kept, its coarse colour drawn to what the photo shows. In [0, 1]."""
+    diffusion_shift_slabs: int = 1
+    """1: one shift per body part. More: the gap measured in that many slabs of each part's height and drawn
+    linearly between them, so a torso that holds a shirt and the trousers' waist moves each towards the front's
+    colour at its own height (:func:`dinar.texture.bands.shifted_to_seen`)."""
     diffusion_mix: str | None = "mean"
     """None: the diffusion's colours as they are. A simple fill (``mean``, the default): the restored colours are
     ``1 − diffusion_mix_share`` of the diffusion's plus ``diffusion_mix_share`` of that fill's, before
@@ -141,6 +145,8 @@ class PipelineOptions(ConfigMixin):
             raise ValueError(f"diffusion_guidance must be >= 0, got {self.diffusion_guidance}")
         if not 0.0 <= self.diffusion_shift_share <= 1.0:
             raise ValueError(f"diffusion_shift_share must be in [0, 1], got {self.diffusion_shift_share}")
+        if self.diffusion_shift_slabs < 1:
+            raise ValueError(f"diffusion_shift_slabs must be >= 1, got {self.diffusion_shift_slabs}")
         if self.diffusion_mix is not None and self.diffusion_mix not in FILLS:
             raise ValueError(f"diffusion_mix must be None or one of {FILLS}, got {self.diffusion_mix!r}")
         if not 0.0 <= self.diffusion_mix_share <= 1.0:

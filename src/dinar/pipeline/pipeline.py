@@ -229,12 +229,16 @@ class AvatarPipeline:
 
     def with_seen_shift(self, restored: Tensor, known: Tensor, filled: Tensor, options: PipelineOptions) -> Tensor:
         """The restored texture with each body part's colours but the head's moved by ``diffusion_shift_share`` of the
-        gap between the part's seen mean colour and its restored unseen mean (:func:`dinar.texture.bands.shifted_to_seen`)."""
+        gap between the part's seen mean colour and its restored unseen mean, in ``diffusion_shift_slabs`` slabs of the
+        part's rest-pose height (:func:`dinar.texture.bands.shifted_to_seen`)."""
         surface = self.texel_surface()
         head = self.body.parts.names.index("head")
         parts = [p for p in range(len(self.body.parts.names)) if p != head]
-        seen = (filled[0, 0] > 0.5) & surface.inside.to(filled.device)
-        return shifted_to_seen(restored, known, seen, surface.part.to(filled.device), options.diffusion_shift_share, parts)
+        device = filled.device
+        seen = (filled[0, 0] > 0.5) & surface.inside.to(device)
+        height = surface.position.to(device) @ torch.tensor(self.body.up_axis, dtype=surface.position.dtype, device=device)
+        return shifted_to_seen(restored, known, seen, surface.part.to(device), options.diffusion_shift_share, parts,
+                               height, options.diffusion_shift_slabs)
 
     def with_fill_mix(self, restored: Tensor, known: Tensor, filled: Tensor, options: PipelineOptions) -> Tensor:
         """The restored texture's colours shrunk towards the ``diffusion_mix`` fill's: ``1 − diffusion_mix_share``

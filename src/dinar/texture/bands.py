@@ -16,6 +16,7 @@ Before that, its colours may be shrunk towards a simple fill's (:func:`mixed_col
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -72,13 +73,18 @@ def mixed_colours(base: Tensor, other: Tensor, share: float) -> Tensor:
 
 
 def shifted_to_seen(base: Tensor, known: Tensor, seen: Tensor, part: Tensor, share: float,
-                    parts: list[int] | None = None) -> Tensor:
+                    parts: list[int] | None = None, height: Tensor | None = None, slabs: int = 1) -> Tensor:
     """``base`` (``[B, 21, S, S]``) whose T_rgb on each body part is moved by ``share`` of the gap between the
     part's seen colour and its restored colour: the mean of ``known``'s T_rgb over the part's ``seen`` texels
     (``[S, S]`` bool) less the mean of ``base``'s over its other texels (``part``: ``[S, S]`` labels, −1 outside the
-    charts). One shift per part, added to every texel of it, so the restored structure stays and no seam appears
-    at the seen texels' border. Only the labels in ``parts`` (None: every part); a part seen nowhere or everywhere
-    keeps its colours. T_gen and the masks stay the base's."""
+    charts). The restored structure stays, and no seam appears at the seen texels' border. Only the labels in
+    ``parts`` (None: every part); a part seen nowhere or everywhere keeps its colours. T_gen and the masks stay the
+    base's.
+
+    ``slabs`` > 1 (with ``height``, ``[S, S]``, each texel's height on the body): each part is cut into that many
+    slabs of equal height and the gap is measured in each, then drawn linearly in height between the slabs' middles,
+    so a part that holds two garments (a torso with a shirt above the trousers' waist) moves each towards the
+    front of the same height; a slab seen nowhere or everywhere takes the whole part's gap."""
     out = base.clone()
     labels = part.unique().tolist() if parts is None else parts
     for p in labels:
@@ -87,5 +93,25 @@ def shifted_to_seen(base: Tensor, known: Tensor, seen: Tensor, part: Tensor, sha
         if p < 0 or not have.any() or not todo.any():
             continue
         gap = known[:, RGB][..., have].mean(-1) - base[:, RGB][..., todo].mean(-1)  # [B, 3]
-        out[:, RGB] += share * gap[..., None, None] * of_part.to(base)
+        if slabs == 1 or height is None:
+            out[:, RGB] += share * gap[..., None, None] * of_part.to(base)
+            continue
+        h = height[of_part]
+        low, high = h.min(), h.max()
+        edges = low + (high - low) * torch.arange(slabs + 1, dtype=h.dtype, device=h.device) / slabs
+        slab = torch.bucketize(height, edges[1:-1])  # [S, S] 0 .. slabs − 1
+        gaps = []
+        for k in range(slabs):
+            in_slab = slab == k
+            k_have, k_todo = have & in_slab, todo & in_slab
+            gaps.append(known[:, RGB][..., k_have].mean(-1) - base[:, RGB][..., k_todo].mean(-1)
+                        if k_have.any() and k_todo.any() else gap)
+        middles = (edges[:-1] + edges[1:]) / 2
+        # each texel's place between the two nearest slab middles: a piecewise-linear gap in height
+        t = ((h - middles[0]) / (middles[1] - middles[0]).clamp_min(1e-12)).clamp(0, slabs - 1)
+        below = t.floor().long().clamp(max=slabs - 2)
+        w = (t - below)[None, None]
+        stacked = torch.stack(gaps, -1)  # [B, 3, slabs]
+        drawn = stacked[..., below] * (1 - w) + stacked[..., below + 1] * w  # [B, 3, M]
+        out[:, RGB][..., of_part] += share * drawn.to(base)
     return out
