@@ -170,8 +170,8 @@ def main() -> int:
     if args.diffusion_generated is not None:
         options = dataclasses.replace(options, diffusion_generated=args.diffusion_generated == "on")
     steps.update(dict.fromkeys(("diffusion_start", "diffusion_residual", "diffusion_generated", "diffusion_samples",
-                                "diffusion_shift_share", "diffusion_shift_slabs", "diffusion_mix", "diffusion_mix_share", "diffusion_detail",
-                                "diffusion_detail_share", "diffusion_pattern", "diffusion_pattern_share")))
+                                "diffusion_shift_share", "diffusion_shift_slabs", "diffusion_mix", "diffusion_mix_share",
+                                "diffusion_detail", "diffusion_detail_share", "diffusion_pattern", "diffusion_pattern_share")))
     with tempfile.TemporaryDirectory() as tmp:
         report = args.report or Path(tmp) / "report"
         config = EvalConfig(data_dir=data, output_dir=report, split=None, checkpoint=args.checkpoint, device=args.device,

@@ -92,26 +92,35 @@ def shifted_to_seen(base: Tensor, known: Tensor, seen: Tensor, part: Tensor, sha
         have, todo = of_part & seen, of_part & ~seen
         if p < 0 or not have.any() or not todo.any():
             continue
-        gap = known[:, RGB][..., have].mean(-1) - base[:, RGB][..., todo].mean(-1)  # [B, 3]
-        if slabs == 1 or height is None:
+        gap = _gap(known, base, have, todo)
+        if slabs > 1 and height is not None:
+            out[:, RGB][..., of_part] += share * _gap_in_slabs(known, base, have, todo, gap, height, of_part, slabs)
+        else:
             out[:, RGB] += share * gap[..., None, None] * of_part.to(base)
-            continue
-        h = height[of_part]
-        low, high = h.min(), h.max()
-        edges = low + (high - low) * torch.arange(slabs + 1, dtype=h.dtype, device=h.device) / slabs
-        slab = torch.bucketize(height, edges[1:-1])  # [S, S] 0 .. slabs − 1
-        gaps = []
-        for k in range(slabs):
-            in_slab = slab == k
-            k_have, k_todo = have & in_slab, todo & in_slab
-            gaps.append(known[:, RGB][..., k_have].mean(-1) - base[:, RGB][..., k_todo].mean(-1)
-                        if k_have.any() and k_todo.any() else gap)
-        middles = (edges[:-1] + edges[1:]) / 2
-        # each texel's place between the two nearest slab middles: a piecewise-linear gap in height
-        t = ((h - middles[0]) / (middles[1] - middles[0]).clamp_min(1e-12)).clamp(0, slabs - 1)
-        below = t.floor().long().clamp(max=slabs - 2)
-        w = (t - below)[None, None]
-        stacked = torch.stack(gaps, -1)  # [B, 3, slabs]
-        drawn = stacked[..., below] * (1 - w) + stacked[..., below + 1] * w  # [B, 3, M]
-        out[:, RGB][..., of_part] += share * drawn.to(base)
     return out
+
+
+def _gap(known: Tensor, base: Tensor, have: Tensor, todo: Tensor) -> Tensor:
+    """``[B, 3]``: the mean of ``known``'s T_rgb over the ``have`` texels less the mean of ``base``'s over ``todo``."""
+    return known[:, RGB][..., have].mean(-1) - base[:, RGB][..., todo].mean(-1)
+
+
+def _gap_in_slabs(known: Tensor, base: Tensor, have: Tensor, todo: Tensor, gap: Tensor, height: Tensor, of_part: Tensor,
+                  slabs: int) -> Tensor:
+    """``[B, 3, M]``, one gap per texel of ``of_part`` (M of them): :func:`_gap` in each of ``slabs`` slabs of equal
+    height (``gap``, the part's, where a slab lacks seen or unseen texels), drawn linearly in height between the slabs'
+    middles (constant beyond the first and the last)."""
+    h = height[of_part]
+    low, high = h.min(), h.max()
+    edges = low + (high - low) * torch.arange(slabs + 1, dtype=h.dtype, device=h.device) / slabs
+    slab = torch.bucketize(height, edges[1:-1])  # [S, S], 0 .. slabs − 1
+    gaps = []
+    for k in range(slabs):
+        k_have, k_todo = have & (slab == k), todo & (slab == k)
+        gaps.append(_gap(known, base, k_have, k_todo) if k_have.any() and k_todo.any() else gap)
+    middles = (edges[:-1] + edges[1:]) / 2
+    t = ((h - middles[0]) / (middles[1] - middles[0]).clamp_min(1e-12)).clamp(0, slabs - 1)  # in slab middles
+    below = t.floor().long().clamp(max=slabs - 2)
+    w = (t - below).to(base)
+    stacked = torch.stack(gaps, -1)  # [B, 3, slabs]
+    return stacked[..., below] * (1 - w) + stacked[..., below + 1] * w
