@@ -226,9 +226,9 @@ def test_pipeline_seen_shift_draws_each_parts_unseen_mean_to_its_seen_mean(body,
     torch.manual_seed(0)
     known, filled = torch.rand(1, 21, size, size), (torch.rand(1, 1, size, size) > 0.5).float()
     restored = torch.rand(1, 21, size, size)
-    off = dataclasses.replace(PLAIN_DIFFUSION, diffusion_shift_share=1.0)
-    shifted = pipe.with_fill_levers(restored, known, filled, off)
-    assert torch.equal(pipe.with_seen_shift(restored, known, filled, off), shifted)
+    on = dataclasses.replace(PLAIN_DIFFUSION, diffusion_shift_share=1.0)
+    shifted = pipe.with_fill_levers(restored, known, filled, on)
+    assert torch.equal(pipe.with_seen_shift(restored, known, filled, on), shifted)
     seen = (filled[0, 0] > 0.5) & surface.inside
     head = body.parts.names.index("head")
     for p in (head, body.parts.names.index("torso")):
@@ -236,14 +236,14 @@ def test_pipeline_seen_shift_draws_each_parts_unseen_mean_to_its_seen_mean(body,
         gap = known[0, RGB][:, of_part & seen].mean(1) - shifted[0, RGB][:, of_part & ~seen].mean(1)
         assert (gap.abs().max() < 1e-5) == (p != head)
     assert torch.equal(shifted[0, RGB][:, surface.part == head], restored[0, RGB][:, surface.part == head])
-    half = pipe.with_seen_shift(restored, known, filled, dataclasses.replace(off, diffusion_shift_share=0.5))
+    half = pipe.with_seen_shift(restored, known, filled, dataclasses.replace(on, diffusion_shift_share=0.5))
     assert torch.allclose(half, (restored + shifted) / 2, atol=1e-6)
-    assert torch.equal(pipe.with_fill_levers(restored, known, filled, PLAIN_DIFFUSION), restored)  # 0: off
+    assert torch.equal(pipe.with_fill_levers(restored, known, filled, PLAIN_DIFFUSION), restored)  # 0: on
     with pytest.raises(ValueError, match="diffusion_shift_share"):
         PipelineOptions(diffusion_shift_share=1.5)
     # in slabs of height: each slab's unseen mean moves to its seen mean where both exist; 1 slab is the whole part
     up = torch.tensor(body.up_axis, dtype=surface.position.dtype)
-    slabbed = dataclasses.replace(off, diffusion_shift_slabs=4)
+    slabbed = dataclasses.replace(on, diffusion_shift_slabs=4)
     assert torch.equal(pipe.with_seen_shift(restored, known, filled, slabbed),
                        shifted_to_seen(restored, known, seen, surface.part, 1.0,
                                        [p for p in range(len(body.parts.names)) if p != head], surface.position @ up, 4))
@@ -251,5 +251,5 @@ def test_pipeline_seen_shift_draws_each_parts_unseen_mean_to_its_seen_mean(body,
     with pytest.raises(ValueError, match="diffusion_shift_slabs"):
         PipelineOptions(diffusion_shift_slabs=0)
     image, mask, fit = bundled_photo(body)
-    avatar = pipe(image, mask, fit, off, progress=False)
+    avatar = pipe(image, mask, fit, on, progress=False)
     assert avatar.metadata["options"]["diffusion_shift_share"] == 1.0
