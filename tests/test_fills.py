@@ -238,7 +238,7 @@ def test_pipeline_seen_shift_draws_each_parts_unseen_mean_to_its_seen_mean(body,
     assert torch.equal(shifted[0, RGB][:, surface.part == head], restored[0, RGB][:, surface.part == head])
     half = pipe.with_seen_shift(restored, known, filled, dataclasses.replace(on, diffusion_shift_share=0.5))
     assert torch.allclose(half, (restored + shifted) / 2, atol=1e-6)
-    assert torch.equal(pipe.with_fill_levers(restored, known, filled, PLAIN_DIFFUSION), restored)  # 0: on
+    assert torch.equal(pipe.with_fill_levers(restored, known, filled, PLAIN_DIFFUSION), restored)  # 0: off
     with pytest.raises(ValueError, match="diffusion_shift_share"):
         PipelineOptions(diffusion_shift_share=1.5)
     # in slabs of height: each slab's unseen mean moves to its seen mean where both exist; 1 slab is the whole part
