@@ -79,7 +79,7 @@ from dinar.pipeline import AvatarPipeline
 from dinar.pipeline.blending import blend_known
 from dinar.pipeline.color_adjust import apply_color_adjustment
 from dinar.pipeline.inpainting import restore_texture
-from dinar.pipeline.options import PipelineOptions
+from dinar.pipeline.options import FILL_LEVERS, PipelineOptions
 from dinar.pipeline.partial import partial_texture, with_occlusion
 from dinar.texture.bands import with_details
 from dinar.texture.channels import RGB
@@ -119,11 +119,8 @@ def detail_name(fill: str, size: int, amount: float, kind: str = "") -> str:
 Levers = tuple[tuple[str, object], ...]
 """One ``--levers``: (PipelineOptions field, value) pairs that replace the options' above the shipped inpainting."""
 LEVER_PREFIX = "diffusion_"
-LEVER_FIELDS = ("diffusion_shift_share", "diffusion_shift_slabs", "diffusion_mix", "diffusion_mix_share", "diffusion_detail",
-                "diffusion_detail_share", "diffusion_pattern", "diffusion_pattern_share", "diffusion_detail_scale",
-                "diffusion_detail_head", "diffusion_band_in_charts")
-"""The options applied above the inpainting (:meth:`dinar.pipeline.AvatarPipeline.with_fill_levers`), which a
-``--levers`` may change without another inpainting."""
+LEVER_FIELDS = FILL_LEVERS
+"""The options a ``--levers`` may change without another inpainting (:data:`dinar.pipeline.options.FILL_LEVERS`)."""
 
 
 def levers_name(levers: Levers) -> str:

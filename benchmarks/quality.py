@@ -39,7 +39,7 @@ from dinar.data.synth import SynthConfig, generate
 from dinar.eval.runner import evaluate
 from dinar.eval.settings import BACK_METRICS, FILL_SETTINGS, EvalConfig
 from dinar.paths import dinar_cache_dir
-from dinar.pipeline.options import PipelineOptions
+from dinar.pipeline.options import FILL_LEVERS, PipelineOptions
 from dinar.texture.fills import FILLS
 
 MARKER = "bench_quality.json"
@@ -170,8 +170,7 @@ def main() -> int:
     if args.diffusion_generated is not None:
         options = dataclasses.replace(options, diffusion_generated=args.diffusion_generated == "on")
     steps.update(dict.fromkeys(("diffusion_start", "diffusion_residual", "diffusion_generated", "diffusion_samples",
-                                "diffusion_shift_share", "diffusion_shift_slabs", "diffusion_mix", "diffusion_mix_share",
-                                "diffusion_detail", "diffusion_detail_share", "diffusion_pattern", "diffusion_pattern_share")))
+                                *FILL_LEVERS)))
     with tempfile.TemporaryDirectory() as tmp:
         report = args.report or Path(tmp) / "report"
         config = EvalConfig(data_dir=data, output_dir=report, split=None, checkpoint=args.checkpoint, device=args.device,

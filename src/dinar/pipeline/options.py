@@ -17,6 +17,11 @@ from dinar.texture.fills import FILLS
 LPIPS_NETS = ("vgg", "alex")
 RGB_TUNING_LOSSES = ("paper", "l2")
 FILL_KINDS = ("diffusion", *FILLS)
+FILL_LEVERS = ("diffusion_shift_share", "diffusion_shift_slabs", "diffusion_mix", "diffusion_mix_share", "diffusion_detail",
+               "diffusion_detail_share", "diffusion_pattern", "diffusion_pattern_share", "diffusion_detail_scale",
+               "diffusion_detail_head", "diffusion_band_in_charts")
+"""The options applied above the diffusion's inpainting (:meth:`dinar.pipeline.AvatarPipeline.with_fill_levers`): the
+back's composition, which a benchmark may vary without another inpainting and reports beside its figures."""
 
 
 @dataclass(frozen=True)
