@@ -82,6 +82,7 @@ class Appearance:
     sole: list[float]
     noise_seed: int  # phases and directions of the low-frequency skin and cloth variation
     cap: list[float] = field(default_factory=list)  # a close-fitting cap's colour (sRGB), empty for none (:func:`with_cap`)
+    hair_front: bool = False  # long hair falls over the front of the shoulders too (:func:`with_front_hair`)
     extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
@@ -158,6 +159,14 @@ def plain_clothes(app: Appearance) -> Appearance:
     torso stays bare; everything else stays as sampled."""
     top = app.top if app.top.kind == BARE else dataclasses.replace(app.top, pattern="solid", back="same", print_text="", print_shape="")
     return dataclasses.replace(app, top=top, bottom=dataclasses.replace(app.bottom, pattern="solid", back="same"))
+
+
+def with_front_hair(app: Appearance) -> Appearance:
+    """``app`` with its long hair falling over the sides of the neck and the front of the shoulders as well as down the
+    upper back, as long hair does: a front photo then shows whether the hair is long. Without it a sampled person's
+    long hair lies on the back alone, so the front of a long-haired person looks like a short-haired one's and an
+    inpainter trained on such people paints hair down the back of anyone by chance. Short hair is left as it is."""
+    return dataclasses.replace(app, hair_front=app.hair_style == "long")
 
 
 def with_cap(app: Appearance, rng: np.random.Generator) -> Appearance:

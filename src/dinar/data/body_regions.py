@@ -212,6 +212,11 @@ def label_points(pts: SurfacePoints, app: Appearance, lm: Landmarks, part_names:
     hair = head & (z > hairline)
     if app.hair_style == "long":  # hair falling on the upper back
         hair |= (is_part("torso") | head) & (front < -0.2) & (z > lm.chest_z - 0.04)
+    if app.hair_front:  # and down the sides of the neck and in two locks over the front of the shoulders
+        side = (pts.pos[:, 0] - lm.torso_axis[0]).abs()
+        shoulder_x = float(lm.joints["upperarm01.L"][0] - lm.joints["upperarm01.R"][0]) / 2
+        hair |= head & (c < 0.5) & (z < eye_z)
+        hair |= is_part("torso") & (z > lm.chest_z + 0.02) & (side > 0.2 * shoulder_x) & (side < 0.6 * shoulder_x)
     labels[hair] = HAIR
     if app.cap:  # a cap over the scalp: above the brows at the front, down to the ears at the sides and the nape at the back
         capline = eye_z + 0.012 + 0.035 * c + 0.002 * _sin_noise(pts.pos, app.noise_seed + 11, 25.0)

@@ -1,4 +1,4 @@
-"""The optional looks of the synthetic people: bare torsos, caps, plain clothes. Each is a share field of
+"""The optional looks of the synthetic people: bare torsos, caps, plain clothes, long hair seen from the front. Each is a share field of
 :class:`dinar.data.synth.SynthConfig`, drawn on its own random stream so that nothing else about a person changes.
 
 One table, read by the generator (its dataset card), by ``dinar data synth`` (its options) and by the benchmarks that
@@ -31,6 +31,9 @@ LOOKS = {
     "cap": Look("close-fitting caps", "of the people; in a cap", "of the people in a close-fitting cap over the scalp", "cap"),
     "plain": Look("plain clothes (one colour per garment, no print)", "of the people; plain",
                   "of the people in plain clothes: one colour per garment, no print", "plain"),
+    "long_hair_front": Look("long hair seen from the front", "of the long-haired people; hair in front",
+                            "of the long-haired people whose hair also falls down the sides of the neck and over the "
+                            "front of the shoulders", "hairfront"),
 }
 """The optional looks, by their :class:`~dinar.data.synth.SynthConfig` field."""
 

@@ -38,7 +38,14 @@ import torch
 from torch import Tensor
 
 from dinar.body.poses import sample_poses
-from dinar.data.appearance import bare_torso, plain_clothes, sample_appearance, with_cap
+from dinar.data.appearance import (
+    Appearance,
+    bare_torso,
+    plain_clothes,
+    sample_appearance,
+    with_cap,
+    with_front_hair,
+)
 from dinar.data.layout import (
     FitParams,
     ImageRecord,
@@ -114,6 +121,7 @@ class SynthConfig:
     bare_torso: float = 0.0  # share of the male bodies without a top (its own random stream: nothing else changes)
     cap: float = 0.0  # share of the people in a close-fitting cap (its own random stream: nothing else changes)
     plain: float = 0.0  # share of the people in plain clothes (its own random stream: nothing else changes)
+    long_hair_front: float = 0.0  # share of the long-haired people whose hair shows at the front (own stream, as above)
 
     def __post_init__(self) -> None:
         for name in LOOKS:
@@ -181,10 +189,22 @@ def bares_torso(cfg: SynthConfig, shape_names: list[str], shape: Tensor, index: 
     return cfg.bare_torso > 0 and _male_body(shape_names, shape) and np.random.default_rng([cfg.seed, index, 2]).random() < cfg.bare_torso
 
 
+def sampled_person(cfg: SynthConfig, shape_names: list[str], index: int) -> tuple[np.random.Generator, Tensor, Appearance]:
+    """Person ``index``'s own random stream (``[seed, index]``) after it drew the phenotypes and the look, the
+    phenotypes ``[S]`` and the look as sampled (before the optional looks): what :func:`render_person` starts from."""
+    rng = np.random.default_rng([cfg.seed, index])
+    shape = sample_shape(shape_names, rng, cfg.all_ages)
+    return rng, shape, sample_appearance(rng)
+
+
 def person_bares_torso(cfg: SynthConfig, shape_names: list[str], index: int) -> bool:
     """:func:`bares_torso` for person ``index`` of ``cfg``, its phenotypes drawn as :func:`render_person` draws them."""
-    shape = sample_shape(shape_names, np.random.default_rng([cfg.seed, index]), cfg.all_ages)
-    return bares_torso(cfg, shape_names, shape, index)
+    return bares_torso(cfg, shape_names, sampled_person(cfg, shape_names, index)[1], index)
+
+
+def person_shows_front_hair(cfg: SynthConfig, shape_names: list[str], index: int) -> bool:
+    """:func:`shows_front_hair` for person ``index`` of ``cfg``, its look drawn as :func:`render_person` draws it."""
+    return shows_front_hair(cfg, sampled_person(cfg, shape_names, index)[2], index)
 
 
 def cap_stream(cfg: SynthConfig, index: int) -> np.random.Generator | None:
@@ -198,6 +218,13 @@ def wears_plain(cfg: SynthConfig, index: int) -> bool:
     """Whether person ``index`` of ``cfg`` is in plain clothes: its own draw (random stream ``[seed, index, 4]``, so no
     other person's files change) is below ``cfg.plain``."""
     return cfg.plain > 0 and np.random.default_rng([cfg.seed, index, 4]).random() < cfg.plain
+
+
+def shows_front_hair(cfg: SynthConfig, app: Appearance, index: int) -> bool:
+    """Whether person ``index`` of ``cfg``, of look ``app``, has long hair that falls over the front of the shoulders
+    too (:func:`~dinar.data.appearance.with_front_hair`): long hair and its own draw (random stream ``[seed, index, 5]``,
+    so no other person's files change) below ``cfg.long_hair_front``."""
+    return cfg.long_hair_front > 0 and app.hair_style == "long" and np.random.default_rng([cfg.seed, index, 5]).random() < cfg.long_hair_front
 
 
 # Fits -----------------------------------------------------------------------------------------
@@ -253,20 +280,20 @@ def _lower_body_mask(body) -> Tensor:
 @torch.no_grad()
 def render_person(body, cfg: SynthConfig, index: int) -> Iterator[RenderedImage]:
     """All P x V images of person ``index`` (pose-major order)."""
-    rng = np.random.default_rng([cfg.seed, index])
     noise_rng = np.random.default_rng([cfg.seed, index, 1])
     pid = person_id(cfg.seed, index)
     names = body.skeleton.names
 
     # 1. body shape and look
-    shape = sample_shape(body.shape_names, rng, cfg.all_ages)
-    app = sample_appearance(rng)
+    rng, shape, app = sampled_person(cfg, body.shape_names, index)
     if bares_torso(cfg, body.shape_names, shape, index):
         app = bare_torso(app)
     if (cap := cap_stream(cfg, index)) is not None:
         app = with_cap(app, cap)
     if wears_plain(cfg, index):
         app = plain_clothes(app)
+    if shows_front_hair(cfg, app, index):
+        app = with_front_hair(app)
     rest = body(shape=shape[None])
     person = bake_person_texture(body, app, rest.vertices[0], rest.normals[0], rest.joints[0], cfg.resolved_texture_size())
     plan = plan_shells(body.faces.cpu(), person, app, rng)
@@ -325,7 +352,8 @@ def write_person(cfg: SynthConfig, index: int, out_dir: str, thumb: int = 128) -
 
                 thumbs.append(np.asarray(Image.fromarray(img.rgb).resize((thumb, thumb), Image.BILINEAR)))
     return {"person_id": pid, "split": split_of(pid), "thumbs": thumbs, "bare_torso": person_bares_torso(cfg, body.shape_names, index),
-            "cap": cap_stream(cfg, index) is not None, "plain": wears_plain(cfg, index)}
+            "cap": cap_stream(cfg, index) is not None, "plain": wears_plain(cfg, index),
+            "long_hair_front": person_shows_front_hair(cfg, body.shape_names, index)}
 
 
 # The dataset ----------------------------------------------------------------------------------
