@@ -438,7 +438,7 @@ def main() -> int:
         rows = [torch.cat([images[n][j] for n in images], dim=-1) for j in range(len(people))]
         write_png(args.sheet, (torch.cat(rows, dim=-2).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
         print(f"sheet: {args.sheet} (columns: {', '.join(images)})")
-    print(json.dumps({"bench": "back_ceiling", "people": len(people), "seed": cfg.seed, "bare_torso": cfg.bare_torso, "cap": cfg.cap, "plain": cfg.plain,
+    print(json.dumps({"bench": "back_ceiling", "people": len(people), "seed": cfg.seed, **look_shares(cfg),
                       "bare_only": args.bare_only, "ids": [p.name for p in people], "sources": table,
                       "seconds": round(time.perf_counter() - start, 1)}))
     return 0

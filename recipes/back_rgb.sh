@@ -21,6 +21,9 @@
 #       bash recipes/back_rgb.sh runs/back_rgb_plain    # the shipped inpainter's recipe with plain clothes on 30 % of the
 #       # people (README, "A second real person"; synth 427 s, textures 573 s beside a test run, 5000 steps 2608 s; held-out colours
 #       # 18.92 dB; its export: recipes/weights/back_rgb_plain5000)
+#   SYNTH_FLAGS="--long-hair-front 1" OUT=diffusion_mirror DIFFUSION_FLAGS=--mirror-map STEPS=5000 \
+#       bash recipes/back_rgb.sh runs/back_rgb_hair     # the shipped inpainter's recipe on people whose long hair also
+#       # shows at the front (README, "Long hair seen from the front")
 #
 # Screen a run on the held-out people: python benchmarks/back_ceiling.py --diffusion DIR/diffusion.
 # The export of the 5000-step --mirror-map run (README, "The back"; the hd model's inpainter, byte-identical to

@@ -25,7 +25,8 @@ def test_a_bare_torso_set_has_its_own_folder_and_the_plain_one_keeps_its_name(qu
     assert quality.default_test_folder(SynthConfig(people=12, views=4, size=512, seed=78, plain=1.0)).name == "quality_s78_p12_v4_512_plain1"
 
 
-@pytest.mark.parametrize(("flag", "field"), [("--bare-torso", "bare_torso"), ("--cap", "cap"), ("--plain", "plain")])
+@pytest.mark.parametrize(("flag", "field"), [("--bare-torso", "bare_torso"), ("--cap", "cap"), ("--plain", "plain"),
+                                            ("--long-hair-front", "long_hair_front")])
 def test_a_bad_share_exits_2_with_one_line(quality, flag, field, capsys, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["quality.py", flag, "1.5"])
     assert quality.main() == 2

@@ -190,11 +190,12 @@ def _only_the_first_person_changed(tiny: Path, root: Path) -> str:
     return changed
 
 
-@pytest.mark.parametrize(("look", "share"), [("bare_torso", 0.6), ("cap", 0.3), ("plain", 0.5)])
+@pytest.mark.parametrize(("look", "share"), [("bare_torso", 0.6), ("cap", 0.3), ("plain", 0.5), ("long_hair_front", 0.8)])
 def test_a_look_share_changes_the_chosen_people_only(tiny, tmp_path, look, share):
-    """Seed 3's person 0 has a male body (Anny gender 0.237) and draws 0.587 from its bare-torso stream, 0.081 from its
-    cap stream, 0.397 from its plain-clothes one; person 1's body is not male enough (0.407) and draws 0.445 and 0.721:
-    at these shares only person 0 changes, and person 1's files are byte-identical to the dataset made without the option."""
+    """Seed 3's person 0 has a male body (Anny gender 0.237) and long hair, and draws 0.587 from its bare-torso stream,
+    0.081 from its cap stream, 0.397 from its plain-clothes one, 0.725 from its front-hair one; person 1's body is not
+    male enough (0.407), its hair is medium, and it draws 0.445, 0.721 and 0.206: at these shares only person 0 changes,
+    and person 1's files are byte-identical to the dataset made without the option."""
     root = tmp_path / look
     summary = generate(replace(TINY, **{look: share}), root, workers=1, progress=False)
     chosen = _only_the_first_person_changed(tiny, root)
@@ -218,6 +219,26 @@ def test_a_bare_torso_has_no_top_and_keeps_the_rest(body):
     assert (dressed == TOP).sum() > 1000 and not (bare == TOP).any()
     assert ((bare == SKIN) | (bare == BOTTOM))[dressed == TOP].all()  # skin where the top was (trousers over its hem)
     assert torch.equal(dressed[dressed != TOP], bare[dressed != TOP])
+
+
+def test_front_hair_shows_long_hair_at_the_front_and_leaves_short_hair(body):
+    """Long hair seen from the front: hair where skin or the top was, down the sides of the neck and over the front of
+    the shoulders (so points at the front of the body), nothing else changed; short hair stays as it is."""
+    from dinar.data.appearance import HAIR, sample_appearance, with_front_hair
+    from dinar.data.texture_bake import bake_person_texture
+
+    app = sample_appearance(np.random.default_rng(0))
+    with torch.no_grad():
+        rest = body(shape=body.neutral_shape(1).float())
+        bake = lambda a: bake_person_texture(body, a, rest.vertices[0], rest.normals[0], rest.joints[0], 128).vertex_labels
+        long, front = (bake(a) for a in (replace(app, hair_style="long"), with_front_hair(replace(app, hair_style="long"))))
+        short = replace(app, hair_style="short")
+        assert not with_front_hair(short).hair_front and torch.equal(bake(short), bake(with_front_hair(short)))
+    changed = long != front
+    assert changed.sum() > 200 and (front[changed] == HAIR).all()
+    forward = -1 if body.name == "anny" else 1  # Anny's subject faces -Y
+    y = rest.vertices[0, :, 1] * forward
+    assert (y[changed] > y[long == HAIR].mean()).float().mean() > 0.9  # in front of the long hair on the back
 
 
 def test_a_look_paints_the_same_every_time_eyeballs_included(body):

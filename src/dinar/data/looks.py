@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ def add_look_options(parser: argparse.ArgumentParser, whose: str = "") -> None:
                             help=f"share {look.what} (0..1, default 0{'; ' + whose if whose else ''})")
 
 
-def look_shares(args: argparse.Namespace) -> dict[str, float]:
-    """Each look's share from options added by :func:`add_look_options`: the ``SynthConfig`` fields they set."""
-    return {name: getattr(args, name) for name in LOOKS}
+def look_shares(source: argparse.Namespace | Any) -> dict[str, float]:
+    """Each look's share read from ``source``: options added by :func:`add_look_options` (the ``SynthConfig`` fields
+    they set), or a ``SynthConfig`` (what a benchmark reports)."""
+    return {name: getattr(source, name) for name in LOOKS}
