@@ -49,6 +49,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -210,7 +211,7 @@ def mean_summary(summaries: list[dict]) -> dict:
     them, every one weighted equally; a metric or fill missing from any of them is left out."""
     def average(get) -> float | None:
         values = [get(s) for s in summaries]
-        return None if any(v is None for v in values) else round(float(np.mean(values)), 4)
+        return None if any(v is None for v in values) else float(np.mean(values))
 
     ours = {name: average(lambda s, n=name: s.get(f"back_view_{n}")) for name in FILL_METRICS}
     kinds = set.intersection(*(set(s["fill_means"]) for s in summaries))
@@ -251,14 +252,28 @@ def overlap_scores(person, renders) -> dict[str, dict[str, float]]:
     return out
 
 
-def _figure(value: float | None) -> str:
-    """A score to 4 decimals, or "-" where it is missing (a view with no body part big enough for the part colour)."""
-    return "-" if value is None or not math.isfinite(value) else f"{value:.4f}"
+def _figure(value: float | None, digits: int = 4) -> str:
+    """A score to ``digits`` decimals, or "-" where it is missing (a view with no body part big enough for the part
+    colour)."""
+    return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
 def _mean(records: list[dict], key: str) -> float | None:
+    """The mean of ``key`` over the records that have a finite value, unrounded (the means over frames and people are
+    taken from it, so a tie at the printed four decimals keeps its order); None if none has."""
     values = [r[key] for r in records if r.get(key) is not None and math.isfinite(r[key])]
-    return round(float(np.mean(values)), 4) if values else None
+    return float(np.mean(values)) if values else None
+
+
+def _rounded(value: Any, digits: int = 6) -> Any:
+    """``value`` (a JSON-ready dict, list or number) with every float rounded to ``digits`` decimals, for the JSON line."""
+    if isinstance(value, float):
+        return round(value, digits)
+    if isinstance(value, dict):
+        return {k: _rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v, digits) for v in value]
+    return value
 
 
 def _cell(image) -> Image.Image:
@@ -478,7 +493,8 @@ def run_capture(name: str, args: argparse.Namespace, options: PipelineOptions) -
 
 
 def print_people(lines: dict[str, dict], people: dict) -> None:
-    """Each person's back views over their frames, ours against each fill, and the mean over the people."""
+    """Each person's back views over their frames, ours against each fill (four decimals), and the mean over the people
+    (six: a tie at four keeps its order)."""
     rows = [(name, line["person"]) for name, line in lines.items()] + [("mean over the people", people)]
     kinds = sorted(people["fill_means"])
     print("\nback views of the front-only avatar, each person's mean over their frames: LPIPS / DISTS / part colour")
@@ -486,8 +502,9 @@ def print_people(lines: dict[str, dict], people: dict) -> None:
     print("| --- | --- |" + " --- |" * (1 + len(kinds)))
     for name, summary in rows:
         frames = " ".join(lines[name].get("frames", [str(lines[name]["frame"])])) if name in lines else ""
-        ours = " / ".join(_figure(summary.get(f"back_view_{n}")) for n in FILL_METRICS)
-        cells = [" / ".join(_figure(summary["fill_means"][k].get(n)) for n in FILL_METRICS) for k in kinds]
+        digits = 4 if name in lines else 6  # the people's means unrounded enough to order a tie at four decimals
+        ours = " / ".join(_figure(summary.get(f"back_view_{n}"), digits) for n in FILL_METRICS)
+        cells = [" / ".join(_figure(summary["fill_means"][k].get(n), digits) for n in FILL_METRICS) for k in kinds]
         print(f"| {name} | {frames} | {ours} | " + " | ".join(cells) + " |")
 
 
@@ -501,14 +518,14 @@ def main() -> int:
         print(f"real capture benchmark: {err}", file=sys.stderr)
         return 2
     if len(lines) == 1:
-        print(json.dumps(next(iter(lines.values()))))
+        print(json.dumps(_rounded(next(iter(lines.values())))))
         return 0
     line: dict = {"bench": "real_capture", "captures": lines}
     if all("person" in one for one in lines.values()):
         people = mean_summary([one["person"] for one in lines.values()])
         print_people(lines, people)
         line.update(people)
-    print(json.dumps(line))
+    print(json.dumps(_rounded(line)))
     return 0
 
 

@@ -58,6 +58,17 @@ def test_mean_summary_weighs_every_person_equally_and_picks_the_best_fill_on_the
     assert "back_view_part_color" not in got  # no view had it
 
 
+def test_a_tie_at_four_decimals_keeps_its_order(bench):
+    """Ours 0.123874 against the mean fill's 0.123832 on the two people's means (session 23's figures): both print
+    0.1239, but the means are not rounded on the way, so the fill stays ahead and the JSON line keeps six decimals."""
+    man = bench.fill_summary(records((0.128600, 0.2)), {"mean": records((0.128400, 0.3))})
+    woman = bench.fill_summary(records((0.119148, 0.2)), {"mean": records((0.119264, 0.3))})
+    got = bench.mean_summary([man, woman])
+    assert got["back_view_lpips"] == pytest.approx(0.123874) and got["back_view_lpips_best_fill"] == pytest.approx(0.123832)
+    assert got["back_view_lpips"] > got["back_view_lpips_best_fill"]
+    assert bench._rounded({"a": [0.1238741, 2], "b": "x"}) == {"a": [0.123874, 2], "b": "x"}
+
+
 def test_each_capture_has_its_own_frames_and_sheet(bench, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["real_capture.py", "--capture", "two_people", "static_trial", "--fills", "--frames"])
     args = bench.parse_args()
