@@ -1,5 +1,6 @@
-"""The optional looks of the synthetic people: bare torsos, caps, plain clothes, long hair seen from the front. Each is a share field of
-:class:`dinar.data.synth.SynthConfig`, drawn on its own random stream so that nothing else about a person changes.
+"""The optional looks of the synthetic people: bare torsos, caps, plain clothes, long hair seen from the front. Each
+is a share field of :class:`dinar.data.synth.SynthConfig`, drawn on its own random stream so that nothing else about a
+person changes.
 
 One table, read by the generator (its dataset card), by ``dinar data synth`` (its options) and by the benchmarks that
 make held-out sets (their options and cache folders), so a new look is added here once. Torch-free: the command
