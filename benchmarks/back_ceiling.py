@@ -2,7 +2,8 @@
 from the diffusion, and from the TRUE back (at full size, at the VQ's size, and through a VQ), on the
 first people of the held-out set of ``benchmarks/quality.py`` (seed 77; ``--seed`` for other fresh people;
 ``--bare-torso SHARE [--bare-only]`` for that share of its male bodies bare-chested, or only those; ``--cap SHARE``
-for that share of its people in a close-fitting cap; ``--plain SHARE`` in plain clothes).
+for that share of its people in a close-fitting cap; ``--plain SHARE`` in plain clothes; ``--long-hair-front SHARE``
+that share of its long-haired people with the hair showing at the front).
 
 A screening, cheaper than ``dinar eval --ablations``: each person's RGB-tuned partial texture (front
 view) is made once, and so is the true back's (the exact back view, sampled and RGB-tuned the same way);

@@ -11,7 +11,7 @@ that renders smaller, such as ``tiny`` at 128², is upsampled to it). Unless ``-
 avatars are also made with each simple fill in place of the diffusion (:mod:`dinar.texture.fills`).
 
 Usage: python benchmarks/quality.py [--checkpoint MODEL_DIR] [--people 48] [--views 8] [--size 512]
-       [--seed 77] [--bare-torso SHARE] [--cap SHARE] [--plain SHARE] [--data DIR] [--report DIR] [--device auto] [--diffusion-steps M] [--rgb-tuning-steps N]
+       [--seed 77] [--bare-torso SHARE] [--cap SHARE] [--plain SHARE] [--long-hair-front SHARE] [--data DIR] [--report DIR] [--device auto] [--diffusion-steps M] [--rgb-tuning-steps N]
        [--color-adjust-steps N] [--rgb-tuning-loss paper|l2] [--no-fills] [--sheet PATH]
        [--diffusion-start noise|mean|mirror|nearest|nearest_part] [--diffusion-strength S] [--diffusion-residual on|off]
        [--diffusion-generated on|off]

@@ -23,7 +23,8 @@
 #       # 18.92 dB; its export: recipes/weights/back_rgb_plain5000)
 #   SYNTH_FLAGS="--long-hair-front 1" OUT=diffusion_mirror DIFFUSION_FLAGS=--mirror-map STEPS=5000 \
 #       bash recipes/back_rgb.sh runs/back_rgb_hair     # the shipped inpainter's recipe on people whose long hair also
-#       # shows at the front (README, "Long hair seen from the front")
+#       # shows at the front (README, "A second real person": level on the synthetic people, behind on the real pair, not
+#       # shipped; synth 508 s, textures 556 s, 5000 steps 2737 s alone; its export: recipes/weights/back_rgb_hair5000)
 #
 # Screen a run on the held-out people: python benchmarks/back_ceiling.py --diffusion DIR/diffusion.
 # The export of the 5000-step --mirror-map run (README, "The back"; the hd model's inpainter, byte-identical to
