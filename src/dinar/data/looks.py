@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from typing import Any
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,7 @@ def add_look_options(parser: argparse.ArgumentParser, whose: str = "") -> None:
                             help=f"share {look.what} (0..1, default 0{'; ' + whose if whose else ''})")
 
 
-def look_shares(source: argparse.Namespace | Any) -> dict[str, float]:
+def look_shares(source: object) -> dict[str, float]:
     """Each look's share read from ``source``: options added by :func:`add_look_options` (the ``SynthConfig`` fields
     they set), or a ``SynthConfig`` (what a benchmark reports)."""
     return {name: getattr(source, name) for name in LOOKS}
