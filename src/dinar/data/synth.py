@@ -202,11 +202,6 @@ def person_bares_torso(cfg: SynthConfig, shape_names: list[str], index: int) -> 
     return bares_torso(cfg, shape_names, sampled_person(cfg, shape_names, index)[1], index)
 
 
-def person_shows_front_hair(cfg: SynthConfig, shape_names: list[str], index: int) -> bool:
-    """:func:`shows_front_hair` for person ``index`` of ``cfg``, its look drawn as :func:`render_person` draws it."""
-    return shows_front_hair(cfg, sampled_person(cfg, shape_names, index)[2], index)
-
-
 def cap_stream(cfg: SynthConfig, index: int) -> np.random.Generator | None:
     """Person ``index``'s own cap stream (``[seed, index, 3]``, so no other person's files change) after its draw, which
     is below ``cfg.cap`` for a person in a cap; None for a person without one. The stream then draws the cap's colour."""
@@ -351,9 +346,10 @@ def write_person(cfg: SynthConfig, index: int, out_dir: str, thumb: int = 128) -
                 from PIL import Image
 
                 thumbs.append(np.asarray(Image.fromarray(img.rgb).resize((thumb, thumb), Image.BILINEAR)))
-    return {"person_id": pid, "split": split_of(pid), "thumbs": thumbs, "bare_torso": person_bares_torso(cfg, body.shape_names, index),
+    _, shape, app = sampled_person(cfg, body.shape_names, index)  # the draws render_person started from, for the card
+    return {"person_id": pid, "split": split_of(pid), "thumbs": thumbs, "bare_torso": bares_torso(cfg, body.shape_names, shape, index),
             "cap": cap_stream(cfg, index) is not None, "plain": wears_plain(cfg, index),
-            "long_hair_front": person_shows_front_hair(cfg, body.shape_names, index)}
+            "long_hair_front": shows_front_hair(cfg, app, index)}
 
 
 # The dataset ----------------------------------------------------------------------------------
