@@ -120,8 +120,6 @@ def detail_name(fill: str, size: int, amount: float, kind: str = "") -> str:
 Levers = tuple[tuple[str, object], ...]
 """One ``--levers``: (PipelineOptions field, value) pairs that replace the options' above the shipped inpainting."""
 LEVER_PREFIX = "diffusion_"
-LEVER_FIELDS = FILL_LEVERS
-"""The options a ``--levers`` may change without another inpainting (:data:`dinar.pipeline.options.FILL_LEVERS`)."""
 
 
 def levers_name(levers: Levers) -> str:
@@ -130,17 +128,17 @@ def levers_name(levers: Levers) -> str:
 
 
 def parse_levers(text: str, parser: argparse.ArgumentParser) -> Levers:
-    """``K=V[,K=V…]`` of ``--levers`` → ((field, value), …): K one of :data:`LEVER_FIELDS` without its prefix, V a
-    number, a fill, ``none`` or ``true``/``false`` as the field takes; checked by :class:`PipelineOptions` itself. A
-    bad one ends the run with exit 2 and one line."""
+    """``K=V[,K=V…]`` of ``--levers`` → ((field, value), …): K one of :data:`dinar.pipeline.options.FILL_LEVERS` without
+    its prefix, V a number, a fill, ``none`` or ``true``/``false`` as the field takes; checked by
+    :class:`PipelineOptions` itself. A bad one ends the run with exit 2 and one line."""
     types = {f.name: f.type for f in dataclasses.fields(PipelineOptions)}
     pairs = []
     for piece in text.split(","):
         key, _, value = piece.partition("=")
         field = LEVER_PREFIX + key.strip()
-        if field not in LEVER_FIELDS or not value:
+        if field not in FILL_LEVERS or not value:
             parser.error(f"--levers {text!r}: expected K=V[,K=V…] with K one of "
-                         f"{', '.join(f.removeprefix(LEVER_PREFIX) for f in LEVER_FIELDS)}, e.g. mix_share=0.5,detail_share=0.4")
+                         f"{', '.join(f.removeprefix(LEVER_PREFIX) for f in FILL_LEVERS)}, e.g. mix_share=0.5,detail_share=0.4")
         kind = types[field]
         try:
             parsed: object = (None if value == "none" and "None" in kind else
