@@ -45,7 +45,7 @@ from dinar.nn.diffusion import LatentInpainter
 from dinar.nn.discriminator import Discriminator
 from dinar.nn.vq import TextureVQModel
 from dinar.texture.bands import mixed_colours, shifted_to_seen, with_details
-from dinar.texture.fills import TexelSurface, fill_texture, texel_surface
+from dinar.texture.fills import TexelSurface, fill_texture, inset_known, texel_surface
 from dinar.texture.merging import merge_textures
 from dinar.utils import resolve_device
 
@@ -250,13 +250,15 @@ class AvatarPipeline:
         """The restored texture's colours below its ``S / diffusion_detail_scale`` band plus
         ``diffusion_detail_share`` of the ``diffusion_detail`` fill's finer detail and ``diffusion_pattern_share`` of
         the ``diffusion_pattern`` fill's (:mod:`dinar.texture.bands`; either may be None), on the head too only with
-        ``diffusion_detail_head``; the bands over the charts' texels alone with ``diffusion_band_in_charts``."""
+        ``diffusion_detail_head``; the bands over the charts' texels alone with ``diffusion_band_in_charts``; the fills
+        from the seen texels ``diffusion_detail_inset`` texels inside the seen region's border."""
         size = known.shape[-1]
         if size % options.diffusion_detail_scale:
             raise ValueError(f"diffusion_detail_scale {options.diffusion_detail_scale} does not divide the {size}² texture")
         surface = self.texel_surface()
         where = None if options.diffusion_detail_head else surface.part != self.body.parts.names.index("head")
-        parts = [(fill_texture(known, filled, surface, kind), share, False, where)
+        source = inset_known(filled, surface, options.diffusion_detail_inset) if options.diffusion_detail_inset else filled
+        parts = [(fill_texture(known, source, surface, kind), share, False, where)
                  for kind, share in ((options.diffusion_detail, options.diffusion_detail_share),
                                      (options.diffusion_pattern, options.diffusion_pattern_share)) if kind is not None]
         inside = surface.inside if options.diffusion_band_in_charts else None

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import kornia
 import numpy as np
 import torch
 from torch import Tensor
@@ -69,6 +70,30 @@ def fill_texture(texture: Tensor, known: Tensor, surface: TexelSurface, kind: Fi
     out[0, SAMPLED][:, todo] = 1.0
     out[0, FILLED][:, todo] = 1.0
     return out
+
+
+def inset_known(known: Tensor, surface: TexelSurface, texels: int) -> Tensor:
+    """``[1, 1, S, S]`` B_fill (``known``) less its last ``texels`` texels towards the unseen texels: the seen mask
+    eroded by a ``(2 texels + 1)²`` square inside the UV charts (the texels outside every chart count as seen, so a
+    chart's own edge does not erode), and a body part the erosion would empty keeps all its seen texels.
+
+    Why: the seen region's border is where the fit and the occlusion go wrong (paper 3.5): its texels hold the arm, the
+    hair or the chair beside the body, and specks of one or two texels lie far out in the unseen region. A fill that
+    continues the photo's texels over the unseen ones (``nearest_part``) copies those across the back; one that takes
+    them from this inset region copies what lies well inside the seen body."""
+    if texels < 0:
+        raise ValueError(f"texels must be >= 0, got {texels}")
+    have = (known > 0.5).to(known.dtype)
+    if texels == 0:
+        return have
+    inside = surface.inside.to(known.device)
+    kernel = torch.ones(2 * texels + 1, 2 * texels + 1, dtype=known.dtype, device=known.device)
+    kept = kornia.morphology.erosion(torch.maximum(have, (~inside).to(known.dtype)[None, None]), kernel) * have
+    seen, part = have[0, 0] > 0.5, surface.part.to(known.device)
+    emptied = [p for p in part[seen].unique().tolist() if not (kept[0, 0] > 0.5)[part == p].any()]
+    for p in emptied:
+        kept[0, 0][seen & (part == p)] = 1.0
+    return kept
 
 
 def _part_means(rgb: Tensor, have: Tensor, todo: Tensor, part: Tensor) -> Tensor:
