@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dinar.pipeline.options import PipelineOptions
-from dinar.texture.fills import TexelSurface, fill_texture, mirror_texels, texel_surface
+from dinar.texture.fills import TexelSurface, fill_texture, inset_known, mirror_texels, texel_surface
 
 PLAIN_DIFFUSION = PipelineOptions(rgb_tuning=False, color_adjust=False, diffusion_steps=2, diffusion_samples=1,
                                   diffusion_mix=None, diffusion_detail=None, diffusion_pattern=None)
@@ -94,6 +94,29 @@ def test_fill_leaves_texels_outside_the_charts_and_refuses_unknown_kinds():
         PipelineOptions(fill="median")
 
 
+def test_inset_known_drops_the_seen_border_and_specks_but_not_at_a_charts_edge():
+    """A 12² atlas whose chart is columns 0-7 (part 0 rows 0-5, part 1 rows 6-11): part 0 seen wholly, part 1 seen in
+    rows 6-8 and in a one-texel speck; the space right of the chart is outside it."""
+    inside = torch.zeros(12, 12, dtype=torch.bool)
+    inside[:, :8] = True
+    part = torch.full((12, 12), -1)
+    part[:6, :8], part[6:, :8] = 0, 1
+    surface = TexelSurface(inside, torch.zeros(12, 12, 3), part, torch.tensor([0.0, 0.0, 1.0]))
+    known = torch.zeros(1, 1, 12, 12)
+    known[0, 0, :9, :8] = 1.0
+    known[0, 0, 11, 3] = 1.0  # the speck
+    assert torch.equal(inset_known(known, surface, 0), known)
+    kept = inset_known(known, surface, 1)[0, 0]
+    expected = torch.zeros(12, 12)
+    expected[:8, :8] = 1.0  # row 8 borders the unseen rows; column 7 borders only the outside of the chart
+    assert torch.equal(kept, expected)
+    # a part the erosion would empty keeps all its seen texels (its nearest texels stay its own)
+    kept = inset_known(known, surface, 3)[0, 0]
+    assert kept[:6, :8].eq(1).all() and kept[6:9, :8].eq(1).all() and kept[11, 3] == 1 and kept.sum() == 9 * 8 + 1
+    with pytest.raises(ValueError, match="texels must be >= 0"):
+        inset_known(known, surface, -1)
+
+
 def test_texel_surface_of_the_body(body):
     from dinar.geometry.texture_lookup import uv_layout
     from dinar.weights import default_model_dir
@@ -162,6 +185,16 @@ def test_pipeline_fill_detail_takes_the_fills_detail_above_the_diffusions_band(b
     in_charts = pipe.with_fill_detail(restored, known, filled, dataclasses.replace(options, diffusion_band_in_charts=True))
     assert torch.equal(in_charts, with_details(restored, [(nearest, 0.25, False, off_head)], size // 8, pipe.texel_surface().inside))
     assert not torch.equal(in_charts, pipe.with_fill_detail(restored, known, filled, options))
+    # diffusion_detail_inset: the fill from the seen texels inset from the seen region's border (the left half seen:
+    # a random mask erodes to nothing, and every part would keep all its seen texels)
+    half = torch.zeros_like(filled)
+    half[..., : size // 2] = 1.0
+    inset = fill_texture(known, inset_known(half, pipe.texel_surface(), 2), pipe.texel_surface(), "nearest")
+    assert torch.equal(pipe.with_fill_detail(restored, known, half, dataclasses.replace(options, diffusion_detail_inset=2)),
+                       with_details(restored, [(inset, 0.25, False, off_head)], size // 8))
+    assert not torch.equal(inset, fill_texture(known, half, pipe.texel_surface(), "nearest"))
+    with pytest.raises(ValueError, match="diffusion_detail_inset"):
+        PipelineOptions(diffusion_detail_inset=-1)
     with pytest.raises(ValueError, match="does not divide"):
         pipe.with_fill_detail(restored, known, filled, dataclasses.replace(options, diffusion_detail_scale=3))
     with pytest.raises(ValueError, match="diffusion_detail must be"):
