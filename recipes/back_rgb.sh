@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The colour inpainter of the back (`dinar train diffusion --preset rgb`) on 366 new training people, as the
-# README's "The back" measures it: 480 synthetic people (seed 2, one pose, 8 views at 512²), their textures
+# docs/back.md measures it: 480 synthetic people (seed 2, one pose, 8 views at 512²), their textures
 # from the shipped `hd` stage 1, then the rgb-space diffusion. Every step is a `dinar` command; seeds are
 # fixed; a killed run resumes where it stopped (FROM=<step>; the diffusion resumes from its last checkpoint).
 #
@@ -27,7 +27,7 @@
 #       # shipped; synth 508 s, textures 556 s, 5000 steps 2737 s alone; its export: recipes/weights/back_rgb_hair5000)
 #
 # Screen a run on the held-out people: python benchmarks/back_ceiling.py --diffusion DIR/diffusion.
-# The export of the 5000-step --mirror-map run (README, "The back"; the hd model's inpainter, byte-identical to
+# The export of the 5000-step --mirror-map run (docs/back.md; the hd model's inpainter, byte-identical to
 # src/dinar/weights/hd/diffusion) is kept in recipes/weights/back_rgb_mirror5000: back_ceiling.py --diffusion recipes/weights/back_rgb_mirror5000.
 # Logs: WORK_DIR/<step>.log; seconds per step: WORK_DIR/times.
 set -euo pipefail

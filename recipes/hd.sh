@@ -33,7 +33,7 @@ run textures dinar data textures --data "$WORK/synth" --stage1 "$WORK/stage1" -o
 # 4. Stage 2: the texture VQGAN at 64² (1000 steps, batch 16).
 run vq dinar train vq --textures "$WORK/textures" --preset tiny --out "$WORK/vq" --seed 0 --workers 0
 # 5. Stage 3: the back's inpainter, in the texture's colours at 64² with the mirror map, on 480 more people from
-#    this stage 1 (recipes/back_rgb.sh: 5000 steps, batch 16; README, "The back"). The latent inpainter in the VQ
+#    this stage 1 (recipes/back_rgb.sh: 5000 steps, batch 16; docs/back.md). The latent inpainter in the VQ
 #    of step 4 that this step trained before is kept in recipes/weights/hd_latent3000 (it was: dinar train diffusion
 #    --textures WORK/textures --vq WORK/vq --preset tiny --steps 3000 --seed 0).
 run diffusion env STAGE1="$WORK/stage1" STEPS=5000 OUT=diffusion DIFFUSION_FLAGS=--mirror-map FROM=synth \

@@ -7,7 +7,13 @@ import pytest
 import torch
 
 from dinar.pipeline.options import PipelineOptions
-from dinar.texture.fills import TexelSurface, fill_texture, inset_known, mirror_texels, texel_surface
+from dinar.texture.fills import (
+    TexelSurface,
+    fill_texture,
+    inset_known,
+    mirror_texels,
+    texel_surface,
+)
 
 PLAIN_DIFFUSION = PipelineOptions(rgb_tuning=False, color_adjust=False, diffusion_steps=2, diffusion_samples=1,
                                   diffusion_mix=None, diffusion_detail=None, diffusion_pattern=None)

@@ -15,10 +15,10 @@ Presets (``stage23_preset(name)``):
   (GPU-hours).
 - ``wide`` — ``tiny``'s 64² textures and U-Net with a VQ twice as wide at the top (32, 64, 64), codebook
   1024 and T_rgb weighted ×10 in its reconstruction loss (the back is rendered from the inpainted T_rgb).
-  Measured against ``tiny`` on the back and not shipped (README, "The back").
+  Measured against ``tiny`` on the back and not shipped (docs/back.md).
 - ``rgb`` — stage 3 without the VQ: a DDPM on the colours of the 64² texture itself (T_rgb, 3 × 64 × 64),
   conditioned on the whole partial texture at 64²; U-Net 16·(1, 2, 4, 4), attention on 8² and the middle. The back
-  is rendered from T_rgb, and no VQ latent of this size holds its colours (README, "The back"). It predicts
+  is rendered from T_rgb, and no VQ latent of this size holds its colours (docs/back.md). It predicts
   x_0, not ε (:class:`NoiseScheduleConfig`). Its VQ
   entry is ``tiny``'s and goes unused.
 - ``tiny`` — 64² textures → 6 × 16 × 16, codebook 512; VQ 16·(1, 2, 4) with one ResNet block per

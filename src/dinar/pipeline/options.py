@@ -64,14 +64,14 @@ class PipelineOptions(ConfigMixin):
     it (made at the VQ's size, added at the texture's), so the VQ's own reconstruction error is not inpainted
     (:func:`dinar.pipeline.inpainting.restore_texture`).
     The shipped VQ (64², 1000 steps) washes every texture towards a brown skin colour; without this the
-    back of every avatar came out brown (README, "The back")."""
+    back of every avatar came out brown (docs/back.md)."""
     diffusion_guidance: float = 1.0
     """Classifier-free guidance weight w of the sampler (1: none); other values need a denoiser trained with
     condition dropout (``dinar train diffusion --condition-dropout``)."""
     diffusion_samples: int = 16
     """K: the restored colours are the mean of K diffusion samples (their noise drawn in turn from one generator
     seeded with ``seed``), an estimate of the posterior mean (:func:`dinar.pipeline.inpainting.restore_texture`);
-    1: one sample, as the paper. 16 by default: one sample's colour blotches average out (README, "The back")."""
+    1: one sample, as the paper. 16 by default: one sample's colour blotches average out (docs/back.md)."""
     diffusion_shift_share: float = 0.0
     """0: off. Otherwise, first of the fill levers, each body part's restored colours (the head's excepted, whose back
     is hair, not the face) are moved by this share of the gap between the mean colour of the part's seen texels and
@@ -84,21 +84,21 @@ class PipelineOptions(ConfigMixin):
     diffusion_mix: str | None = "mean"
     """None: the diffusion's colours as they are. A simple fill (``mean``, the default): the restored colours are
     ``1 − diffusion_mix_share`` of the diffusion's plus ``diffusion_mix_share`` of that fill's, before
-    ``diffusion_detail``: the diffusion's colour blotches shrunk towards each body part's mean colour (README,
-    "The back")."""
+    ``diffusion_detail``: the diffusion's colour blotches shrunk towards each body part's mean colour
+    (docs/back.md)."""
     diffusion_mix_share: float = 0.3
     """The share of ``diffusion_mix``'s colours, in [0, 1]."""
     diffusion_detail: str | None = "nearest_part"
     """None: the diffusion's colours as they are. A simple fill (``nearest_part``, the default): the restored colours
     keep the diffusion's coarse band (``S / diffusion_detail_scale`` texels a side) and take ``diffusion_detail_share``
     of that fill's finer detail (:mod:`dinar.texture.bands`): the diffusion decides the back's colours, the fill
-    continues the photo's edges and folds, which the 64² denoiser cannot hold (README, "The back")."""
+    continues the photo's edges and folds, which the 64² denoiser cannot hold (docs/back.md)."""
     diffusion_detail_share: float = 0.6
     """The share of ``diffusion_detail``'s fine detail, in [0, 1]."""
     diffusion_pattern: str | None = "mirror"
     """None: no more detail. A simple fill (``mirror``, the default): ``diffusion_pattern_share`` of that fill's detail
     above the same band is added to ``diffusion_detail``'s (not on the head unless ``diffusion_detail_head``): the
-    front's pattern (stripes, checks, dots) carried faintly onto the back (README, "The back")."""
+    front's pattern (stripes, checks, dots) carried faintly onto the back (docs/back.md)."""
     diffusion_pattern_share: float = 0.05
     """The share of ``diffusion_pattern``'s fine detail, in [0, 1]."""
     diffusion_detail_scale: int = 16
@@ -113,11 +113,11 @@ class PipelineOptions(ConfigMixin):
     where the fit and the occlusion put the arm or the chair beside the body into the texture."""
     diffusion_detail_head: bool = False
     """Take the fill's detail on the head too. False: not there, where the nearest fill draws the face's edges
-    onto the back of the head (README, "The back")."""
+    onto the back of the head (docs/back.md)."""
     diffusion_generated: bool = False
     """Take T_gen of the unseen texels from the VQ decoder too (the paper: T_res replaces every channel). False: the
     diffusion restores T_rgb and T_gen stays as the stage-1 generator G made it from the photo, as with the simple
-    fills; on the held-out people this lowered back LPIPS, DISTS and KID (README, "The back"). Textures without
+    fills; on the held-out people this lowered back LPIPS, DISTS and KID (docs/back.md). Textures without
     RGB channels (``neural``) always take T_gen from the diffusion: it is all they have."""
     color_adjust: bool = True
     """Fit T_rgb·α + β of the restored texture to the photos before blending [eq. 7]."""

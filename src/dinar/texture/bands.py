@@ -2,7 +2,7 @@
 different sources; and two textures' colours mixed.
 
 ``low_N(T)`` is what an ``N``² texture holds of T's colours: the means of its (S/N)² blocks, grown back
-bilinearly; the detail is ``T − low_N(T)``. The back's inpainting (README, "The back") keeps the diffusion's
+bilinearly; the detail is ``T − low_N(T)``. The back's inpainting (docs/back.md) keeps the diffusion's
 band, where its colours are better than any fill's, and takes shares of simple fills' detail above it, where a
 fill's continuation of what the photo shows beats what the 64² denoiser can hold (the default: ``a`` of the
 part-nearest fill's, ``b`` of the mirrored front's, :func:`with_details`)::
