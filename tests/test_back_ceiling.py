@@ -58,10 +58,10 @@ def test_levers_parser_takes_the_options_above_the_inpainting_and_refuses_the_re
     levers = bc.parse_levers("mix_share=0.45,detail_share=0.4", parser)
     assert levers == (("diffusion_mix_share", 0.45), ("diffusion_detail_share", 0.4))
     assert bc.levers_name(levers) == "diffusion{mix_share=0.45,detail_share=0.4}"
-    assert bc.parse_levers("mix=none,detail=mirror,detail_head=true,detail_scale=8,band_in_charts=true,detail_inset=2",
-                           parser) == (
+    assert bc.parse_levers("mix=none,detail=mirror,detail_head=true,detail_scale=8,band_in_charts=true,detail_inset=2,"
+                           "detail_plain=0.19", parser) == (
         ("diffusion_mix", None), ("diffusion_detail", "mirror"), ("diffusion_detail_head", True), ("diffusion_detail_scale", 8),
-        ("diffusion_band_in_charts", True), ("diffusion_detail_inset", 2))
+        ("diffusion_band_in_charts", True), ("diffusion_detail_inset", 2), ("diffusion_detail_plain", 0.19))
     # not a lever (the sampler's own options need another inpainting), not a number, not a fill, no value
     for bad in ("steps=10", "mix_share=x", "mix_share=1.5", "detail=blur", "mix_share", "detail_head=maybe", "detail_scale=1.5",
                 "detail_inset=-1"):

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dinar.texture.bands import low_band, mixed_colours, shifted_to_seen, with_details
+from dinar.texture.bands import (
+    low_band,
+    mixed_colours,
+    pattern_strength,
+    shifted_to_seen,
+    with_details,
+)
 from dinar.texture.channels import RGB
 
 
@@ -109,3 +115,20 @@ def test_shift_in_slabs_draws_each_slabs_gap_linearly_in_height():
     # and the third seen everywhere, so both take the part's gap 0.5
     three = shifted_to_seen(base, known, seen, part, 1.0, None, height, 3)
     assert torch.allclose(three[0, RGB][0, :, 0], torch.tensor([1.0, 0.75, 0.5, 0.5]))
+
+
+def test_pattern_strength_is_each_parts_median_print_between_two_bands():
+    """4² texture, part 0 the left half (a print of +1 / −1), part 1 the right half (plain 0; its top row unseen and
+    bright, which must not count); fine band 4 (the texels themselves), coarse band 1 (the mean over the seen texels,
+    0): each part's median colour length is 1 and 0."""
+    rgb = torch.zeros(1, 3, 4, 4)
+    rgb[0, 0, :, :2] = torch.tensor([[1.0, -1.0], [-1.0, 1.0], [1.0, -1.0], [-1.0, 1.0]])
+    rgb[0, :, 0, 2:] = 5.0
+    part = torch.zeros(4, 4, dtype=torch.long)
+    part[:, 2:] = 1
+    part[3, 3] = -1  # outside the charts
+    seen = torch.ones(4, 4, dtype=torch.bool)
+    seen[0, 2:] = False
+    assert pattern_strength(rgb, seen, part, 4, 1) == pytest.approx({0: 1.0, 1: 0.0})
+    seen[:, 2:] = False  # a part with no seen texel has no strength
+    assert set(pattern_strength(rgb, seen, part, 4, 1)) == {0}

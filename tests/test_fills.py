@@ -199,6 +199,25 @@ def test_pipeline_fill_detail_takes_the_fills_detail_above_the_diffusions_band(b
     assert torch.equal(pipe.with_fill_detail(restored, known, half, dataclasses.replace(options, diffusion_detail_inset=2)),
                        with_details(restored, [(inset, 0.25, False, off_head)], size // 8))
     assert not torch.equal(inset, fill_texture(known, half, pipe.texel_surface(), "nearest"))
+    # diffusion_detail_plain R: each part's detail times min(1, P / R), P its print strength; none on the head; 1 where
+    # the photo shows nothing of a part
+    from dinar.texture.bands import pattern_strength
+
+    surface = pipe.texel_surface()
+    plain = dataclasses.replace(options, diffusion_detail_plain=0.5)
+    weights = pipe.detail_weights(known, half, plain)
+    strength = pattern_strength(known[:, 16:19], (half[0, 0] > 0.5) & surface.inside, surface.part, size // 4, size // 8)
+    head = body.parts.names.index("head")
+    assert strength and all(torch.all(weights[surface.part == p] == min(1.0, v / 0.5)) for p, v in strength.items() if p != head)
+    assert weights[surface.part == head].eq(0).all()
+    unseen_parts = [p for p in range(len(body.parts.names)) if p not in strength and p != head]
+    assert all(weights[surface.part == p].eq(1).all() for p in unseen_parts)
+    assert 0 < weights[surface.inside & (surface.part != head)].min() < 1  # the random texture's print is not uniform
+    near_half = fill_texture(known, half, surface, "nearest")
+    assert torch.equal(pipe.with_fill_detail(restored, known, half, plain),
+                       with_details(restored, [(near_half, 0.25, False, weights)], size // 8))
+    with pytest.raises(ValueError, match="diffusion_detail_plain"):
+        PipelineOptions(diffusion_detail_plain=-0.1)
     with pytest.raises(ValueError, match="diffusion_detail_inset"):
         PipelineOptions(diffusion_detail_inset=-1)
     with pytest.raises(ValueError, match="does not divide"):

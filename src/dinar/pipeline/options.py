@@ -19,7 +19,8 @@ RGB_TUNING_LOSSES = ("paper", "l2")
 FILL_KINDS = ("diffusion", *FILLS)
 FILL_LEVERS = ("diffusion_shift_share", "diffusion_shift_slabs", "diffusion_mix", "diffusion_mix_share", "diffusion_detail",
                "diffusion_detail_share", "diffusion_pattern", "diffusion_pattern_share", "diffusion_detail_scale",
-               "diffusion_detail_head", "diffusion_band_in_charts", "diffusion_detail_inset")
+               "diffusion_detail_head", "diffusion_band_in_charts", "diffusion_detail_inset",
+               "diffusion_detail_plain")
 """The options applied above the diffusion's inpainting (:meth:`dinar.pipeline.AvatarPipeline.with_fill_levers`): the
 back's composition, which a benchmark may vary without another inpainting and reports beside its figures."""
 
@@ -110,7 +111,13 @@ class PipelineOptions(ConfigMixin):
     diffusion_detail_inset: int = 0
     """0: ``diffusion_detail`` and ``diffusion_pattern`` fill from every seen texel. More: only from the seen texels at
     least that many texels inside the seen region (:func:`dinar.texture.fills.inset_known`), away from its border,
-    where the fit and the occlusion put the arm or the chair beside the body into the texture."""
+    where the fit and the occlusion put the arm or the chair beside the body into the texture. 2 was screened and
+    not kept: the fill then reaches past thin seen strips to other garments (docs/back.md)."""
+    diffusion_detail_plain: float = 0.0
+    """0: every body part takes the shares of ``diffusion_detail`` and ``diffusion_pattern`` asked. More: a reference
+    print strength R; each part but the head takes them times ``min(1, P / R)``, P the part's print strength in the
+    photo (:func:`dinar.texture.bands.pattern_strength` between the ``S/4`` and ``S/diffusion_detail_scale`` bands), so
+    a plain garment's back takes less of the copied cells than a printed one's."""
     diffusion_detail_head: bool = False
     """Take the fill's detail on the head too. False: not there, where the nearest fill draws the face's edges
     onto the back of the head (docs/back.md)."""
@@ -168,6 +175,8 @@ class PipelineOptions(ConfigMixin):
             raise ValueError(f"diffusion_pattern must be None or one of {FILLS}, got {self.diffusion_pattern!r}")
         if not 0.0 <= self.diffusion_pattern_share <= 1.0:
             raise ValueError(f"diffusion_pattern_share must be in [0, 1], got {self.diffusion_pattern_share}")
+        if self.diffusion_detail_plain < 0:
+            raise ValueError(f"diffusion_detail_plain must be >= 0, got {self.diffusion_detail_plain}")
         if self.diffusion_detail_inset < 0:
             raise ValueError(f"diffusion_detail_inset must be >= 0, got {self.diffusion_detail_inset}")
         if self.diffusion_detail_scale < 1:

@@ -44,7 +44,13 @@ from dinar.nn.config_stage23 import NoiseScheduleConfig
 from dinar.nn.diffusion import LatentInpainter
 from dinar.nn.discriminator import Discriminator
 from dinar.nn.vq import TextureVQModel
-from dinar.texture.bands import mixed_colours, shifted_to_seen, with_details
+from dinar.texture.bands import (
+    mixed_colours,
+    pattern_strength,
+    shifted_to_seen,
+    with_details,
+)
+from dinar.texture.channels import RGB
 from dinar.texture.fills import TexelSurface, fill_texture, inset_known, texel_surface
 from dinar.texture.merging import merge_textures
 from dinar.utils import resolve_device
@@ -251,18 +257,39 @@ class AvatarPipeline:
         ``diffusion_detail_share`` of the ``diffusion_detail`` fill's finer detail and ``diffusion_pattern_share`` of
         the ``diffusion_pattern`` fill's (:mod:`dinar.texture.bands`; either may be None), on the head too only with
         ``diffusion_detail_head``; the bands over the charts' texels alone with ``diffusion_band_in_charts``; the fills
-        from the seen texels ``diffusion_detail_inset`` texels inside the seen region's border."""
+        from the seen texels ``diffusion_detail_inset`` texels inside the seen region's border; less of both on plain
+        parts with ``diffusion_detail_plain`` (:meth:`detail_weights`)."""
         size = known.shape[-1]
         if size % options.diffusion_detail_scale:
             raise ValueError(f"diffusion_detail_scale {options.diffusion_detail_scale} does not divide the {size}² texture")
         surface = self.texel_surface()
-        where = None if options.diffusion_detail_head else surface.part != self.body.parts.names.index("head")
+        where = self.detail_weights(known, filled, options)
         source = inset_known(filled, surface, options.diffusion_detail_inset) if options.diffusion_detail_inset else filled
         parts = [(fill_texture(known, source, surface, kind), share, False, where)
                  for kind, share in ((options.diffusion_detail, options.diffusion_detail_share),
                                      (options.diffusion_pattern, options.diffusion_pattern_share)) if kind is not None]
         inside = surface.inside if options.diffusion_band_in_charts else None
         return with_details(restored, parts, size // options.diffusion_detail_scale, inside)
+
+    def detail_weights(self, known: Tensor, filled: Tensor, options: PipelineOptions) -> Tensor | None:
+        """``[S, S]``: how much of the fills' detail each texel takes, in [0, 1]; None: all of it everywhere. Off the
+        head unless ``diffusion_detail_head``; with ``diffusion_detail_plain`` R, each part's texels times
+        ``min(1, P / R)``, P its print strength in the photo (:func:`dinar.texture.bands.pattern_strength`); a part
+        the photo does not show keeps 1."""
+        surface = self.texel_surface()
+        head = self.body.parts.names.index("head")
+        if options.diffusion_detail_plain <= 0:
+            return None if options.diffusion_detail_head else surface.part != head
+        size, device = known.shape[-1], known.device
+        part = surface.part.to(device)
+        seen = (filled[0, 0] > 0.5) & surface.inside.to(device)
+        strength = pattern_strength(known[:, RGB], seen, part, size // 4, size // options.diffusion_detail_scale)
+        weight = torch.ones(part.shape, dtype=known.dtype, device=device)
+        for p, value in strength.items():
+            weight[part == p] = min(1.0, value / options.diffusion_detail_plain)
+        if not options.diffusion_detail_head:
+            weight[part == head] = 0.0
+        return weight
 
     def _check_options(self, options: PipelineOptions) -> str:
         """The texture mode (the checkpoint's); a clear error for a switch the models cannot honour."""

@@ -64,6 +64,23 @@ def with_details(base: Tensor, parts: list[tuple[Tensor, float, bool, Tensor | N
     return out
 
 
+def pattern_strength(rgb: Tensor, seen: Tensor, part: Tensor, fine: int, coarse: int) -> dict[int, float]:
+    """How much print each body part's seen texels show: for each label of ``part`` (``[S, S]``, −1 outside the charts)
+    with seen texels, the median over them of the colour length (L2 over the channels) of ``low_fine − low_coarse``
+    of ``rgb`` (``[1, 3, S, S]``), both bands over the ``seen`` texels (``[S, S]`` bool) alone (:func:`low_band`).
+
+    Between the two bands lie the patterns a garment's print repeats (stripes, checks, dots of a few texels and more);
+    below ``fine`` lies the photo's noise, above ``coarse`` the body's shading. The median leaves out the few texels
+    where one garment meets another, or an arm lies over the torso: a plain garment scores low whatever its edges."""
+    band = low_band(rgb, fine, seen) - low_band(rgb, coarse, seen)
+    length = band[0].pow(2).sum(0).sqrt()
+    out = {}
+    for p in part[seen].unique().tolist():
+        if p >= 0:
+            out[p] = float(length[seen & (part == p)].median())
+    return out
+
+
 def mixed_colours(base: Tensor, other: Tensor, share: float) -> Tensor:
     """``base`` (``[B, 21, S, S]``) whose T_rgb is ``1 − share`` of its own plus ``share`` of ``other``'s; T_gen and
     the masks stay the base's."""
