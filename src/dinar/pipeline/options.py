@@ -117,7 +117,9 @@ class PipelineOptions(ConfigMixin):
     """0: every body part takes the shares of ``diffusion_detail`` and ``diffusion_pattern`` asked. More: a reference
     print strength R; each part but the head takes them times ``min(1, P / R)``, P the part's print strength in the
     photo (:func:`dinar.texture.bands.pattern_strength` between the ``S/4`` and ``S/diffusion_detail_scale`` bands), so
-    a plain garment's back takes less of the copied cells than a printed one's."""
+    a plain garment's back takes less of the copied cells than a printed one's. 0.17 is better than the default on the
+    synthetic people and was not kept: on the two real people it does not close the gap to the mean fill
+    (docs/back.md)."""
     diffusion_detail_head: bool = False
     """Take the fill's detail on the head too. False: not there, where the nearest fill draws the face's edges
     onto the back of the head (docs/back.md)."""
