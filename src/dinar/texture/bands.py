@@ -71,7 +71,8 @@ def pattern_strength(rgb: Tensor, seen: Tensor, part: Tensor, fine: int, coarse:
 
     Between the two bands lie the patterns a garment's print repeats (stripes, checks, dots of a few texels and more);
     below ``fine`` lies the photo's noise, above ``coarse`` the body's shading. The median leaves out the few texels
-    where one garment meets another, or an arm lies over the torso: a plain garment scores low whatever its edges."""
+    where one garment meets another: a synthetic person's plain garment scores low whatever its edges. A real photo's
+    folds and noise score too (a plain grey T-shirt as high as a synthetic print, docs/back.md)."""
     band = low_band(rgb, fine, seen) - low_band(rgb, coarse, seen)
     length = band[0].pow(2).sum(0).sqrt()
     out = {}
