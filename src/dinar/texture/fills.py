@@ -22,12 +22,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import kornia
 import numpy as np
 import torch
 from torch import Tensor
 
 from dinar.texture.channels import FILLED, RGB, SAMPLED
+from dinar.texture.merging import eroded
 
 FillKind = Literal["mean", "mirror", "nearest", "nearest_part"]
 FILLS: tuple[str, ...] = ("mean", "mirror", "nearest", "nearest_part")
@@ -87,8 +87,7 @@ def inset_known(known: Tensor, surface: TexelSurface, texels: int) -> Tensor:
     if texels == 0:
         return have
     inside = surface.inside.to(known.device)
-    kernel = torch.ones(2 * texels + 1, 2 * texels + 1, dtype=known.dtype, device=known.device)
-    kept = kornia.morphology.erosion(torch.maximum(have, (~inside).to(known.dtype)[None, None]), kernel) * have
+    kept = eroded(torch.maximum(have, (~inside).to(known.dtype)[None, None]), texels) * have
     seen, part = have[0, 0] > 0.5, surface.part.to(known.device)
     emptied = [p for p in part[seen].unique().tolist() if not (kept[0, 0] > 0.5)[part == p].any()]
     for p in emptied:

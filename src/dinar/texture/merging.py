@@ -45,6 +45,15 @@ def merge_textures(
     return MergedTexture(texture=texture, weights=weights, covered=covered.squeeze(-4).to(textures.dtype))
 
 
+def eroded(mask: Tensor, texels: int) -> Tensor:
+    """``[B, 1, S, S]`` ``mask`` eroded by a ``(2 texels + 1)²`` square: a texel stays only where every texel within
+    ``texels`` of it (in each axis) is set. ``texels = 0`` returns it unchanged."""
+    if texels <= 0:
+        return mask
+    kernel = torch.ones(2 * texels + 1, 2 * texels + 1, dtype=mask.dtype, device=mask.device)
+    return kornia.morphology.erosion(mask, kernel)
+
+
 def keep_known_texels(
     restored: Tensor,  # [B, C, S, S] T_res, the inpainted texture
     original: Tensor,  # [B, C, S, S] T^j, the texture sampled from the input view
@@ -63,9 +72,7 @@ def keep_known_texels(
     if restored.shape != original.shape or fill_mask.shape != (original.shape[0], 1, *original.shape[-2:]):
         raise ValueError(f"expected restored/original [B, C, S, S] and fill_mask [B, 1, S, S], got {tuple(restored.shape)}, {tuple(original.shape)}, {tuple(fill_mask.shape)}")
     mask = (fill_mask > 0.5).to(original.dtype)
-    if erode > 0:
-        kernel = torch.ones(2 * erode + 1, 2 * erode + 1, dtype=mask.dtype, device=mask.device)
-        mask = kornia.morphology.erosion(mask, kernel)
+    mask = eroded(mask, erode)
     if blur > 0:
         mask = kornia.filters.gaussian_blur2d(mask, (2 * blur + 1, 2 * blur + 1), (blur / 2, blur / 2))
     return restored * (1 - mask) + original * mask
