@@ -257,7 +257,7 @@ def person_sources(pipe: AvatarPipeline, person: PersonViews, vqs: dict, options
     """(back target view, {source: back render [3, N, N]}, {source: render mask}) of one person; ``keep``:
     only these sources (None: all)."""
     back = next(t for t in person.targets if t.kind == "back")
-    model = with_occlusion(pipe.stage1, options.occlusion, pipe.body)
+    model = with_occlusion(pipe.stage1, options.occlusion, pipe.body, options.occlusion_fit)
     photos = pipe.prepare_photos([person.input_image, back.rgb], [person.input_mask, back.mask[0]], [person.input_fit, back.fit])
     partials = [pipe.tune(partial_texture(model, p, pipe.layout), p, options) for p in photos]
     known, filled = partials[0].texture, partials[0].filled

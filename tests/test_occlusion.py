@@ -10,6 +10,7 @@ from dinar.geometry.camera import orbit_cameras
 from dinar.geometry.raster import interpolate_vertex_attr, rasterize
 from dinar.geometry.texture_lookup import bake_vertex_attr, sample_texture, uv_layout
 from dinar.texture import detect_occlusions, occlusion_free_mask, sample_rgb_texture
+from dinar.texture.occlusion import silhouette_error
 
 DEBUG_DIR = os.environ.get("DINAR_DEBUG_DIR", "/tmp")
 
@@ -114,3 +115,13 @@ def _save_png(image, path):
     from PIL import Image
 
     Image.fromarray((image.clamp(0, 1).permute(1, 2, 0) * 255).round().byte().numpy()).save(path)
+
+
+def test_silhouette_error_is_the_median_distance_between_the_outlines():
+    """A 10² body square inside a 14² person square (2 px bigger each side): its outline's side pixels lie 2 px from
+    the person's outline, its 4 corners 2√2; the median is 2. The same mask gives 0, an empty one 0."""
+    body, person = torch.zeros(3, 1, 24, 24), torch.zeros(3, 1, 24, 24)
+    body[:, :, 7:17, 7:17] = 1
+    person[0, :, 5:19, 5:19] = 1
+    person[1, :, 7:17, 7:17] = 1
+    assert silhouette_error(body, person) == [2.0, 0.0, 0.0]

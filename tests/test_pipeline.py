@@ -188,6 +188,20 @@ def test_occlusion_switch_removes_sampled_texels_without_touching_the_model(pipe
     assert (partial_texture(turned_on, photo, pipe.layout).filled > 0.5).sum() < (partial_texture(built_off, photo, pipe.layout).filled > 0.5).sum()
 
 
+def test_a_loose_fit_widens_the_band_only_with_occlusion_fit(pipe, front, body):
+    """With ``occlusion_fit`` the band grows to the fit's silhouette error: the exact fit of the synthetic photo keeps
+    the same texels; with its person mask grown 6 px round the body (a loose fit) fewer texels are sampled, and only
+    texels the 1-px band kept are taken away."""
+    photo, with_band = front
+    fitted = with_occlusion(pipe.stage1, True, body, fit_band=True)
+    assert not pipe.stage1.config.occlusion_band_fit  # the shared model is unchanged
+    torch.testing.assert_close(partial_texture(fitted, photo, pipe.layout).filled, with_band.filled)
+    grown = torch.nn.functional.max_pool2d(photo.raster.mask, 13, stride=1, padding=6)
+    loose = dataclasses.replace(photo, mask=grown)
+    narrow, wide = (partial_texture(m, loose, pipe.layout).filled > 0.5 for m in (pipe.stage1, fitted))
+    assert wide.sum() < narrow.sum() and not (wide & ~narrow).any()
+
+
 def test_partial_texture_layout_and_normal_angles(front):
     _, p = front
     t = p.texture[0]

@@ -50,7 +50,11 @@ from dinar.config import ConfigMixin
 from dinar.geometry.camera import Camera
 from dinar.geometry.raster import RasterOutput, interpolate_vertex_attr, rasterize
 from dinar.geometry.texture_lookup import sample_texture
-from dinar.texture.occlusion import detect_occlusions, occlusion_free_mask
+from dinar.texture.occlusion import (
+    detect_occlusions,
+    occlusion_free_mask,
+    silhouette_error,
+)
 from dinar.texture.sampling import TextureSample, sample_rgb_texture
 
 from .config import TEXTURE_CHANNELS, Stage1Config, preset
@@ -76,6 +80,9 @@ class AvatarModelConfig(ConfigMixin):
     """Remove the occlusion band (paper 3.5) from the pixels Algorithm 1 samples."""
     occlusion_band: int = 0
     """Half-width in pixels of that band; 0 = scaled with the image (3 px at 512², 1 px at 128²)."""
+    occlusion_band_fit: bool = False
+    """Widen each image's band to its fit's silhouette error, where that is larger (:func:`silhouette_error`, rounded):
+    a fitted real photo is off by more than the band assumes. Needs the person mask."""
     use_person_mask: bool = True
     """Sample only pixels inside the person's segmentation mask too (not the background a loose fit covers)."""
     body_model: str = "anny"
@@ -221,7 +228,8 @@ class AvatarModel(nn.Module):
 
     @torch.no_grad()
     def sampling_mask(self, raster: RasterOutput, person_mask: Tensor | None = None) -> Tensor:
-        """[B, 1, H, W] pixels Algorithm 1 may use: the body, within the person mask, minus the occlusion band."""
+        """[B, 1, H, W] pixels Algorithm 1 may use: the body, within the person mask, minus the occlusion band (each
+        image's widened to its fit's silhouette error with ``occlusion_band_fit``)."""
         use = raster.mask
         if person_mask is not None and self.config.use_person_mask:
             use = use * (person_mask > 0.5).to(use.dtype)
@@ -229,7 +237,13 @@ class AvatarModel(nn.Module):
             with no_autocast(use.device):
                 colours = self.part_colors[None].expand(raster.face_id.shape[0], -1, -1)
                 part_image = interpolate_vertex_attr(raster, self.faces, colours)
-                band = detect_occlusions(part_image, raster.mask, band=self.config.band)
+                bands = [self.config.band] * part_image.shape[0]
+                if self.config.occlusion_band_fit and person_mask is not None:
+                    bands = [max(b, int(e + 0.5)) for b, e in zip(bands, silhouette_error(raster.mask, person_mask), strict=True)]
+                if len(set(bands)) == 1:
+                    band = detect_occlusions(part_image, raster.mask, band=bands[0])
+                else:
+                    band = torch.cat([detect_occlusions(part_image[i:i + 1], raster.mask[i:i + 1], band=b) for i, b in enumerate(bands)])
             use = occlusion_free_mask(use, band)
         return use
 

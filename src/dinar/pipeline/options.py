@@ -31,6 +31,10 @@ class PipelineOptions(ConfigMixin):
 
     occlusion: bool = True
     """Leave the occlusion band out of the sampled pixels [3.5]."""
+    occlusion_fit: bool = False
+    """Widen each photo's occlusion band to its fit's silhouette error where that is larger (the median distance from
+    the fitted body's outline to the person mask's, :func:`dinar.texture.occlusion.silhouette_error`): the band's 3 px
+    at 512² suit an exact fit, a fitted real photo is off by 4-10 px (docs/back.md)."""
     rgb_tuning: bool = True
     """Optimize T_rgb with the renderer's gradients against each photo [appendix B]."""
     rgb_tuning_steps: int = 64

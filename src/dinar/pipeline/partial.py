@@ -35,13 +35,14 @@ class PartialTexture:
     angle: Tensor  # [1, 1, S, S] λ^j = max(0, cos(normal, to camera)) on texels the photo sees, else 0
 
 
-def with_occlusion(model: AvatarModel, occlusion: bool, body) -> AvatarModel:
-    """``model`` with ``config.occlusion = occlusion``, without changing ``model`` (module docstring)."""
-    if model.config.occlusion == occlusion:
+def with_occlusion(model: AvatarModel, occlusion: bool, body, fit_band: bool = False) -> AvatarModel:
+    """``model`` with ``config.occlusion = occlusion`` and ``config.occlusion_band_fit = fit_band``, without changing
+    ``model`` (module docstring)."""
+    if model.config.occlusion == occlusion and model.config.occlusion_band_fit == fit_band:
         return model
     view = copy.copy(model)
     view._buffers = dict(model._buffers)  # own buffer table: what is registered below stays here
-    view.config = dataclasses.replace(model.config, occlusion=occlusion)
+    view.config = dataclasses.replace(model.config, occlusion=occlusion, occlusion_band_fit=fit_band)
     if occlusion and view.part_colors is None:
         from dinar.body.colormap import part_colors
 

@@ -173,7 +173,7 @@ class AvatarPipeline:
             with self._step("inputs", bar):
                 mode = self._check_options(options)
                 photos = self.prepare_photos(images, masks, fits)
-                model = with_occlusion(self.stage1, options.occlusion, self.body)
+                model = with_occlusion(self.stage1, options.occlusion, self.body, options.occlusion_fit)
                 has_rgb = mode != "neural"  # the neural ablation has no RGB channels to tune or adjust
 
             # 1. Partial texture of each photo [3.1, 3.5, A, eq. 2].

@@ -11,7 +11,9 @@ uses, leaving those texels to the inpainting.
 from __future__ import annotations
 
 import kornia
+import numpy as np
 import torch
+from scipy.ndimage import binary_erosion, distance_transform_edt
 from torch import Tensor
 
 
@@ -74,3 +76,17 @@ def occlusion_free_mask(
 ) -> Tensor:
     """The pixels Algorithm 1 may use: foreground minus the occlusion band, ``[B, 1, H, W]`` float."""
     return raster_mask * (~occlusion.bool()).to(raster_mask.dtype)
+
+
+def silhouette_error(body: Tensor, person: Tensor) -> list[float]:
+    """How far a fit is off in its photo, per image: the median, over the outline pixels of the rasterized ``body``
+    (``[B, 1, H, W]``, 1 on the body), of the distance in pixels to the nearest outline pixel of the ``person`` mask
+    (``[B, 1, H, W]``, in [0, 1]). 0 where the two outlines coincide; an image where either is empty gives 0.
+
+    Why: the occlusion band must be at least as wide as the fit's misalignment, or a limb's colours land on the part
+    behind it; a synthetic person's exact fit is off by 1-2 px at 512², a fitted real photo by 4-10 (docs/back.md)."""
+    out = []
+    for b, p in zip((body[:, 0] > 0.5).cpu().numpy(), (person[:, 0] > 0.5).cpu().numpy(), strict=True):
+        b_edge, p_edge = b & ~binary_erosion(b), p & ~binary_erosion(p)
+        out.append(float(np.median(distance_transform_edt(~p_edge)[b_edge])) if b_edge.any() and p_edge.any() else 0.0)
+    return out
