@@ -34,7 +34,8 @@ class PipelineOptions(ConfigMixin):
     occlusion_fit: bool = False
     """Widen each photo's occlusion band to its fit's silhouette error where that is larger (the median distance from
     the fitted body's outline to the person mask's, :func:`dinar.texture.occlusion.silhouette_error`): the band's 3 px
-    at 512² suit an exact fit, a fitted real photo is off by 4-10 px (docs/back.md)."""
+    at 512² suit an exact fit, a fitted real photo is off by 4-10 px. Screened and not kept: on the two real people it
+    helps the mean fill's back more than the inpainting's, and costs the woman's front views (docs/back.md)."""
     rgb_tuning: bool = True
     """Optimize T_rgb with the renderer's gradients against each photo [appendix B]."""
     rgb_tuning_steps: int = 64
