@@ -237,13 +237,12 @@ class AvatarModel(nn.Module):
             with no_autocast(use.device):
                 colours = self.part_colors[None].expand(raster.face_id.shape[0], -1, -1)
                 part_image = interpolate_vertex_attr(raster, self.faces, colours)
-                bands = [self.config.band] * part_image.shape[0]
                 if self.config.occlusion_band_fit and person_mask is not None:
-                    bands = [max(b, int(e + 0.5)) for b, e in zip(bands, silhouette_error(raster.mask, person_mask), strict=True)]
-                if len(set(bands)) == 1:
-                    band = detect_occlusions(part_image, raster.mask, band=bands[0])
+                    errors = silhouette_error(raster.mask, person_mask)
+                    band = torch.cat([detect_occlusions(part_image[i:i + 1], raster.mask[i:i + 1], band=max(self.config.band, int(e + 0.5)))
+                                      for i, e in enumerate(errors)])
                 else:
-                    band = torch.cat([detect_occlusions(part_image[i:i + 1], raster.mask[i:i + 1], band=b) for i, b in enumerate(bands)])
+                    band = detect_occlusions(part_image, raster.mask, band=self.config.band)
             use = occlusion_free_mask(use, band)
         return use
 

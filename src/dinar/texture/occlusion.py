@@ -84,7 +84,8 @@ def silhouette_error(body: Tensor, person: Tensor) -> list[float]:
     (``[B, 1, H, W]``, in [0, 1]). 0 where the two outlines coincide; an image where either is empty gives 0.
 
     Why: the occlusion band must be at least as wide as the fit's misalignment, or a limb's colours land on the part
-    behind it; a synthetic person's exact fit is off by 1-2 px at 512², a fitted real photo by 4-10 (docs/back.md)."""
+    behind it. At 512² a synthetic person's exact fit is off by 1-3 px (by the clothes and hair the body does not
+    hold), the fits of the real captures by 4-10 (docs/back.md)."""
     out = []
     for b, p in zip((body[:, 0] > 0.5).cpu().numpy(), (person[:, 0] > 0.5).cpu().numpy(), strict=True):
         b_edge, p_edge = b & ~binary_erosion(b), p & ~binary_erosion(p)
