@@ -34,7 +34,8 @@ each fill's means over those frames. With several ``--capture`` names,
 each capture is run in turn and the last line is ``{"bench": "real_capture", "captures": {name: its line}, ...}`` with, under
 ``--fills``, the means over the people (each person's mean over their frames first, every person weighted equally):
 ``back_view_lpips``, ``back_view_dists``, ``back_view_part_color``, each ``…_best_fill`` (the fill whose people-mean is
-lowest) and ``best_fill``. The sheet (``--sheet`` for the static trial, the capture's name added for another): a row per
+lowest) and ``best_fill``, and ``"margins"``: ours less each fill per person, their mean and its standard error over
+the people (:func:`people_margins`). The sheet (``--sheet`` for the static trial, the capture's name added for another): a row per
 input set: the input(s) | for each other view: the real frame | ours.
 """
 
@@ -217,6 +218,34 @@ def mean_summary(summaries: list[dict]) -> dict:
     kinds = set.intersection(*(set(s["fill_means"]) for s in summaries))
     fills = {k: {name: average(lambda s, k=k, n=name: s["fill_means"][k].get(n)) for name in FILL_METRICS} for k in sorted(kinds)}
     return best_of(ours, fills)
+
+
+def people_margins(people: list[dict]) -> dict:
+    """Ours less each fill, person by person (each a :func:`mean_summary` over their frames), and how far the mean over
+    the people can be trusted: ``{fill: {metric: {"per_person": [...], "mean": m, "se": s}}}``, ``s`` the standard
+    error of that mean over the people (their differences' sample sd / √n; None for one person). Negative: ours lower.
+    Why: when the people differ in sign, the mean of a few of them is a coin toss; the s.e. says how wide it is."""
+    out: dict = {}
+    for kind in sorted(set.intersection(*(set(p["fill_means"]) for p in people))):
+        for name in FILL_METRICS:
+            pairs = [(p.get(f"back_view_{name}"), p["fill_means"][kind].get(name)) for p in people]
+            if any(a is None or b is None for a, b in pairs):
+                continue
+            diffs = [a - b for a, b in pairs]
+            se = float(np.std(diffs, ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else None
+            out.setdefault(kind, {})[name] = {"per_person": diffs, "mean": float(np.mean(diffs)), "se": se}
+    return out
+
+
+def print_margins(names: list[str], margins: dict) -> None:
+    """:func:`people_margins` as a table: per person, then the mean ± its standard error over the people."""
+    print("\nours less each fill, each person's mean over their frames (negative: ours lower), and their mean ± s.e.")
+    print("| fill | metric | " + " | ".join(names) + " | mean ± s.e. over the people |")
+    print("| --- | --- |" + " --- |" * (len(names) + 1))
+    for kind, metrics in margins.items():
+        for name, m in metrics.items():
+            se = "" if m["se"] is None else f" ± {m['se']:.4f}"
+            print(f"| {kind} | {name} | " + " | ".join(f"{d:+.4f}" for d in m["per_person"]) + f" | {m['mean']:+.5f}{se} |")
 
 
 def front_only_with_fills(name: str, frame: int, camera: str, args: argparse.Namespace, options: PipelineOptions, report: Path) -> dict:
@@ -525,6 +554,8 @@ def main() -> int:
         people = mean_summary([one["person"] for one in lines.values()])
         print_people(lines, people)
         line.update(people)
+        line["margins"] = people_margins([one["person"] for one in lines.values()])
+        print_margins(list(lines), line["margins"])
     print(json.dumps(_rounded(line)))
     return 0
 

@@ -58,6 +58,20 @@ def test_mean_summary_weighs_every_person_equally_and_picks_the_best_fill_on_the
     assert "back_view_part_color" not in got  # no view had it
 
 
+def test_margins_give_each_person_and_the_standard_error_of_their_mean(bench, capsys):
+    """Ours less the mean fill: −0.004 on the man, +0.006 on the woman → mean +0.001, s.e. sd([−0.004, 0.006]) / √2 =
+    0.005; a metric a person lacks is left out; one person has no s.e."""
+    man = bench.fill_summary(records((0.126, 0.19)), {"mean": records((0.130, 0.21)), "mirror": records((0.127, 0.20))})
+    woman = bench.fill_summary(records((0.122, 0.20)), {"mean": records((0.116, 0.22)), "mirror": records((0.121, 0.21))})
+    got = bench.people_margins([man, woman])
+    lpips = got["mean"]["lpips"]
+    assert lpips["per_person"] == pytest.approx([-0.004, 0.006]) and lpips["mean"] == pytest.approx(0.001)
+    assert lpips["se"] == pytest.approx(0.005) and got["mirror"]["dists"]["mean"] == pytest.approx(-0.01)
+    assert set(got["mean"]) == {"lpips", "dists"} and bench.people_margins([man])["mean"]["lpips"]["se"] is None
+    bench.print_margins(["static_trial", "two_people"], got)
+    assert "| mean | lpips | -0.0040 | +0.0060 | +0.00100 ± 0.0050 |" in capsys.readouterr().out
+
+
 def test_a_tie_at_four_decimals_keeps_its_order(bench):
     """Ours 0.123874 against the mean fill's 0.123832 on the two people's means (session 23's figures): both print
     0.1239, but the means are not rounded on the way, so the fill stays ahead and the JSON line keeps six decimals."""
