@@ -1,9 +1,11 @@
 """Front to back on REAL people: Pose2Sim's calibrated captures, one front camera in, the other views as truth.
 
-Two committed captures of the same four calibrated cameras (``--capture``; :data:`TRIALS`): ``static_trial``
-(``tests/data/pose2sim_static_trial``, a man holding a T-pose; two cameras see his front, two his back) and
-``two_people`` (``tests/data/pose2sim_two_people``, a woman standing beside him; the man moves, and each camera's box
-says which person is hers). Each is imported once (``dinar data capture``: undistorted person crops, masks, one body fit
+Two committed captures of the same four calibrated cameras (``--capture``; :data:`capture_trials.COMMITTED`):
+``static_trial`` (``tests/data/pose2sim_static_trial``, a man holding a T-pose; two cameras see his front, two his back)
+and ``two_people`` (``tests/data/pose2sim_two_people``, a woman standing beside him; the man moves, and each camera's box
+says which person is hers). Any other calibrated capture of a person seen from the front and the back is run by its
+trial file (``--capture PATH.json``, :mod:`capture_trials`: calibration, videos, frame, front camera, boxes). Each is
+imported once (``dinar data capture``: undistorted person crops, masks, one body fit
 shared by all views, each view's exact camera) into ``--data`` (default ``$DINAR_CACHE_DIR/benchmarks/...``, keyed by
 the files' SHA-256 and the settings). Then, with the shipped model (or ``--checkpoint``), the benchmark of ``dinar
 eval`` (:mod:`dinar.eval.runner`) makes the avatar:
@@ -17,7 +19,7 @@ real frame on the person's region (union of the real and rendered person masks, 
 ``dinar eval`` does): PSNR inside the region, LPIPS (AlexNet) and DISTS. A view counts as a back view when its camera is
 more than 90 degrees around the body from the input's. Views that were inputs are marked and left out of the means.
 
-Usage: python benchmarks/real_capture.py [--capture static_trial|two_people ...] [--frame F] [--input CAM] [--extra CAM]
+Usage: python benchmarks/real_capture.py [--capture static_trial|two_people|TRIAL.json ...] [--frame F] [--input CAM] [--extra CAM]
        [--checkpoint MODEL_DIR] [--data DIR] [--report DIR] [--sheet docs/real_capture.jpg] [--rgb-tuning-loss l2|paper]
        [--device auto] [--fills] [--frames [F ...]]
 Prints the per-view table; the last line is JSON: {"bench": "real_capture", "front_view_lpips", "front_view_psnr",
@@ -54,6 +56,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from capture_trials import Trial, find_trial
 from PIL import Image, ImageDraw
 
 from dinar.eval.metrics import composite, psnr
@@ -63,50 +66,27 @@ from dinar.eval.settings import BACK_METRICS, FILL_SETTINGS, FULL, EvalConfig
 from dinar.paths import dinar_cache_dir
 from dinar.pipeline.options import PipelineOptions
 
-DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 MARKER = "bench_real_capture.json"
 METRICS = ("psnr", "ms_ssim", "lpips", "dists")
 BACK_DEG = 90.0
 CELL = 192
 
 
-@dataclasses.dataclass(frozen=True)
-class Trial:
-    """A committed real capture (``Calib.qca.txt`` and ``videos/`` in ``folder``) and how its person is benchmarked."""
-
-    folder: Path
-    frames: int  # the person can be imported at frame indices 0 .. frames - 1
-    frame: int  # the default frame
-    input: str  # the default input: a camera that sees the person's front
-    others: tuple[int, ...]  # the other frames ``--frames`` with no numbers compares
-    boxes: tuple[tuple[str, tuple[float, float, float, float]], ...] = ()  # per camera, the person's region (frame pixels)
-
-
-TRIALS = {
-    "static_trial": Trial(DATA / "pose2sim_static_trial", frames=11, frame=5, input="cam_03", others=(2, 8)),
-    # she stands still and unoccluded in frames 0-12, before the man's arm swings past her in cam04
-    "two_people": Trial(DATA / "pose2sim_two_people", frames=13, frame=4, input="cam03", others=(0, 8),
-                        boxes=(("cam01", (170, 740, 1088, 1920)), ("cam02", (0, 640, 640, 1545)), ("cam03", (0, 460, 600, 1130)),
-                               ("cam04", (490, 390, 1088, 995)))),
-}
-
-
 def import_trial(folder: Path, trial: Trial, frame: int, preset: str) -> tuple[Path, float]:
     """``trial`` at ``frame`` imported into ``folder`` (reused when its marker matches the inputs and settings)."""
     from dinar.data.capture import capture_config, import_capture
 
-    files = sorted([trial.folder / "Calib.qca.txt", *(trial.folder / "videos").glob("*.mp4")])
-    wanted = {"files": {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}, "frame": frame, "preset": preset,
-              "format": "dinar-capture/1"}
+    wanted = {"files": {name: hashlib.sha256(f.read_bytes()).hexdigest() for name, f in sorted(trial.files().items())}, "frame": frame,
+              "preset": preset, "format": "dinar-capture/1"}
     if trial.boxes:
         wanted["boxes"] = [[camera, list(box)] for camera, box in trial.boxes]
     marker = folder / MARKER
     if marker.is_file() and json.loads(marker.read_text()) == wanted:
         print(f"capture: reusing {folder}")
         return folder, 0.0
-    print(f"capture: importing {trial.folder} (frame {frame}) -> {folder}")
+    print(f"capture: importing {trial.videos.parent} (frame {frame}) -> {folder}")
     start = time.perf_counter()
-    result = import_capture(capture_config(calibration=trial.folder / "Calib.qca.txt", sources=[trial.folder / "videos"], output_dir=folder,
+    result = import_capture(capture_config(calibration=trial.calibration, sources=[trial.videos], output_dir=folder,
                                            frames=[frame], fit_preset=preset, boxes=trial.boxes, progress=sys.stderr.isatty()))
     seconds = time.perf_counter() - start
     print("multi-view fit, reprojection error per camera (frame pixels): "
@@ -248,9 +228,9 @@ def print_margins(names: list[str], margins: dict) -> None:
             print(f"| {kind} | {name} | " + " | ".join(f"{d:+.4f}" for d in m["per_person"]) + f" | {m['mean']:+.5f}{se} |")
 
 
-def front_only_with_fills(name: str, frame: int, camera: str, args: argparse.Namespace, options: PipelineOptions, report: Path) -> dict:
+def front_only_with_fills(trial: Trial, frame: int, camera: str, args: argparse.Namespace, options: PipelineOptions, report: Path) -> dict:
     """Another instant of a capture, imported on its own: :func:`fill_summary` of its front-only avatar's back views."""
-    data, _ = import_trial(capture_folder(args, name, frame), TRIALS[name], frame, args.preset)
+    data, _ = import_trial(capture_folder(args, trial.name, frame), trial, frame, args.preset)
     one, _, fills = front_only_backs(data, report / "front_only", frame, camera_views(capture_summary(data))[camera], options, args)
     return fill_summary(back_records(one), fills)
 
@@ -379,11 +359,12 @@ INPUT_ERRORS = (ValueError, FileNotFoundError, RuntimeError, ImportError)
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--capture", nargs="+", choices=sorted(TRIALS), default=["static_trial"],
-                        help="the real capture(s) to run, in turn (default static_trial); several: a table of the people and their means")
-    parser.add_argument("--frame", type=int, default=None, help="time instant (frame index) of the capture (default: 5 for "
-                        "static_trial, 4 for two_people)")
-    parser.add_argument("--input", default=None, help="front camera the avatar is made from (default: the capture's, cam03)")
+    parser.add_argument("--capture", nargs="+", default=["static_trial"],
+                        help="the real capture(s) to run, in turn: static_trial (default), two_people, or the path of a trial file "
+                             "(benchmarks/capture_trials.py); several: a table of the people and their means")
+    parser.add_argument("--frame", type=int, default=None, help="time instant (frame index) of the capture (default: its trial's "
+                        "\"frame\": 5 for static_trial, 4 for two_people)")
+    parser.add_argument("--input", default=None, help="front camera the avatar is made from (default: its trial's \"input\": cam_03, cam03)")
     parser.add_argument("--extra", default=None, help="back camera added for the multi-shot avatar (default: the back camera nearer the side)")
     parser.add_argument("--checkpoint", type=Path, default=None, help="model folder (default: the shipped weights)")
     parser.add_argument("--data", type=Path, default=None, help="where the imported captures are kept (default: the cache)")
@@ -399,26 +380,34 @@ def parse_args() -> argparse.Namespace:
                         help="also make the front-only avatar with each simple fill in place of the diffusion and compare the backs")
     parser.add_argument("--frames", type=int, nargs="*", default=None,
                         help="with --fills: also compare the backs at these other frames (each imported on its own); no numbers: "
-                             "each capture's own (static_trial 2 8, two_people 0 8)")
+                             "each capture's own \"others\" (static_trial 2 8, two_people 0 8)")
     return parser.parse_args()
 
 
-def other_frames(args: argparse.Namespace, name: str) -> tuple[int, ...]:
+def other_frames(args: argparse.Namespace, trial: Trial) -> tuple[int, ...]:
     """The frames compared besides the main one: ``--frames``, or the capture's own when it is given without numbers."""
     if args.frames is None:
         return ()
-    return tuple(args.frames) or TRIALS[name].others
+    return tuple(args.frames) or trial.others
 
 
-def check_args(args: argparse.Namespace) -> None:
-    """Refuse what cannot run, before any work (:class:`BenchError`)."""
+def check_args(args: argparse.Namespace) -> dict[str, Trial]:
+    """The captures to run by name, each read and checked; refuse what cannot run, before any work (:class:`BenchError`,
+    :class:`~capture_trials.TrialError`)."""
     if args.frames is not None and not args.fills:
         raise BenchError("--frames compares the fills at other frames: add --fills")
-    for name in dict.fromkeys(args.capture):
-        trial = TRIALS[name]
-        frames = [trial.frame if args.frame is None else args.frame, *other_frames(args, name)]
-        if any(not 0 <= f < trial.frames for f in frames):
-            raise BenchError(f"frames of {name} are indices 0..{trial.frames - 1}, got {frames}")
+    trials: dict[str, Trial] = {}
+    for capture in args.capture:
+        trial = find_trial(capture)
+        if trials.get(trial.name, trial) != trial:
+            raise BenchError(f"--capture {capture}: another capture is named {trial.name} too; give one of them another \"name\"")
+        trials[trial.name] = trial
+    for trial in trials.values():
+        frames = [trial.frame if args.frame is None else args.frame, *other_frames(args, trial)]
+        if any(f < 0 for f in frames) or (trial.frames is not None and any(f >= trial.frames for f in frames)):
+            last = "" if trial.frames is None else trial.frames - 1
+            raise BenchError(f"frames of {trial.name} are indices 0..{last}, got {frames}")
+    return trials
 
 
 def sheet_path(args: argparse.Namespace, name: str) -> Path:
@@ -428,9 +417,9 @@ def sheet_path(args: argparse.Namespace, name: str) -> Path:
     return args.sheet.with_name(f"{args.sheet.stem}_{name}{args.sheet.suffix}")
 
 
-def run_capture(name: str, args: argparse.Namespace, options: PipelineOptions) -> dict:
+def run_capture(trial: Trial, args: argparse.Namespace, options: PipelineOptions) -> dict:
     """One capture's benchmark (module docstring): prints its tables, writes its sheet, returns its JSON line."""
-    trial = TRIALS[name]
+    name = trial.name
     frame, camera = trial.frame if args.frame is None else args.frame, args.input or trial.input
     data, seconds_import = import_trial(capture_folder(args, name, frame), trial, frame, args.preset)
     summary = capture_summary(data)
@@ -495,15 +484,15 @@ def run_capture(name: str, args: argparse.Namespace, options: PipelineOptions) -
         summary_here = fill_summary(backs, fills)
         line.update({k: v for k, v in summary_here.items() if k not in line})
         frames = {frame: summary_here}
-        if other_frames(args, name):
+        if other_frames(args, trial):
             start = time.perf_counter()
             with tempfile.TemporaryDirectory() as tmp:
-                for other in other_frames(args, name):
+                for other in other_frames(args, trial):
                     if other in frames:
                         continue
                     report = (args.report / name if args.report else Path(tmp)) / f"frame{other}"
                     try:
-                        frames[other] = front_only_with_fills(name, other, camera, args, options, report)
+                        frames[other] = front_only_with_fills(trial, other, camera, args, options, report)
                     except INPUT_ERRORS as err:
                         raise BenchError(f"{name} frame {other}: {err}") from None
             print_frames(frames)
@@ -540,9 +529,9 @@ def print_people(lines: dict[str, dict], people: dict) -> None:
 def main() -> int:
     args = parse_args()
     try:
-        check_args(args)
+        trials = check_args(args)
         options = dataclasses.replace(PipelineOptions(), rgb_tuning_loss=args.rgb_tuning_loss)
-        lines = {name: run_capture(name, args, options) for name in dict.fromkeys(args.capture)}
+        lines = {name: run_capture(trial, args, options) for name, trial in trials.items()}
     except (BenchError, *INPUT_ERRORS) as err:
         print(f"real capture benchmark: {err}", file=sys.stderr)
         return 2

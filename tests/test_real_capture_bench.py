@@ -86,7 +86,9 @@ def test_a_tie_at_four_decimals_keeps_its_order(bench):
 def test_each_capture_has_its_own_frames_and_sheet(bench, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["real_capture.py", "--capture", "two_people", "static_trial", "--fills", "--frames"])
     args = bench.parse_args()
-    assert bench.other_frames(args, "static_trial") == (2, 8) and bench.other_frames(args, "two_people") == (0, 8)
+    trials = bench.check_args(args)
+    assert list(trials) == ["two_people", "static_trial"]
+    assert bench.other_frames(args, trials["static_trial"]) == (2, 8) and bench.other_frames(args, trials["two_people"]) == (0, 8)
     assert bench.sheet_path(args, "static_trial").name == "real_capture.jpg"
     assert bench.sheet_path(args, "two_people").name == "real_capture_two_people.jpg"
 
