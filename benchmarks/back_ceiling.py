@@ -66,7 +66,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from quality import (  # the held-out set, made once and shared with quality.py
+    add_fit_noise_option,
     default_test_folder,
+    fit_noise,
+    noise_scale,
     test_set,
 )
 from torch import Tensor
@@ -330,6 +333,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=77,
                         help="the held-out set's seed (77: quality.py's and the README's; another: fresh people, made once)")
     add_look_options(parser, "in the held-out set, as quality.py's")
+    add_fit_noise_option(parser)
     parser.add_argument("--bare-only", action="store_true", help="with --bare-torso: only the bare-chested people")
     parser.add_argument("--bands", type=int, nargs="+", default=None,
                         help="texture sizes of the true_band sources (default: the VQ's); each must divide the texture size")
@@ -372,7 +376,7 @@ def main() -> int:
     if args.bare_only and not args.bare_torso:
         parser.error("--bare-only keeps the bare-chested people: add --bare-torso SHARE")
     try:  # quality.py --views 4 (the README's Table 2), of which the first --people
-        cfg = SynthConfig(people=24, poses=1, views=4, size=512, seed=args.seed, **look_shares(args))
+        cfg = SynthConfig(people=24, poses=1, views=4, size=512, seed=args.seed, **look_shares(args), **fit_noise(args))
     except ValueError as err:  # SynthConfig checks the share
         parser.error(str(err))
     data = test_set(args.data or default_test_folder(cfg), cfg)
@@ -437,7 +441,7 @@ def main() -> int:
         rows = [torch.cat([images[n][j] for n in images], dim=-1) for j in range(len(people))]
         write_png(args.sheet, (torch.cat(rows, dim=-2).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
         print(f"sheet: {args.sheet} (columns: {', '.join(images)})")
-    print(json.dumps({"bench": "back_ceiling", "people": len(people), "seed": cfg.seed, **look_shares(cfg),
+    print(json.dumps({"bench": "back_ceiling", "people": len(people), "seed": cfg.seed, **look_shares(cfg), "fit_noise": noise_scale(cfg),
                       "bare_only": args.bare_only, "ids": [p.name for p in people], "sources": table,
                       "seconds": round(time.perf_counter() - start, 1)}))
     return 0

@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 from dinar.data.looks import LOOKS, add_look_options, look_shares
-from dinar.data.synth import SynthConfig, generate
+from dinar.data.synth import FitNoise, SynthConfig, generate
 from dinar.eval.runner import evaluate
 from dinar.eval.settings import BACK_METRICS, FILL_SETTINGS, EvalConfig
 from dinar.paths import dinar_cache_dir
@@ -50,9 +50,29 @@ def looks(cfg: SynthConfig) -> dict[str, float]:
     return {look: getattr(cfg, look) for look in LOOKS if getattr(cfg, look)}
 
 
+def add_fit_noise_option(parser: argparse.ArgumentParser) -> None:
+    """``--fit-noise S``: the test set's fits with a calibrated capture's error (:func:`fit_noise`)."""
+    parser.add_argument("--fit-noise", type=float, default=0.0, metavar="S",
+                        help="give the model each pose's body with the error of a fitter, S times dinar data synth's --noise 1, one "
+                             "error shared by all its views with exact cameras, as a calibrated capture's fit (default 0: exact)")
+
+
+def fit_noise(args: argparse.Namespace) -> dict:
+    """The :class:`SynthConfig` fields of ``--fit-noise`` (none when 0: the exact test sets stay as they were)."""
+    if not 0 <= args.fit_noise <= 10:
+        raise ValueError(f"--fit-noise must be 0..10, got {args.fit_noise}")
+    return {"noise": FitNoise.default(args.fit_noise), "noise_shared": True} if args.fit_noise else {}
+
+
+def noise_scale(cfg: SynthConfig) -> float:
+    """The ``--fit-noise`` a test set was made with (0: exact fits)."""
+    return 0.0 if cfg.noise.is_zero else round(cfg.noise.pose / FitNoise.default(1.0).pose, 6)
+
+
 def default_test_folder(cfg: SynthConfig) -> Path:
     """Where the test set of ``cfg`` is cached by default (under ``$DINAR_CACHE_DIR/benchmarks``)."""
     suffix = "".join(f"_{LOOKS[look].suffix}{share:g}" for look, share in looks(cfg).items())
+    suffix += f"_n{noise_scale(cfg):g}" if noise_scale(cfg) else ""
     return dinar_cache_dir() / "benchmarks" / f"quality_s{cfg.seed}_p{cfg.people}_v{cfg.views}_{cfg.size}{suffix}"
 
 
@@ -61,10 +81,13 @@ def test_set(folder: Path, cfg: SynthConfig) -> Path:
     marker = folder / MARKER
     wanted = {"people": cfg.people, "poses": cfg.poses, "views": cfg.views, "size": cfg.size, "seed": cfg.seed,
               **looks(cfg)}  # sets made before the options keep their marker
+    if noise_scale(cfg):
+        wanted["fit_noise"] = noise_scale(cfg)
     if marker.is_file() and json.loads(marker.read_text()) == wanted:
         print(f"test set: reusing {folder}")
         return folder
     extra = "".join(f", {look} {share:g}" for look, share in looks(cfg).items())
+    extra += f", fit noise {noise_scale(cfg):g}" if noise_scale(cfg) else ""
     print(f"test set: generating {cfg.people} people x {cfg.poses} pose(s) x {cfg.views} views at {cfg.size}^2, seed {cfg.seed}{extra} -> {folder}")
     generate(cfg, folder, progress=False)
     marker.write_text(json.dumps(wanted) + "\n")
@@ -134,6 +157,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=77, help="synthetic-people seed; keep it out of every training recipe")
     parser.add_argument("--data", type=Path, default=None, help="where the test set is cached")
     add_look_options(parser, "in the test set, as dinar data synth's")
+    add_fit_noise_option(parser)
     parser.add_argument("--report", type=Path, default=None, help="keep the report here (resumable); default: a temporary folder")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--diffusion-steps", type=int, default=None, help="DDIM steps M (default: the pipeline's)")
@@ -153,7 +177,8 @@ def main() -> int:
     args = parser.parse_args()
 
     try:
-        cfg = SynthConfig(people=args.people, poses=1, views=args.views, size=args.size, seed=args.seed, **look_shares(args))
+        cfg = SynthConfig(people=args.people, poses=1, views=args.views, size=args.size, seed=args.seed, **look_shares(args),
+                          **fit_noise(args))
     except ValueError as err:
         print(f"quality benchmark: {err}", file=sys.stderr)
         return 2
@@ -211,6 +236,7 @@ def main() -> int:
         "people": len(summary["people"]),
         "seed": cfg.seed,
         **look_shares(cfg),
+        "fit_noise": noise_scale(cfg),
         "checkpoint": main_ckpt.get("short"),
         "checkpoint_dir": main_ckpt.get("model_dir"),
         "resolution": summary["resolution"],

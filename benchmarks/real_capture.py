@@ -391,6 +391,20 @@ def other_frames(args: argparse.Namespace, trial: Trial) -> tuple[int, ...]:
     return tuple(args.frames) or trial.others
 
 
+def front_camera(trial: Trial, args: argparse.Namespace) -> str:
+    """The calibration's name of the camera the avatar is made from (``--input``, else the trial's; ``cam3`` finds
+    ``cam_03``, as the import matches videos to cameras)."""
+    from dinar.data.capture_sources import name_key
+    from dinar.geometry.calibration import read_calibration
+
+    wanted = args.input or trial.input
+    names = [camera.name for camera in read_calibration(trial.calibration)]
+    found = [name for name in names if name_key(name) == name_key(wanted)]
+    if not found:
+        raise BenchError(f"{trial.name}: the input camera {wanted} is not in {trial.calibration.name} ({', '.join(names)})")
+    return found[0]
+
+
 def check_args(args: argparse.Namespace) -> dict[str, Trial]:
     """The captures to run by name, each read and checked; refuse what cannot run, before any work (:class:`BenchError`,
     :class:`~capture_trials.TrialError`)."""
@@ -407,6 +421,7 @@ def check_args(args: argparse.Namespace) -> dict[str, Trial]:
         if any(f < 0 for f in frames) or (trial.frames is not None and any(f >= trial.frames for f in frames)):
             last = "" if trial.frames is None else trial.frames - 1
             raise BenchError(f"frames of {trial.name} are indices 0..{last}, got {frames}")
+        front_camera(trial, args)
     return trials
 
 
@@ -420,12 +435,10 @@ def sheet_path(args: argparse.Namespace, name: str) -> Path:
 def run_capture(trial: Trial, args: argparse.Namespace, options: PipelineOptions) -> dict:
     """One capture's benchmark (module docstring): prints its tables, writes its sheet, returns its JSON line."""
     name = trial.name
-    frame, camera = trial.frame if args.frame is None else args.frame, args.input or trial.input
+    frame, camera = trial.frame if args.frame is None else args.frame, front_camera(trial, args)
     data, seconds_import = import_trial(capture_folder(args, name, frame), trial, frame, args.preset)
     summary = capture_summary(data)
     views = camera_views(summary)
-    if camera not in views:
-        raise BenchError(f"--input {camera} is not a camera of {name} ({sorted(views)})")
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:

@@ -113,3 +113,16 @@ def test_two_captures_of_one_name_are_refused(bench, capsys, monkeypatch, tmp_pa
     monkeypatch.setattr(sys, "argv", ["real_capture.py", "--capture", "two_people", str(path)])
     assert bench.main() == 2
     assert "named two_people too" in capsys.readouterr().err
+
+
+def test_the_input_camera_is_found_in_the_calibration_before_any_work(bench, capsys, monkeypatch, tmp_path):
+    calibration = str(DATA / "pose2sim_static_trial" / "Calib.qca.txt")
+    trial = bench.find_trial(str(write(tmp_path, calibration=calibration, input="cam3")))
+    monkeypatch.setattr(sys, "argv", ["real_capture.py"])
+    args = bench.parse_args()
+    assert bench.front_camera(trial, args) == "cam_03"  # named as the import names videos
+    path = write(tmp_path / "other", calibration=calibration, input="cam9")
+    monkeypatch.setattr(sys, "argv", ["real_capture.py", "--capture", str(path)])
+    assert bench.main() == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "the input camera cam9 is not in Calib.qca.txt (cam_01, cam_02, cam_03, cam_04)" in err[0]

@@ -89,6 +89,26 @@ def test_noise_changes_fits_not_images(tiny, tmp_path):
         assert not torch.allclose(rec.fit.pose, rec.exact.pose)
 
 
+def test_shared_noise_gives_every_view_of_a_pose_one_body_and_its_exact_camera(tiny, tmp_path):
+    """A calibrated capture's fit (``noise_shared``): the views of a pose share one wrong body, each keeps its own exact
+    camera, and the images are those of the exact set."""
+    shared = tmp_path / "s"
+    generate(replace(TINY, people=1, noise=FitNoise.default(1.0), noise_shared=True), shared, workers=1, progress=False)
+    person = list_people(shared)[0]
+    records = {stem: read_params(person / "params" / f"{stem}.json") for stem in list_stems(person)}
+    for pose in ("pose000", "pose001"):
+        a, b = records[f"{pose}_view000"], records[f"{pose}_view001"]
+        for key in ("pose", "shape", "global_orient", "transl"):
+            assert torch.equal(getattr(a.fit, key), getattr(b.fit, key)), key
+        assert not torch.allclose(a.fit.pose, a.exact.pose) and not torch.allclose(a.fit.transl, a.exact.transl)
+        for rec in (a, b):
+            assert torch.equal(rec.fit.camera.K, rec.exact.camera.K) and torch.equal(rec.fit.camera.R, rec.exact.camera.R)
+    assert not torch.equal(records["pose000_view000"].fit.pose, records["pose001_view000"].fit.pose)  # a draw per pose
+    for stem in records:
+        assert (person / "rgb" / f"{stem}.png").read_bytes() == (tiny / person.name / "rgb" / f"{stem}.png").read_bytes()
+    assert "one body error per pose shared by its views" in (shared / "README.md").read_text()
+
+
 def test_noise_has_requested_size(body):
 
     from dinar.data.layout import FitParams
@@ -172,6 +192,8 @@ def test_cli_entry_point(tmp_path, capsys):
     assert "views per pose: 2" in card and "pose 0.04" in card
     with pytest.raises(ValueError, match="--views"):
         cli_synth(parser.parse_args(["--views", "0", "-o", str(tmp_path / "e")]))
+    with pytest.raises(ValueError, match="add --noise"):
+        cli_synth(parser.parse_args(["--noise-shared", "-o", str(tmp_path / "e")]))
     with pytest.raises(ValueError, match="--bare-torso"):
         cli_synth(parser.parse_args(["--bare-torso", "nan", "-o", str(tmp_path / "e")]))
     with pytest.raises(ValueError, match="--cap"):

@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="dataset folder to write")
     parser.add_argument("--noise", type=float, default=0.0, metavar="SIGMA",
                         help="fit noise scale imitating a body fitter (1 = pose 0.08 rad, shape 0.05, transl 2 cm, focal 3%%); 0 = exact")
+    parser.add_argument("--noise-shared", action="store_true",
+                        help="with --noise: one body error per pose that all its views share, cameras exact (a calibrated capture's "
+                             "fit; default: each image its own error, a single photo's fit)")
     parser.add_argument("--workers", type=int, default=1, help="parallel processes (each loads its own body model)")
     parser.add_argument("--all-ages", action="store_true", help="sample children and the elderly too (default: adults)")
     parser.add_argument("--supersample", type=int, default=2, help="anti-aliasing factor (default 2)")
@@ -41,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--{name.replace('_', '-')} must be {low}..{high}, got {getattr(args, name)}")
     if not 0 <= args.noise <= 100:
         raise ValueError(f"--noise must be a number in 0..100, got {args.noise}")
+    if args.noise_shared and args.noise == 0:
+        raise ValueError("--noise-shared shares a fit error among the views: add --noise SIGMA")
     for name, share in look_shares(args).items():
         if not 0 <= share <= 1:
             raise ValueError(f"{option_name(name)} must be a share in 0..1, got {share}")
@@ -55,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(args.output)
     cfg = SynthConfig(
         people=args.people, poses=args.poses, views=args.views, size=args.size, seed=args.seed,
-        noise=FitNoise.default(args.noise) if args.noise > 0 else FitNoise(), all_ages=args.all_ages, supersample=args.supersample,
+        noise=FitNoise.default(args.noise) if args.noise > 0 else FitNoise(), noise_shared=args.noise_shared, all_ages=args.all_ages, supersample=args.supersample,
         **look_shares(args),
     )
     command = "dinar data synth " + " ".join(shlex.quote(a) for a in sys.argv[3:]) if sys.argv[1:3] == ["data", "synth"] else None

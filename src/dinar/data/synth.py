@@ -13,7 +13,8 @@ does not depend on how many people or workers there are):
    one light; the clothed geometry (:mod:`dinar.data.render_gt`); V cameras around the person;
 4. per image: the RGB and mask, and the fit the model will be given — exact, or with noise that
    imitates a body fitter's error (:class:`FitNoise`, drawn from a separate stream so the images are
-   identical whatever the noise).
+   identical whatever the noise): each image's own error (a single photo's fit), or with ``noise_shared``
+   one body error per pose that all its views share, cameras exact (a calibrated capture's fit).
 
 Determinism: each person is rendered with one torch thread, so the same seed gives byte-identical
 files whatever ``--workers`` is.
@@ -29,7 +30,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -112,6 +113,7 @@ class SynthConfig:
     size: int = 512
     seed: int = 0
     noise: FitNoise = field(default_factory=FitNoise)
+    noise_shared: bool = False  # one body error per pose for all its views, cameras exact (a calibrated capture's fit)
     all_ages: bool = False
     texture_size: int = 0  # 0: chosen from the image size (2 x size, 256 ... 1024)
     supersample: int = 2
@@ -246,6 +248,16 @@ def noisy_fit(exact: FitParams, noise: FitNoise, bone_names: list[str], rng: np.
     return FitParams(pose=pose, shape=shape, global_orient=orient, transl=transl, camera=camera)
 
 
+def shared_fit(pose: Tensor, shape: Tensor, orient: Tensor, camera: Camera, cfg: SynthConfig, bone_names: list[str],
+               rng: np.random.Generator) -> FitParams:
+    """The one body a calibrated multi-camera capture fits to all views of a pose (:mod:`dinar.data.capture`):
+    ``cfg.noise``'s body errors drawn once, its camera errors left out (the cameras are calibrated). Each view takes it
+    with its own exact camera, so a back view renders the input view's misfit where it falls, as on a real capture."""
+    body_only = replace(cfg.noise, focal=0.0, camera_rotation=0.0)
+    exact = FitParams(pose=pose, shape=shape, global_orient=orient, transl=torch.zeros(3), camera=camera)
+    return noisy_fit(exact, body_only, bone_names, rng)
+
+
 # One person -----------------------------------------------------------------------------------
 @dataclass
 class RenderedImage:
@@ -308,11 +320,12 @@ def render_person(body, cfg: SynthConfig, index: int) -> Iterator[RenderedImage]
         # view 0 faces the person: the subject looks along R @ (0, -1, 0)
         cameras = sample_views(world.vertices, cfg.views, front_azimuth=yaw, size=cfg.size, rng=rng)
         # 3. images and fits
+        shared = shared_fit(poses[p], shape, orient, cameras[0], cfg, names, noise_rng) if cfg.noise_shared else None
         for v in range(cfg.views):
             cam = cameras[v]
             rgb, mask = render_clothed(world, textures, cam, light, cfg.background, cfg.supersample)
             exact = FitParams(pose=poses[p], shape=shape, global_orient=orient, transl=torch.zeros(3), camera=cam)
-            fit = noisy_fit(exact, cfg.noise, names, noise_rng)
+            fit = noisy_fit(exact, cfg.noise, names, noise_rng) if shared is None else replace(shared, camera=cam)
             record = ImageRecord(
                 body_model=cfg.body_model, person_id=pid, pose_id=p, view=v, fit=fit,
                 exact=None if fit is exact else exact, extra={"pose_name": pose_names[p]},
@@ -409,6 +422,8 @@ def default_command(cfg: SynthConfig) -> str:
     default_noise = FitNoise.default(1.0)
     if not cfg.noise.is_zero and default_noise.pose > 0:
         parts.append(f"--noise {cfg.noise.pose / default_noise.pose:g}")
+        if cfg.noise_shared:
+            parts.append("--noise-shared")
     if cfg.all_ages:
         parts.append("--all-ages")
     parts += [f"{option_name(look)} {getattr(cfg, look):g}" for look in LOOKS if getattr(cfg, look)]
@@ -438,7 +453,8 @@ def write_card(out_dir: Path, cfg: SynthConfig, summary: dict, command: str | No
         *(f"- {look.title}: a share {getattr(cfg, name):g} {look.whom}: {len(summary[name])}"
           + (f" ({', '.join(summary[name])})" if summary[name] else "") for name, look in LOOKS.items() if getattr(cfg, name)),
         f"- fit noise (standard deviations): {', '.join(f'{k} {v:g}' for k, v in noise.items())}"
-        + (" (exact fits)" if cfg.noise.is_zero else " (the exact values are under `exact` in each parameter file)"),
+        + (" (exact fits)" if cfg.noise.is_zero else " (the exact values are under `exact` in each parameter file)")
+        + ("; one body error per pose shared by its views, cameras exact" if cfg.noise_shared and not cfg.noise.is_zero else ""),
         f"- background: RGB {tuple(round(c, 3) for c in cfg.background)}; texture {cfg.resolved_texture_size()}^2; supersampling {cfg.supersample}x",
         "",
         "Layout: `<person_id>/rgb/<stem>.png`, `<person_id>/segm/<stem>.png` (mask, 0-255),",
