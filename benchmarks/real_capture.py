@@ -84,7 +84,7 @@ def import_trial(folder: Path, trial: Trial, frame: int, preset: str) -> tuple[P
     if marker.is_file() and json.loads(marker.read_text()) == wanted:
         print(f"capture: reusing {folder}")
         return folder, 0.0
-    print(f"capture: importing {trial.videos.parent} (frame {frame}) -> {folder}")
+    print(f"capture: importing {trial.name} ({trial.videos}, frame {frame}) -> {folder}")
     start = time.perf_counter()
     result = import_capture(capture_config(calibration=trial.calibration, sources=[trial.videos], output_dir=folder,
                                            frames=[frame], fit_preset=preset, boxes=trial.boxes, progress=sys.stderr.isatty()))
