@@ -25,6 +25,10 @@
 #       bash recipes/back_rgb.sh runs/back_rgb_hair     # the shipped inpainter's recipe on people whose long hair also
 #       # shows at the front (README, "A second real person": level on the synthetic people, behind on the real pair, not
 #       # shipped; synth 508 s, textures 556 s, 5000 steps 2737 s alone; its export: recipes/weights/back_rgb_hair5000)
+#   SYNTH_FLAGS="--noise 0.35 --noise-shared" OUT=diffusion_mirror DIFFUSION_FLAGS=--mirror-map STEPS=5000 \
+#       bash recipes/back_rgb.sh runs/back_rgb_fit035   # the shipped inpainter's recipe on fitted bodies: each training
+#       # person's pose given one body error that all its views share, about a calibrated capture's (docs/back.md, "Synthetic
+#       # people with a capture's fit error": candidate L and the rule it is screened by; synth 431 s)
 #
 # Screen a run on the held-out people: python benchmarks/back_ceiling.py --diffusion DIR/diffusion.
 # The export of the 5000-step --mirror-map run (docs/back.md; the hd model's inpainter, byte-identical to
