@@ -125,5 +125,9 @@ def find_trial(capture: str) -> Trial:
     if capture in COMMITTED:
         return load_trial(COMMITTED[capture])
     if capture.endswith(".json"):
-        return load_trial(Path(capture))
+        trial = load_trial(Path(capture))
+        if trial.name in COMMITTED and Path(capture).resolve() != COMMITTED[trial.name].resolve():
+            raise TrialError(f"{capture}: {trial.name} is a committed capture's name (its import and sheet would be "
+                             "overwritten); give the trial another \"name\"")
+        return trial
     raise TrialError(f"--capture {capture}: neither a committed capture ({', '.join(COMMITTED)}) nor a trial file (.json)")

@@ -406,7 +406,8 @@ def front_camera(trial: Trial, args: argparse.Namespace) -> str:
 
 
 def check_args(args: argparse.Namespace) -> dict[str, Trial]:
-    """The captures to run by name, each read and checked; refuse what cannot run, before any work (:class:`BenchError`,
+    """The captures to run by name, each read and checked, its ``input`` the calibration's name of the camera to use
+    (:func:`front_camera`); refuse what cannot run, before any work (:class:`BenchError`,
     :class:`~capture_trials.TrialError`)."""
     if args.frames is not None and not args.fills:
         raise BenchError("--frames compares the fills at other frames: add --fills")
@@ -421,12 +422,12 @@ def check_args(args: argparse.Namespace) -> dict[str, Trial]:
         if any(f < 0 for f in frames) or (trial.frames is not None and any(f >= trial.frames for f in frames)):
             last = "" if trial.frames is None else trial.frames - 1
             raise BenchError(f"frames of {trial.name} are indices 0..{last}, got {frames}")
-        front_camera(trial, args)
-    return trials
+    return {name: dataclasses.replace(trial, input=front_camera(trial, args)) for name, trial in trials.items()}
 
 
 def sheet_path(args: argparse.Namespace, name: str) -> Path:
-    """``--sheet`` for the static trial; another capture's beside it with the capture's name added."""
+    """``--sheet`` for the static trial; another capture's beside it with the capture's name added (no trial file may
+    take a committed capture's name, :func:`~capture_trials.find_trial`)."""
     if name == "static_trial":
         return args.sheet
     return args.sheet.with_name(f"{args.sheet.stem}_{name}{args.sheet.suffix}")
@@ -435,7 +436,7 @@ def sheet_path(args: argparse.Namespace, name: str) -> Path:
 def run_capture(trial: Trial, args: argparse.Namespace, options: PipelineOptions) -> dict:
     """One capture's benchmark (module docstring): prints its tables, writes its sheet, returns its JSON line."""
     name = trial.name
-    frame, camera = trial.frame if args.frame is None else args.frame, front_camera(trial, args)
+    frame, camera = trial.frame if args.frame is None else args.frame, trial.input  # resolved by check_args
     data, seconds_import = import_trial(capture_folder(args, name, frame), trial, frame, args.preset)
     summary = capture_summary(data)
     views = camera_views(summary)

@@ -109,10 +109,19 @@ def test_the_benchmark_refuses_an_unknown_capture_in_one_line(bench, capsys, mon
 
 
 def test_two_captures_of_one_name_are_refused(bench, capsys, monkeypatch, tmp_path):
-    path = write(tmp_path, name="two_people")
-    monkeypatch.setattr(sys, "argv", ["real_capture.py", "--capture", "two_people", str(path)])
+    first, second = write(tmp_path / "a", name="her"), write(tmp_path / "b", name="her")
+    monkeypatch.setattr(sys, "argv", ["real_capture.py", "--capture", str(first), str(second)])
     assert bench.main() == 2
-    assert "named two_people too" in capsys.readouterr().err
+    assert "named her too" in capsys.readouterr().err
+
+
+def test_a_trial_file_may_not_take_a_committed_captures_name(bench, capsys, monkeypatch, tmp_path):
+    path = write(tmp_path, name="static_trial")  # its import folder and sheet would be the committed capture's
+    monkeypatch.setattr(sys, "argv", ["real_capture.py", "--capture", str(path)])
+    assert bench.main() == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "static_trial is a committed capture's name" in err[0]
+    assert bench.find_trial(str(DATA / "pose2sim_two_people" / "trial.json")).name == "two_people"  # the file itself is fine
 
 
 def test_the_input_camera_is_found_in_the_calibration_before_any_work(bench, capsys, monkeypatch, tmp_path):
@@ -121,6 +130,8 @@ def test_the_input_camera_is_found_in_the_calibration_before_any_work(bench, cap
     monkeypatch.setattr(sys, "argv", ["real_capture.py"])
     args = bench.parse_args()
     assert bench.front_camera(trial, args) == "cam_03"  # named as the import names videos
+    monkeypatch.setattr(sys, "argv", ["real_capture.py", "--capture", "static_trial", "--input", "cam1"])
+    assert bench.check_args(bench.parse_args())["static_trial"].input == "cam_01"  # resolved once, before any work
     path = write(tmp_path / "other", calibration=calibration, input="cam9")
     monkeypatch.setattr(sys, "argv", ["real_capture.py", "--capture", str(path)])
     assert bench.main() == 2
