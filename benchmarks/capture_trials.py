@@ -5,7 +5,7 @@ benchmarked, so a capture of more real people needs no change to the code. Paths
 
     {
       "format": "dinar-trial/1",
-      "name": "my_person",               optional: the file's folder name
+      "name": "my_person",               optional: the file's folder name; not a committed capture's
       "calibration": "Calib.toml",       any calibration `dinar data capture` reads (Pose2Sim TOML, Qualisys, OpenCV)
       "videos": "videos",                a folder with a video or a frame folder per camera
       "frame": 4,                        the instant the avatar is made from
