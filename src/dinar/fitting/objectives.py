@@ -41,12 +41,13 @@ class SilhouetteTarget:
     def from_mask(cls, mask: Tensor, max_contour_points: int, valid: Tensor | None = None) -> SilhouetteTarget:
         from scipy import ndimage
 
+        from dinar.geometry.outline import outline
+
         fg = mask.detach().cpu().numpy() >= 0.5
         ok = np.ones_like(fg) if valid is None else valid.detach().cpu().numpy() >= 0.5
         dist = ndimage.distance_transform_edt(~fg) if fg.any() else np.full(fg.shape, float(max(fg.shape)))
         # A body cut by the photo's edge continues past it: that edge is not the person's outline.
-        outline = fg & ~ndimage.binary_erosion(fg, border_value=0) & ~_touches_edge(fg, ok)
-        rows, cols = np.nonzero(outline)
+        rows, cols = np.nonzero(outline(fg) & ~_touches_edge(fg, ok))
         step = max(1, math.ceil(len(rows) / max_contour_points))
         contour = np.stack([cols[::step] + 0.5, rows[::step] + 0.5], -1).astype(np.float32)
         t = torch.from_numpy

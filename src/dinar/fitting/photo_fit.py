@@ -24,6 +24,7 @@ from dinar.fitting.observe import PhotoObservation, observe_person
 from dinar.fitting.photo import PhotoError, load_photo
 from dinar.fitting.points import COCO_KEYPOINTS, COCO_SKELETON
 from dinar.geometry.camera import Camera
+from dinar.geometry.outline import outline
 from dinar.geometry.raster import interpolate_vertex_attr, rasterize
 
 _PART_COLOURS = np.array([
@@ -127,13 +128,6 @@ def render_shaded(
     return rgb, raster.mask[0, 0].numpy() > 0
 
 
-def _contour(mask: np.ndarray) -> np.ndarray:
-    from scipy import ndimage
-
-    m = mask >= 0.5
-    return m & ~ndimage.binary_erosion(m, border_value=0)
-
-
 def _draw_keypoints(draw: ImageDraw.ImageDraw, kp: np.ndarray, conf: np.ndarray, colour: tuple[int, int, int], radius: float) -> None:
     for a, b in COCO_SKELETON:
         if conf[a] > 0 and conf[b] > 0:
@@ -154,13 +148,13 @@ def overlay_image(body: BodyModel, fit: PhotoFit) -> np.ndarray:
     r = max(2.0, S / 160)
 
     left = crop.copy()
-    left[_contour(obs.crop_mask())] = (1.0, 0.9, 0.0)
+    left[outline(obs.crop_mask())] = (1.0, 0.9, 0.0)
     left_img = Image.fromarray((left * 255).astype(np.uint8))
     _draw_keypoints(ImageDraw.Draw(left_img), kp, conf, (40, 220, 60), r)
 
     rgb, mask = render_shaded(body, res)
     mid = np.where(mask[..., None], 0.35 * crop + 0.65 * rgb, crop)
-    mid[_contour(mask.astype(np.float32))] = (1.0, 0.15, 0.1)
+    mid[outline(mask.astype(np.float32))] = (1.0, 0.15, 0.1)
     mid_img = Image.fromarray((mid * 255).astype(np.uint8))
     _draw_keypoints(ImageDraw.Draw(mid_img), res.keypoints_2d.numpy(), np.ones(len(COCO_KEYPOINTS)), (230, 40, 40), r)
 

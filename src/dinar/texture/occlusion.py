@@ -13,8 +13,10 @@ from __future__ import annotations
 import kornia
 import numpy as np
 import torch
-from scipy.ndimage import binary_erosion, distance_transform_edt
+from scipy.ndimage import distance_transform_edt
 from torch import Tensor
+
+from dinar.geometry.outline import outline
 
 
 def _square(radius: int, like: Tensor) -> Tensor:
@@ -88,6 +90,6 @@ def silhouette_error(body: Tensor, person: Tensor) -> list[float]:
     hold), the fits of the real captures by 4-10 (docs/back.md)."""
     out = []
     for b, p in zip((body[:, 0] > 0.5).cpu().numpy(), (person[:, 0] > 0.5).cpu().numpy(), strict=True):
-        b_edge, p_edge = b & ~binary_erosion(b), p & ~binary_erosion(p)
+        b_edge, p_edge = outline(b), outline(p)
         out.append(float(np.median(distance_transform_edt(~p_edge)[b_edge])) if b_edge.any() and p_edge.any() else 0.0)
     return out
