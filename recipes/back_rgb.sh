@@ -30,7 +30,8 @@
 #       # person's pose given one body error that all its views share, about a calibrated capture's (docs/back.md, "Synthetic
 #       # people with a capture's fit error": candidate L and the rule it is screened by; synth 431 s, textures 533 s,
 #       # 5000 steps 2626 s alone; held-out colours of its own fitted test people 17.22 dB against 14.54 for the mean
-#       # colour; its export: recipes/weights/back_rgb_fit035_5000)
+#       # colour; not eligible by its rule: level on LPIPS, worse on DISTS with a capture's fit error; not shipped; its
+#       # export: recipes/weights/back_rgb_fit035_5000)
 #
 # Screen a run on the held-out people: python benchmarks/back_ceiling.py --diffusion DIR/diffusion.
 # The export of the 5000-step --mirror-map run (docs/back.md; the hd model's inpainter, byte-identical to
