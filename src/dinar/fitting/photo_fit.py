@@ -154,7 +154,7 @@ def overlay_image(body: BodyModel, fit: PhotoFit) -> np.ndarray:
 
     rgb, mask = render_shaded(body, res)
     mid = np.where(mask[..., None], 0.35 * crop + 0.65 * rgb, crop)
-    mid[outline(mask.astype(np.float32))] = (1.0, 0.15, 0.1)
+    mid[outline(mask)] = (1.0, 0.15, 0.1)
     mid_img = Image.fromarray((mid * 255).astype(np.uint8))
     _draw_keypoints(ImageDraw.Draw(mid_img), res.keypoints_2d.numpy(), np.ones(len(COCO_KEYPOINTS)), (230, 40, 40), r)
 
